@@ -1,0 +1,51 @@
+#!/bin/sh
+# run-tests.sh -- run every suite of net against the build tree and print
+# one summary line, "N passed, N failed".  Called by make check with
+# srcdir, builddir and ECL in the environment.
+set -u
+srcdir=$(cd "${srcdir:-.}" && pwd)
+builddir=${builddir:-$(pwd)}
+ECL=${ECL:-ecl}
+passed=0
+failed=0
+log=$builddir/test-suite.log
+: > "$log"
+
+# count PASSED FAILED: add to the totals.
+count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# suite NAME COMMAND...: run it, show its output, and if it printed no
+# count line of its own, count it as one test by its exit status.
+suite() {
+  name=$1; shift
+  echo "== $name"
+  out=$("$@" 2>&1 </dev/null); status=$?
+  printf '%s\n' "$out" | tee -a "$log" | grep -v '^;;;' | tail -n 40
+  line=$(printf '%s\n' "$out" | grep -E '^(C|lisp) suites: [0-9]+ ' | tail -n 1)
+  if [ -n "$line" ]; then
+    p=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) .*/\1/')
+    f=$(echo "$line" | sed -E 's/^[^:]*: [0-9]+ [a-z]+, ([0-9]+) .*/\1/')
+    [ "$status" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    count "$p" "$f"
+  elif [ "$status" -eq 0 ]; then
+    count 1 0
+  else
+    echo "FAILED: $name (exit $status)"
+    count 0 1
+  fi
+}
+
+suite "C suites (Check)" "$builddir/contrib/net-tests/c/check_net"
+
+suite "Lisp suites (FiveAM)" env NET_BUILDDIR="$builddir/" \
+  NET_TESTDIR="$srcdir/contrib/net-tests/lsp/" \
+  "$ECL" --norc --load "$srcdir/contrib/net-tests/lsp/run.lsp"
+
+suite "example: embed (C program embedding ECL with libnet.a)" \
+  "$builddir/examples/embed/embed"
+
+suite "example: echo.lsp" env NET_FAS="$builddir/net.fas" \
+  "$ECL" --norc --load "$srcdir/examples/echo.lsp" --eval '(ext:quit 0)'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

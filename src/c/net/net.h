@@ -1,0 +1,127 @@
+/* net.h -- the C core of net: BSD sockets with libuv-style error codes.
+ *
+ * This header knows nothing of ECL.  Every function returns a non-negative
+ * result or a negative error code: -errno for system errors, or one of net's
+ * own codes (NET_ECLOSED, ...) from errors.def.  Every descriptor is created
+ * non-blocking and close-on-exec; "blocking" is a policy of the caller,
+ * which waits with net_wait() against an absolute deadline.
+ */
+#ifndef NET_H
+#define NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Errors ------------------------------------------------------------ */
+
+#include <errno.h>
+
+#define NET_ERRNO(name, lisp, parent, msg) NET_##name = -name,
+#define NET_OWN(name, code, lisp, parent, msg) NET_##name = code,
+enum net_error {
+#include "errors.def"
+  NET__ERROR_END = 0
+};
+#undef NET_ERRNO
+#undef NET_OWN
+
+/* "ECONNREFUSED" for NET_ECONNREFUSED; "UNKNOWN" for codes not in the table. */
+const char *net_err_name(int code);
+/* A human-readable description; never NULL, thread-safe. */
+const char *net_strerror(int code);
+/* The condition class errors.def gives CODE, e.g. "connection-refused";
+ * NULL when the code is not in the table. */
+const char *net_err_class(int code);
+/* Number of rows of errors.def, and row I as (code, class); for the glue,
+ * which hands the table to Lisp. */
+int net_err_count(void);
+int net_err_row(int i, const char **lisp_class);
+
+/* ---- Time ---------------------------------------------------------------- */
+
+/* Monotonic clock in nanoseconds; deadlines are absolute values of it. */
+int64_t net_now_ns(void);
+#define NET_NO_DEADLINE INT64_MAX
+
+/* ---- Addresses ----------------------------------------------------------- */
+
+typedef struct net_sockaddr {
+  socklen_t len;
+  union {
+    struct sockaddr sa;
+    struct sockaddr_storage ss;
+  } u;
+} net_sockaddr;
+
+/* Parse a numeric IPv4 or IPv6 literal of LEN bytes (not NUL-terminated).
+ * OCTETS receives 4 or 16 octets; returns 4 or 16, or NET_EINVAL. */
+int net_ip_parse(const char *text, size_t len, uint8_t octets[16], uint32_t *scope_id);
+/* Build a sockaddr from 4 or 16 octets and a port; returns 0 or NET_EINVAL. */
+int net_sockaddr_make(net_sockaddr *out, const uint8_t *octets, size_t n,
+                      uint32_t scope_id, int port);
+/* Split a sockaddr into family, octets (4 or 16), scope id and port;
+ * returns the number of octets, or NET_EAFNOSUPPORT for other families. */
+int net_sockaddr_split(const net_sockaddr *sa, uint8_t octets[16],
+                       uint32_t *scope_id, int *port);
+
+/* ---- Sockets --------------------------------------------------------------- */
+
+/* socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; returns the fd. */
+int net_socket_open(int family, int type, int protocol);
+int net_socket_bind(int fd, const net_sockaddr *addr);
+int net_socket_listen(int fd, int backlog);
+/* accept4(2), non-blocking and close-on-exec; PEER may be NULL. */
+int net_socket_accept(int fd, net_sockaddr *peer);
+/* Starts a connection: 0 when done, NET_EINPROGRESS when the caller must
+ * wait for writability and then call net_socket_connect_result(). */
+int net_socket_connect(int fd, const net_sockaddr *addr);
+int net_socket_connect_result(int fd);
+int net_socket_shutdown(int fd, int how);
+int net_socket_name(int fd, net_sockaddr *out);
+int net_socket_peer_name(int fd, net_sockaddr *out);
+
+/* ---- I/O --------------------------------------------------------------------- */
+
+/* send(2) with MSG_NOSIGNAL, so SIGPIPE never kills the process. */
+ssize_t net_send(int fd, const void *buf, size_t len, int flags);
+ssize_t net_recv(int fd, void *buf, size_t len, int flags);
+
+#define NET_WAIT_READ 1
+#define NET_WAIT_WRITE 2
+#define NET_WAIT_URGENT 4
+/* Wait for EVENTS on FD until DEADLINE (net_now_ns() scale, or
+ * NET_NO_DEADLINE).  Returns the ready events (hang-up and errors count as
+ * ready for both directions), NET_ETIMEOUT, or NET_EINTR. */
+int net_wait(int fd, int events, int64_t deadline);
+
+/* ---- Handles ----------------------------------------------------------------- */
+
+/* A handle owns one descriptor and counts the calls using it, so that a close
+ * from one thread wakes the others (shutdown) and the descriptor number is
+ * released only when the last call has left: never a close of a number
+ * that a newer socket already reuses. */
+typedef struct net_handle net_handle;
+
+net_handle *net_handle_new(int fd);
+/* The fd for one call, or NET_ECLOSED; pair every success with release. */
+int net_handle_acquire(net_handle *h);
+void net_handle_release(net_handle *h);
+int net_handle_closed_p(const net_handle *h);
+/* The fd, without acquiring it (for printing); -1 once closed. */
+int net_handle_fd(const net_handle *h);
+/* Idempotent.  Returns 1 if this call closed it, 0 if it was closed already. */
+int net_handle_close(net_handle *h);
+/* Closes if still open, then frees; for finalizers. */
+void net_handle_free(net_handle *h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NET_H */

@@ -1,0 +1,83 @@
+/* netsys.h -- the ECL glue: the only C of net that includes ECL's headers.
+ *
+ * Each netsys_* primitive takes and returns cl_objects, checks its
+ * arguments, handles ECL's interrupts around system calls, and reports
+ * failure through netsys_raise(), the one place where an error code becomes
+ * a Lisp condition.  Compiled Lisp calls them with ffi:c-inline
+ * (src/lsp/net/sys.lsp).
+ */
+#ifndef NETSYS_H
+#define NETSYS_H
+
+#include <ecl/ecl.h>
+#include "net.h"
+
+/* ---- Errors (netsys_error.c) -------------------------------------------- */
+
+/* Signals the condition for CODE, raised by SYSCALL on SOCKET (a Lisp
+ * object or NIL).  Never returns. */
+void netsys_raise(int code, const char *syscall, cl_object socket) ecl_attr_noreturn;
+/* A type-error for DATUM, which should have been of type TYPE (text). */
+void netsys_type_error(cl_object datum, const char *type) ecl_attr_noreturn;
+/* The octets of BUFFER between START and END (NIL: its length), checked. */
+uint8_t *netsys_octets(cl_object buffer, cl_object start, cl_object end, size_t *len);
+/* CODE if non-negative, else raises.  For primitives that cannot block. */
+cl_object netsys_check(int code, const char *syscall, cl_object socket);
+/* The description of error CODE, a string. */
+cl_object netsys_strerror(cl_object code);
+/* The table of errors.def as a list of (code . "class-name"). */
+cl_object netsys_error_table(void);
+
+/* ---- Handles (netsys_handle.c) ------------------------------------------ */
+
+/* Wraps FD in a handle object with a finalizer; call with interrupts
+ * disabled, so that the fd cannot leak between its birth and its owner. */
+cl_object netsys_handle_wrap(int fd);
+net_handle *netsys_handle(cl_object handle);
+cl_object netsys_handle_close(cl_object handle);
+cl_object netsys_handle_fd(cl_object handle);
+cl_object netsys_handle_open_p(cl_object handle);
+cl_object netsys_finalized_count(void);
+/* Registers the finalizer function as a GC root; from netsys_init. */
+void netsys__handle_init(void);
+
+/* ---- Waiting (netsys_wait.c) -------------------------------------------- */
+
+/* Deadlines are fixnums on net_now_ns()'s scale; NIL waits forever and
+ * NETSYS_NONBLOCKING (-1) never waits. */
+#define NETSYS_NONBLOCKING (-1)
+typedef ssize_t (*netsys_op)(int fd, void *arg);
+/* Runs OP on HANDLE's fd, waiting for EVENTS whenever it would block,
+ * until DEADLINE.  Returns OP's result, NET_EAGAIN if non-blocking and not
+ * ready, NET_ETIMEOUT, NET_ECLOSED or another negative code.  Pending Lisp
+ * interrupts run between attempts, never while the fd is held. */
+ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg);
+cl_object netsys_now(void);
+
+/* ---- Sockets (netsys_socket.c) ------------------------------------------ */
+
+cl_object netsys_socket_open(cl_object family, cl_object type, cl_object protocol);
+cl_object netsys_bind(cl_object handle, cl_object octets, cl_object port, cl_object scope, cl_object sock);
+cl_object netsys_listen(cl_object handle, cl_object backlog, cl_object sock);
+cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock);
+cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_object scope,
+                         cl_object deadline, cl_object sock);
+cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock);
+cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock);
+cl_object netsys_ip_parse(cl_object text);
+
+/* ---- I/O (netsys_io.c) -------------------------------------------------- */
+
+cl_object netsys_send(cl_object handle, cl_object buffer, cl_object start, cl_object end,
+                      cl_object flags, cl_object deadline, cl_object sock);
+cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_object end,
+                      cl_object flags, cl_object deadline, cl_object sock);
+
+/* ---- Module (netsys_init.c) --------------------------------------------- */
+
+/* Called once when the module is loaded. */
+cl_object netsys_init(void);
+/* Call-path benchmark targets (bench/callpath.lsp). */
+cl_object netsys_bench_noop(cl_object x);
+
+#endif /* NETSYS_H */

@@ -1,0 +1,67 @@
+/* netsys_handle.c -- Lisp handle objects that own descriptors. */
+#include "netsys.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* The finalizer function; a C static is no GC root, so it is registered. */
+static cl_object netsys__finalizer = OBJNULL;
+static atomic_long netsys__finalized;
+
+static cl_object netsys__finalize(cl_object handle) {
+  net_handle *h = (net_handle *) handle->foreign.data;
+  if (h) {
+    int fd = net_handle_fd(h);
+    if (fd >= 0) {
+      atomic_fetch_add(&netsys__finalized, 1);
+      fprintf(stderr, ";;; net: socket on fd %d became garbage while open; closed it\n", fd);
+    }
+    handle->foreign.data = NULL;
+    net_handle_free(h);
+  }
+  ecl_return0(ecl_process_env());
+}
+
+void netsys__handle_init(void) {
+  if (netsys__finalizer == OBJNULL) {
+    netsys__finalizer = ecl_make_cfun((cl_objectfn_fixed) netsys__finalize,
+                                      ecl_make_symbol("%FINALIZE-HANDLE", "NET-SYS"), ECL_NIL, 1);
+    ecl_register_root(&netsys__finalizer);
+  }
+}
+
+cl_object netsys_handle_wrap(int fd) {
+  net_handle *h = net_handle_new(fd);
+  cl_object obj;
+  if (!h) {
+    close(fd);
+    return OBJNULL;
+  }
+  obj = ecl_make_foreign_data(ecl_make_symbol("SOCKET-HANDLE", "NET-SYS"), 0, h);
+  si_set_finalizer(obj, netsys__finalizer);
+  return obj;
+}
+
+net_handle *netsys_handle(cl_object handle) {
+  if (ecl_t_of(handle) != t_foreign || handle->foreign.data == NULL)
+    netsys_type_error(handle, "NET-SYS::SOCKET-HANDLE");
+  return (net_handle *) handle->foreign.data;
+}
+
+cl_object netsys_handle_close(cl_object handle) {
+  return net_handle_close(netsys_handle(handle)) ? ECL_T : ECL_NIL;
+}
+
+cl_object netsys_handle_fd(cl_object handle) {
+  int fd = net_handle_fd(netsys_handle(handle));
+  return fd < 0 ? ECL_NIL : ecl_make_fixnum(fd);
+}
+
+cl_object netsys_handle_open_p(cl_object handle) {
+  return net_handle_closed_p(netsys_handle(handle)) ? ECL_NIL : ECL_T;
+}
+
+cl_object netsys_finalized_count(void) {
+  return ecl_make_fixnum(atomic_load(&netsys__finalized));
+}

@@ -1,0 +1,182 @@
+/* netsys_socket.c -- glue for creating, naming and connecting sockets. */
+#include "netsys.h"
+
+#include <sys/socket.h>
+
+static int netsys__int(cl_object x, int lo, int hi, const char *type) {
+  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < lo || ecl_fixnum(x) > hi)
+    netsys_type_error(x, type);
+  return (int) ecl_fixnum(x);
+}
+
+/* Fills OUT from an octet vector of 4 or 16, a port and a scope id. */
+static void netsys__sockaddr(net_sockaddr *out, cl_object octets, cl_object port, cl_object scope) {
+  size_t n;
+  uint8_t *p = netsys_octets(octets, ECL_NIL, ECL_NIL, &n);
+  int pt = netsys__int(port, 0, 65535, "(INTEGER 0 65535)");
+  uint32_t sc = Null(scope) ? 0 : (uint32_t) netsys__int(scope, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  if ((n != 4 && n != 16) || net_sockaddr_make(out, p, n, sc, pt) < 0)
+    netsys_type_error(octets, "(OR (VECTOR (UNSIGNED-BYTE 8) 4) (VECTOR (UNSIGNED-BYTE 8) 16))");
+}
+
+/* (octets port scope-id) of a sockaddr; NIL for an unnamed one. */
+static cl_object netsys__sockaddr_list(const net_sockaddr *sa) {
+  uint8_t oct[16];
+  uint32_t scope;
+  int port, n = net_sockaddr_split(sa, oct, &scope, &port), i;
+  cl_object v;
+  if (n < 0)
+    return ECL_NIL;
+  v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n), ECL_NIL, ECL_NIL,
+                     ECL_NIL, ECL_NIL);
+  for (i = 0; i < n; i++)
+    v->vector.self.b8[i] = oct[i];
+  return cl_list(3, v, ecl_make_fixnum(port), ecl_make_fixnum(scope));
+}
+
+cl_object netsys_socket_open(cl_object family, cl_object type, cl_object protocol) {
+  const cl_env_ptr env = ecl_process_env();
+  int f = netsys__int(family, 0, 255, "(INTEGER 0 255)");
+  int t = netsys__int(type, 0, 255, "(INTEGER 0 255)");
+  int p = netsys__int(protocol, 0, 65535, "(INTEGER 0 65535)");
+  cl_object h;
+  int fd;
+  ecl_disable_interrupts_env(env);
+  fd = net_socket_open(f, t, p);
+  h = fd < 0 ? OBJNULL : netsys_handle_wrap(fd);
+  ecl_enable_interrupts_env(env);
+  if (fd < 0)
+    netsys_raise(fd, "socket", ECL_NIL);
+  if (h == OBJNULL)
+    netsys_raise(NET_ENOMEM, "socket", ECL_NIL);
+  return h;
+}
+
+cl_object netsys_bind(cl_object handle, cl_object octets, cl_object port, cl_object scope, cl_object sock) {
+  net_handle *h = netsys_handle(handle);
+  net_sockaddr sa;
+  int fd, r;
+  netsys__sockaddr(&sa, octets, port, scope);
+  fd = net_handle_acquire(h);
+  if (fd < 0)
+    netsys_raise(fd, "bind", sock);
+  r = net_socket_bind(fd, &sa);
+  net_handle_release(h);
+  return netsys_check(r, "bind", sock);
+}
+
+cl_object netsys_listen(cl_object handle, cl_object backlog, cl_object sock) {
+  net_handle *h = netsys_handle(handle);
+  int b = netsys__int(backlog, 0, 65535, "(INTEGER 0 65535)");
+  int fd = net_handle_acquire(h), r;
+  if (fd < 0)
+    netsys_raise(fd, "listen", sock);
+  r = net_socket_listen(fd, b);
+  net_handle_release(h);
+  return netsys_check(r, "listen", sock);
+}
+
+struct netsys__accept_arg {
+  net_sockaddr peer;
+  cl_object handle;
+};
+
+/* Runs with interrupts disabled: the new fd is wrapped (and so owned by a
+ * finalized object) before anything can unwind. */
+static ssize_t netsys__accept_op(int fd, void *arg) {
+  struct netsys__accept_arg *a = arg;
+  int nfd = net_socket_accept(fd, &a->peer);
+  if (nfd < 0)
+    return nfd;
+  a->handle = netsys_handle_wrap(nfd);
+  return a->handle == OBJNULL ? NET_ENOMEM : 0;
+}
+
+cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock) {
+  struct netsys__accept_arg a;
+  ssize_t r;
+  a.handle = OBJNULL;
+  r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__accept_op, &a);
+  if (r == NET_EAGAIN)
+    return ECL_NIL;
+  if (r < 0)
+    netsys_raise((int) r, "accept", sock);
+  return ecl_cons(a.handle, netsys__sockaddr_list(&a.peer));
+}
+
+struct netsys__connect_arg {
+  net_sockaddr addr;
+  int started;
+};
+
+/* First call starts the connection; later calls, made once the fd is
+ * writable, collect its result. */
+static ssize_t netsys__connect_op(int fd, void *arg) {
+  struct netsys__connect_arg *a = arg;
+  int r;
+  if (!a->started) {
+    a->started = 1;
+    r = net_socket_connect(fd, &a->addr);
+  } else {
+    r = net_socket_connect_result(fd);
+  }
+  return r == NET_EINPROGRESS ? NET_EAGAIN : r;
+}
+
+cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_object scope,
+                         cl_object deadline, cl_object sock) {
+  struct netsys__connect_arg a;
+  ssize_t r;
+  netsys__sockaddr(&a.addr, octets, port, scope);
+  a.started = 0;
+  r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__connect_op, &a);
+  if (r == NET_EAGAIN)
+    return ECL_NIL; /* non-blocking: in progress, completion shows as :write */
+  if (r < 0)
+    netsys_raise((int) r, "connect", sock);
+  return ECL_T;
+}
+
+cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock) {
+  net_handle *h = netsys_handle(handle);
+  int hw = netsys__int(how, SHUT_RD, SHUT_RDWR, "(INTEGER 0 2)");
+  int fd = net_handle_acquire(h), r;
+  if (fd < 0)
+    netsys_raise(fd, "shutdown", sock);
+  r = net_socket_shutdown(fd, hw);
+  net_handle_release(h);
+  return netsys_check(r, "shutdown", sock);
+}
+
+cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock) {
+  net_handle *h = netsys_handle(handle);
+  net_sockaddr sa;
+  int fd = net_handle_acquire(h), r;
+  const char *call = Null(peer_p) ? "getsockname" : "getpeername";
+  if (fd < 0)
+    netsys_raise(fd, call, sock);
+  r = Null(peer_p) ? net_socket_name(fd, &sa) : net_socket_peer_name(fd, &sa);
+  net_handle_release(h);
+  netsys_check(r, call, sock);
+  return netsys__sockaddr_list(&sa);
+}
+
+cl_object netsys_ip_parse(cl_object text) {
+  uint8_t oct[16];
+  uint32_t scope;
+  int n, i;
+  cl_object v;
+  if (!ecl_stringp(text))
+    netsys_type_error(text, "STRING");
+  text = si_coerce_to_base_string(text);
+  if (Null(text))
+    return ECL_NIL;
+  n = net_ip_parse((const char *) text->base_string.self, text->base_string.fillp, oct, &scope);
+  if (n < 0)
+    return ECL_NIL;
+  v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n), ECL_NIL, ECL_NIL,
+                     ECL_NIL, ECL_NIL);
+  for (i = 0; i < n; i++)
+    v->vector.self.b8[i] = oct[i];
+  return ecl_cons(v, ecl_make_fixnum(scope));
+}

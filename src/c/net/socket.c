@@ -1,0 +1,61 @@
+/* socket.c -- creating, binding, connecting and shutting down sockets. */
+#include "net.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+int net_socket_open(int family, int type, int protocol) {
+  int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  return fd < 0 ? -errno : fd;
+}
+
+int net_socket_bind(int fd, const net_sockaddr *addr) {
+  return bind(fd, &addr->u.sa, addr->len) < 0 ? -errno : 0;
+}
+
+int net_socket_listen(int fd, int backlog) {
+  return listen(fd, backlog) < 0 ? -errno : 0;
+}
+
+int net_socket_accept(int fd, net_sockaddr *peer) {
+  int r;
+  if (peer) {
+    peer->len = sizeof(peer->u.ss);
+    r = accept4(fd, &peer->u.sa, &peer->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } else {
+    r = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
+  return r < 0 ? -errno : r;
+}
+
+int net_socket_connect(int fd, const net_sockaddr *addr) {
+  if (connect(fd, &addr->u.sa, addr->len) == 0)
+    return 0;
+  /* An interrupted connect goes on in the kernel (POSIX): never issue it
+   * again, wait for writability like EINPROGRESS. */
+  if (errno == EINTR)
+    return NET_EINPROGRESS;
+  return -errno;
+}
+
+int net_socket_connect_result(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return -errno;
+  return -err;
+}
+
+int net_socket_shutdown(int fd, int how) {
+  return shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+int net_socket_name(int fd, net_sockaddr *out) {
+  out->len = sizeof(out->u.ss);
+  return getsockname(fd, &out->u.sa, &out->len) < 0 ? -errno : 0;
+}
+
+int net_socket_peer_name(int fd, net_sockaddr *out) {
+  out->len = sizeof(out->u.ss);
+  return getpeername(fd, &out->u.sa, &out->len) < 0 ? -errno : 0;
+}

@@ -1,0 +1,96 @@
+;;;; conditions.lsp -- the condition tree, with a class per line of errors.def.
+
+(in-package "NET")
+
+(define-condition network-error (error)
+  ()
+  (:documentation "The root of every condition NET signals."))
+
+(define-condition socket-error (network-error)
+  ((errno :initarg :errno :initform nil :reader socket-error-errno
+          :documentation "The error code: a positive errno, or NET's own negative code.")
+   (syscall :initarg :syscall :initform nil :reader socket-error-syscall
+            :documentation "The name of the system call that failed, a string.")
+   (socket :initarg :socket :initform nil :reader socket-error-socket
+           :documentation "The socket the call was made on, or NIL.")
+   (message :initarg :message :initform nil :reader socket-error-message
+            :documentation "A description of the error."))
+  (:report (lambda (c s)
+             (format s "~a~@[ on ~a~]: ~a~@[ (errno ~d)~]"
+                     (or (socket-error-syscall c) "socket call")
+                     (socket-error-socket c)
+                     (or (socket-error-message c) "error")
+                     (let ((e (socket-error-errno c))) (and e (plusp e) e)))))
+  (:documentation "A system call on a socket failed.  Subclasses name the
+errno (CONNECTION-REFUSED, ADDRESS-IN-USE, ...); their reports name the call,
+the socket and the reason."))
+
+(define-condition resource-exhausted (socket-error)
+  ()
+  (:documentation "The system ran out of descriptors, buffers or memory."))
+
+(define-condition invalid-address (network-error parse-error)
+  ((text :initarg :text :reader invalid-address-text
+         :documentation "The designator that could not be made an address.")
+   (reason :initarg :reason :reader invalid-address-reason
+           :documentation "What was wrong with it, a string."))
+  (:report (lambda (c s)
+             (format s "Invalid address ~s: ~a"
+                     (invalid-address-text c) (invalid-address-reason c))))
+  (:documentation "A string, vector or integer that is not a valid address."))
+
+;;; One class per row of src/c/net/errors.def, read at compile time: the C
+;;; enum and these classes come from the same lines.
+(eval-when (:compile-toplevel :load-toplevel :execute)
+  (defun read-error-table ()
+    "The rows of errors.def as lists (c-name lisp-class parent description)."
+    (let ((file (merge-pathnames "../../c/net/errors.def"
+                                 (or *compile-file-truename* *load-truename*))))
+      (with-open-file (in file)
+        (loop for line = (read-line in nil)
+              while line
+              for row = (parse-error-row line)
+              when row collect row))))
+  (defun parse-error-row (line)
+    (let ((open (position #\( line)))
+      (when (and open (or (eql 0 (search "NET_ERRNO(" line))
+                          (eql 0 (search "NET_OWN(" line))))
+        (let* ((args (read-from-string
+                      (substitute #\Space #\, (subseq line open))))
+               (own (eql 0 (search "NET_OWN(" line))))
+          (if own
+              (destructuring-bind (name code class parent doc) args
+                (declare (ignore code))
+                (list name class parent doc))
+              args))))))
+
+(defmacro define-error-classes ()
+  `(progn
+     ,@(loop for (c-name class parent doc) in (read-error-table)
+             for sym = (intern (string-upcase class) "NET")
+             collect `(define-condition ,sym (,(intern (string-upcase parent) "NET"))
+                        ()
+                        (:documentation ,(format nil "~@(~a~) (~a)." doc c-name)))
+             collect `(eval-when (:compile-toplevel :load-toplevel :execute)
+                        (export ',sym "NET")))))
+
+(define-error-classes)
+
+(defvar *error-classes* (make-hash-table)
+  "Error code -> condition class name, from the C side's copy of errors.def.")
+
+(defun load-error-table (table)
+  (clrhash *error-classes*)
+  (loop for (code . class) in table
+        do (setf (gethash code *error-classes*)
+                 (intern (string-upcase class) "NET"))))
+
+(load-error-table (net-sys:init))
+
+(defun net-sys::%signal-error (code syscall socket)
+  "Signal the condition for error CODE raised by SYSCALL on SOCKET.
+The one function through which the C glue reports failure."
+  (error (gethash code *error-classes* 'socket-error)
+         :errno (if (minusp code) (if (> code -4000) (- code) code) code)
+         :syscall syscall :socket socket
+         :message (net-sys:strerror code)))

@@ -1,0 +1,77 @@
+;;;; sys.lsp -- the primitives: every call from Lisp into net's C glue.
+;;;
+;;; Each primitive is a function of NET-SYS (callable from the REPL and by
+;;; FUNCALL) and a compiler macro that turns a call in compiled code into a
+;;; direct C call with FFI:C-INLINE: the cheapest path ECL has (see the
+;;; manual, "Calling the primitives", and bench/callpath.lsp).  This is the
+;;; only file with C-INLINE; the C is in src/c/net/netsys_*.c.
+
+(in-package "NET-SYS")
+
+(eval-when (:compile-toplevel :load-toplevel :execute)
+  (defmacro define-primitive (name (&rest args) c-function documentation)
+    "Define NAME as the C glue function C-FUNCTION of ARGS (cl_objects in,
+one cl_object out), inlined into compiled callers."
+    (let ((call (format nil "~a(~{#~36r~^,~})" c-function
+                        (loop for i below (length args) collect i)))
+          (types (make-list (length args) :initial-element :object)))
+      `(progn
+         (eval-when (:compile-toplevel :load-toplevel :execute)
+           (define-compiler-macro ,name (&whole form &rest forms)
+             (if (= (length forms) ,(length args))
+                 (list 'ffi:c-inline forms ',types :object ,call :one-liner t)
+                 form)))
+         (eval-when (:compile-toplevel :load-toplevel :execute)
+           (export ',name))
+         (defun ,name ,args ,documentation (,name ,@args))))))
+
+(define-primitive init () "netsys_init"
+  "Initialise the C side; returns the error table as (code . class-name).")
+(define-primitive strerror (code) "netsys_strerror"
+  "The description of error CODE, a string.")
+(define-primitive now () "netsys_now"
+  "The monotonic clock in nanoseconds, the scale of deadlines.")
+(define-primitive finalized-count () "netsys_finalized_count"
+  "How many handles were closed by a finalizer because they became garbage while open.")
+(define-primitive socket-open (family type protocol) "netsys_socket_open"
+  "socket(2), non-blocking and close-on-exec; returns a handle.")
+(define-primitive handle-close (handle) "netsys_handle_close"
+  "Close HANDLE (idempotent); T if this call closed it.")
+(define-primitive handle-fd (handle) "netsys_handle_fd"
+  "The descriptor of HANDLE, or NIL once closed.")
+(define-primitive handle-open-p (handle) "netsys_handle_open_p"
+  "True while HANDLE is open.")
+(define-primitive bind (handle octets port scope socket) "netsys_bind"
+  "bind(2) to the address of OCTETS (4 or 16), PORT and SCOPE.")
+(define-primitive listen-socket (handle backlog socket) "netsys_listen"
+  "listen(2).")
+(define-primitive accept (handle deadline socket) "netsys_accept"
+  "accept4(2): (handle octets port scope), or NIL if non-blocking and none is pending.")
+(define-primitive connect (handle octets port scope deadline socket) "netsys_connect"
+  "connect(2), waiting until DEADLINE; NIL when non-blocking and still in progress.")
+(define-primitive shutdown (handle how socket) "netsys_shutdown"
+  "shutdown(2) with HOW 0, 1 or 2.")
+(define-primitive socket-name (handle peer-p socket) "netsys_socket_name"
+  "getsockname(2) or getpeername(2): (octets port scope), or NIL.")
+(define-primitive ip-parse (text) "netsys_ip_parse"
+  "Parse a numeric IP literal: (octets . scope-id), or NIL.")
+(define-primitive send (handle buffer start end flags deadline socket) "netsys_send"
+  "One send(2) from BUFFER[START,END): the count sent, or NIL if it would block.")
+(define-primitive recv (handle buffer start end flags deadline socket) "netsys_recv"
+  "One recv(2) into BUFFER[START,END): the count, 0 at end of file, NIL if it would block.")
+(define-primitive bench-noop (x) "netsys_bench_noop"
+  "Returns X; the target of the call-path benchmark.")
+
+;;; Constants of the C headers, read once at load time.
+(macrolet ((define-c-constants (&rest pairs)
+             `(progn
+                ,@(loop for (name c) on pairs by #'cddr
+                        collect `(defparameter ,name
+                                   (ffi:c-inline () () :int ,c :one-liner t)))
+                (eval-when (:compile-toplevel :load-toplevel :execute)
+                  (export ',(loop for (name) on pairs by #'cddr collect name))))))
+  (define-c-constants
+    +af-inet+ "AF_INET" +af-inet6+ "AF_INET6" +af-unix+ "AF_UNIX"
+    +sock-stream+ "SOCK_STREAM" +sock-dgram+ "SOCK_DGRAM"
+    +sock-seqpacket+ "SOCK_SEQPACKET" +sock-raw+ "SOCK_RAW"
+    +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"))
