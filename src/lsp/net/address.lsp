@@ -141,3 +141,32 @@ Signals INVALID-ADDRESS when it is not a valid address."
 (defparameter +ipv6-loopback+
   (%address-from-vector (let ((v (make-array 16 :initial-element 0))) (setf (aref v 15) 1) v))
   "The IPv6 loopback address, ::1.")
+
+(defclass local-address (address)
+  ((path :initarg :path :reader local-address-path
+         :documentation "The socket's file name, or its abstract name (a string).")
+   (abstract :initarg :abstract :initform nil :reader local-address-abstract-p
+             :documentation "True for a Linux abstract name, which lives outside the file system."))
+  (:documentation "The address of a Unix-domain socket: a path in the file
+system, or a Linux abstract name."))
+
+(defun local-address-p (x)
+  "True if X is a LOCAL-ADDRESS."
+  (typep x 'local-address))
+
+(defun make-local-address (path &key abstract)
+  "The Unix-domain address of PATH (a string or pathname); with ABSTRACT,
+the Linux abstract name PATH instead of a file."
+  (make-instance 'local-address
+                 :path (if (pathnamep path) (namestring path) path)
+                 :abstract (and abstract t)))
+
+(defmethod address-string ((a local-address))
+  (if (local-address-abstract-p a)
+      (format nil "@~a" (local-address-path a))
+      (local-address-path a)))
+
+(defmethod print-object ((a local-address) stream)
+  (print-unreadable-object (a stream)
+    (format stream "LOCAL-ADDRESS ~s~:[~; (abstract)~]"
+            (local-address-path a) (local-address-abstract-p a))))
