@@ -70,6 +70,15 @@ int net_sockaddr_make(net_sockaddr *out, const uint8_t *octets, size_t n,
 int net_sockaddr_split(const net_sockaddr *sa, uint8_t octets[16],
                        uint32_t *scope_id, int *port);
 
+/* Build a Unix-domain sockaddr from PATH of LEN bytes (not NUL-terminated):
+ * a file name, or with ABSTRACT a Linux abstract name.  NET_ENAMETOOLONG if
+ * it does not fit, NET_EINVAL for an empty name or a file name holding NUL. */
+int net_sockaddr_make_local(net_sockaddr *out, const char *path, size_t len, int abstract);
+/* The name of a Unix-domain sockaddr: sets PATH and LEN (not NUL-terminated)
+ * and ABSTRACT; returns 1, 0 for an unnamed socket, or NET_EAFNOSUPPORT. */
+int net_sockaddr_split_local(const net_sockaddr *sa, const char **path, size_t *len,
+                             int *abstract);
+
 /* ---- Sockets --------------------------------------------------------------- */
 
 /* socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; returns the fd. */
@@ -85,12 +94,86 @@ int net_socket_connect_result(int fd);
 int net_socket_shutdown(int fd, int how);
 int net_socket_name(int fd, net_sockaddr *out);
 int net_socket_peer_name(int fd, net_sockaddr *out);
+/* After a non-blocking connect: 0 when connected, NET_EAGAIN while still in
+ * progress, or the connection's error. */
+int net_socket_connect_poll(int fd);
+/* socketpair(2) of AF_UNIX, non-blocking and close-on-exec. */
+int net_socket_pair(int type, int fds[2]);
+/* 1 if the next octet to read is at the out-of-band mark, else 0. */
+int net_socket_at_mark(int fd);
+/* SO_LINGER {1, 0}: a close then resets the connection (RST). */
+int net_socket_set_abortive(int fd);
+/* setsockopt(2) of an int option. */
+int net_socket_set_int(int fd, int level, int name, int value);
+/* What an inherited descriptor is: sets FAMILY, TYPE and LISTENING (0/1),
+ * and makes it non-blocking and close-on-exec. */
+int net_socket_adopt(int fd, int *family, int *type, int *listening);
 
 /* ---- I/O --------------------------------------------------------------------- */
 
 /* send(2) with MSG_NOSIGNAL, so SIGPIPE never kills the process. */
 ssize_t net_send(int fd, const void *buf, size_t len, int flags);
 ssize_t net_recv(int fd, void *buf, size_t len, int flags);
+/* sendto(2) with MSG_NOSIGNAL; TO may be NULL on a connected socket. */
+ssize_t net_send_to(int fd, const void *buf, size_t len, int flags, const net_sockaddr *to);
+/* recvfrom(2) that also tells whether the datagram was longer than LEN
+ * (its excess is lost): *TRUNCATED is set to 0 or 1.  FROM may be NULL. */
+ssize_t net_recv_from(int fd, void *buf, size_t len, int flags, net_sockaddr *from,
+                      int *truncated);
+
+/* ---- Messages and ancillary data ------------------------------------------ */
+
+#include <sys/uio.h>
+
+/* One sendmsg(2)/recvmsg(2): scatter/gather over IOV, an optional peer
+ * address, and a control buffer of ancillary data. */
+typedef struct net_msg {
+  struct iovec *iov;
+  int iovcnt;
+  net_sockaddr *addr;   /* destination (send) or source (receive); may be NULL */
+  void *control;        /* ancillary data; may be NULL */
+  size_t controllen;    /* its size; on receive, set to the size used */
+  int flags;            /* on receive: msg_flags (MSG_TRUNC, MSG_CTRUNC, ...) */
+} net_msg;
+
+/* Most descriptors one SCM_RIGHTS message carries (Linux's SCM_MAX_FD). */
+#define NET_MAX_FDS 253
+
+/* sendmsg(2) with MSG_NOSIGNAL. */
+ssize_t net_msg_send(int fd, net_msg *m, int flags);
+/* recvmsg(2) with MSG_CMSG_CLOEXEC: received descriptors are close-on-exec. */
+ssize_t net_msg_recv(int fd, net_msg *m, int flags);
+/* Append SCM_RIGHTS for FDS[N] / SCM_CREDENTIALS to the control buffer
+ * BUF of SIZE bytes, of which *USED are taken; returns 0 or NET_EMSGSIZE. */
+int net_cmsg_put_fds(void *buf, size_t size, size_t *used, const int *fds, int n);
+int net_cmsg_put_credentials(void *buf, size_t size, size_t *used, pid_t pid, uid_t uid,
+                             gid_t gid);
+
+/* The kinds of ancillary data net decodes. */
+enum net_cmsg_kind {
+  NET_CMSG_OTHER = 0,
+  NET_CMSG_FDS,         /* SCM_RIGHTS */
+  NET_CMSG_CREDENTIALS, /* SCM_CREDENTIALS */
+  NET_CMSG_PKTINFO4,    /* IP_PKTINFO */
+  NET_CMSG_PKTINFO6     /* IPV6_PKTINFO */
+};
+
+/* One decoded control message. */
+typedef struct net_cmsg {
+  int kind;
+  int nfds;
+  const unsigned char *fds;   /* NFDS ints, unaligned: read with memcpy */
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+  uint8_t addr[16];           /* packet info: destination address */
+  int addrlen;                /* 4 or 16 */
+  unsigned ifindex;           /* packet info: interface */
+} net_cmsg;
+
+/* Iterate over the control messages of a received M: *POS starts at 0;
+ * returns 1 and fills OUT while there is one, else 0. */
+int net_cmsg_next(const net_msg *m, size_t *pos, net_cmsg *out);
 
 #define NET_WAIT_READ 1
 #define NET_WAIT_WRITE 2

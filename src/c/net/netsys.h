@@ -10,6 +10,7 @@
 #define NETSYS_H
 
 #include <ecl/ecl.h>
+#include <netinet/in.h>
 #include "net.h"
 
 /* ---- Errors (netsys_error.c) -------------------------------------------- */
@@ -66,12 +67,48 @@ cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock);
 cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock);
 cl_object netsys_ip_parse(cl_object text);
 
+cl_object netsys_at_mark(cl_object handle, cl_object sock);
+cl_object netsys_set_abortive(cl_object handle, cl_object sock);
+cl_object netsys_set_int_option(cl_object handle, cl_object level, cl_object name,
+                                cl_object value, cl_object sock);
+cl_object netsys_connect_finish(cl_object handle, cl_object deadline, cl_object sock);
+cl_object netsys_socket_pair(cl_object type);
+cl_object netsys_adopt(cl_object fd);
+
+/* ---- Addresses and arguments (netsys_sockaddr.c) ------------------------ */
+
+/* X as an int in [LO, HI], else a type-error naming TYPE. */
+int netsys__int(cl_object x, int lo, int hi, const char *type);
+/* Fills OUT from ADDR: an octet vector of 4 or 16 with PORT and SCOPE (a
+ * fixnum or NIL), or a string naming a Unix-domain socket (SCOPE true: a
+ * Linux abstract name). */
+void netsys__sockaddr(net_sockaddr *out, cl_object addr, cl_object port, cl_object scope);
+/* A sockaddr for Lisp: (octets port scope-id), ("path" NIL abstract-p) for
+ * a Unix-domain name, or NIL for an unnamed one. */
+cl_object netsys__sockaddr_list(const net_sockaddr *sa);
+/* A fresh (unsigned-byte 8) vector holding P[N]. */
+cl_object netsys__octet_vector(const uint8_t *p, size_t n);
+
 /* ---- I/O (netsys_io.c) -------------------------------------------------- */
 
 cl_object netsys_send(cl_object handle, cl_object buffer, cl_object start, cl_object end,
                       cl_object flags, cl_object deadline, cl_object sock);
 cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_object end,
                       cl_object flags, cl_object deadline, cl_object sock);
+
+cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl_object end,
+                         cl_object flags, cl_object addr, cl_object port, cl_object scope,
+                         cl_object deadline, cl_object sock);
+cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, cl_object end,
+                           cl_object flags, cl_object deadline, cl_object sock);
+
+/* ---- Messages (netsys_message.c) ---------------------------------------- */
+
+cl_object netsys_send_message(cl_object handle, cl_object buffers, cl_object addr,
+                              cl_object port, cl_object scope, cl_object fds, cl_object creds,
+                              cl_object flags, cl_object deadline, cl_object sock);
+cl_object netsys_recv_message(cl_object handle, cl_object buffers, cl_object control_size,
+                              cl_object flags, cl_object deadline, cl_object sock);
 
 /* ---- Module (netsys_init.c) --------------------------------------------- */
 

@@ -3,37 +3,6 @@
 
 #include <sys/socket.h>
 
-static int netsys__int(cl_object x, int lo, int hi, const char *type) {
-  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < lo || ecl_fixnum(x) > hi)
-    netsys_type_error(x, type);
-  return (int) ecl_fixnum(x);
-}
-
-/* Fills OUT from an octet vector of 4 or 16, a port and a scope id. */
-static void netsys__sockaddr(net_sockaddr *out, cl_object octets, cl_object port, cl_object scope) {
-  size_t n;
-  uint8_t *p = netsys_octets(octets, ECL_NIL, ECL_NIL, &n);
-  int pt = netsys__int(port, 0, 65535, "(INTEGER 0 65535)");
-  uint32_t sc = Null(scope) ? 0 : (uint32_t) netsys__int(scope, 0, INT32_MAX, "(INTEGER 0 2147483647)");
-  if ((n != 4 && n != 16) || net_sockaddr_make(out, p, n, sc, pt) < 0)
-    netsys_type_error(octets, "(OR (VECTOR (UNSIGNED-BYTE 8) 4) (VECTOR (UNSIGNED-BYTE 8) 16))");
-}
-
-/* (octets port scope-id) of a sockaddr; NIL for an unnamed one. */
-static cl_object netsys__sockaddr_list(const net_sockaddr *sa) {
-  uint8_t oct[16];
-  uint32_t scope;
-  int port, n = net_sockaddr_split(sa, oct, &scope, &port), i;
-  cl_object v;
-  if (n < 0)
-    return ECL_NIL;
-  v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n), ECL_NIL, ECL_NIL,
-                     ECL_NIL, ECL_NIL);
-  for (i = 0; i < n; i++)
-    v->vector.self.b8[i] = oct[i];
-  return cl_list(3, v, ecl_make_fixnum(port), ecl_make_fixnum(scope));
-}
-
 cl_object netsys_socket_open(cl_object family, cl_object type, cl_object protocol) {
   const cl_env_ptr env = ecl_process_env();
   int f = netsys__int(family, 0, 255, "(INTEGER 0 255)");
@@ -179,4 +148,110 @@ cl_object netsys_ip_parse(cl_object text) {
   for (i = 0; i < n; i++)
     v->vector.self.b8[i] = oct[i];
   return ecl_cons(v, ecl_make_fixnum(scope));
+}
+
+/* FN on HANDLE's fd, acquired for the call; raises on failure (after the
+ * release), else returns FN's result. */
+static int netsys__on_fd(cl_object handle, const char *call, cl_object sock,
+                         int (*fn)(int fd, void *arg), void *arg) {
+  net_handle *h = netsys_handle(handle);
+  int fd = net_handle_acquire(h), r;
+  if (fd < 0)
+    netsys_raise(fd, call, sock);
+  r = fn(fd, arg);
+  net_handle_release(h);
+  if (r < 0)
+    netsys_raise(r, call, sock);
+  return r;
+}
+
+static int netsys__at_mark(int fd, void *arg) {
+  (void) arg;
+  return net_socket_at_mark(fd);
+}
+
+cl_object netsys_at_mark(cl_object handle, cl_object sock) {
+  return netsys__on_fd(handle, "sockatmark", sock, netsys__at_mark, NULL) ? ECL_T : ECL_NIL;
+}
+
+static int netsys__abortive(int fd, void *arg) {
+  (void) arg;
+  return net_socket_set_abortive(fd);
+}
+
+cl_object netsys_set_abortive(cl_object handle, cl_object sock) {
+  netsys__on_fd(handle, "setsockopt", sock, netsys__abortive, NULL);
+  return ECL_T;
+}
+
+struct netsys__int_option {
+  int level, name, value;
+};
+
+static int netsys__set_int(int fd, void *arg) {
+  struct netsys__int_option *o = arg;
+  return net_socket_set_int(fd, o->level, o->name, o->value);
+}
+
+cl_object netsys_set_int_option(cl_object handle, cl_object level, cl_object name,
+                                cl_object value, cl_object sock) {
+  struct netsys__int_option o;
+  o.level = netsys__int(level, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  o.name = netsys__int(name, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  o.value = netsys__int(value, INT32_MIN, INT32_MAX, "(SIGNED-BYTE 32)");
+  netsys__on_fd(handle, "setsockopt", sock, netsys__set_int, &o);
+  return ECL_T;
+}
+
+static ssize_t netsys__connect_poll_op(int fd, void *arg) {
+  (void) arg;
+  return net_socket_connect_poll(fd);
+}
+
+/* Completes a connection started by a non-blocking connect: T when
+ * connected, NIL if non-blocking and still in progress. */
+cl_object netsys_connect_finish(cl_object handle, cl_object deadline, cl_object sock) {
+  ssize_t r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__connect_poll_op, NULL);
+  if (r == NET_EAGAIN)
+    return ECL_NIL;
+  if (r < 0)
+    netsys_raise((int) r, "connect", sock);
+  return ECL_T;
+}
+
+/* Two connected Unix-domain sockets of TYPE, as a cons of handles. */
+cl_object netsys_socket_pair(cl_object type) {
+  const cl_env_ptr env = ecl_process_env();
+  int t = netsys__int(type, 0, 255, "(INTEGER 0 255)");
+  int fds[2], r;
+  cl_object a = OBJNULL, b = OBJNULL;
+  ecl_disable_interrupts_env(env);
+  r = net_socket_pair(t, fds);
+  if (r == 0) {
+    a = netsys_handle_wrap(fds[0]);
+    b = netsys_handle_wrap(fds[1]);
+  }
+  ecl_enable_interrupts_env(env);
+  if (r < 0)
+    netsys_raise(r, "socketpair", ECL_NIL);
+  if (a == OBJNULL || b == OBJNULL)
+    netsys_raise(NET_ENOMEM, "socketpair", ECL_NIL);
+  return ecl_cons(a, b);
+}
+
+/* Takes ownership of descriptor FD: (handle family type listening-p). */
+cl_object netsys_adopt(cl_object fd) {
+  const cl_env_ptr env = ecl_process_env();
+  int f = netsys__int(fd, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  int family, type, listening, r;
+  cl_object h = OBJNULL;
+  r = net_socket_adopt(f, &family, &type, &listening);
+  if (r < 0)
+    netsys_raise(r, "getsockopt", fd);
+  ecl_disable_interrupts_env(env);
+  h = netsys_handle_wrap(f);
+  ecl_enable_interrupts_env(env);
+  if (h == OBJNULL)
+    netsys_raise(NET_ENOMEM, "socket", ECL_NIL);
+  return cl_list(4, h, ecl_make_fixnum(family), ecl_make_fixnum(type), listening ? ECL_T : ECL_NIL);
 }

@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 
 int net_socket_open(int family, int type, int protocol) {
@@ -58,4 +59,52 @@ int net_socket_name(int fd, net_sockaddr *out) {
 int net_socket_peer_name(int fd, net_sockaddr *out) {
   out->len = sizeof(out->u.ss);
   return getpeername(fd, &out->u.sa, &out->len) < 0 ? -errno : 0;
+}
+
+int net_socket_connect_poll(int fd) {
+  net_sockaddr sa;
+  int r = net_socket_connect_result(fd);
+  if (r < 0)
+    return r;
+  /* No pending error: either connected, or the handshake still runs. */
+  if (net_socket_peer_name(fd, &sa) == 0)
+    return 0;
+  return errno == ENOTCONN ? NET_EAGAIN : -errno;
+}
+
+int net_socket_pair(int type, int fds[2]) {
+  return socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
+}
+
+int net_socket_at_mark(int fd) {
+  int r = sockatmark(fd);
+  return r < 0 ? -errno : r;
+}
+
+int net_socket_set_abortive(int fd) {
+  struct linger lg;
+  lg.l_onoff = 1;
+  lg.l_linger = 0;
+  return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ? -errno : 0;
+}
+
+int net_socket_set_int(int fd, int level, int name, int value) {
+  return setsockopt(fd, level, name, &value, sizeof(value)) < 0 ? -errno : 0;
+}
+
+static int net__get_int(int fd, int level, int name, int *value) {
+  socklen_t len = sizeof(*value);
+  return getsockopt(fd, level, name, value, &len) < 0 ? -errno : 0;
+}
+
+int net_socket_adopt(int fd, int *family, int *type, int *listening) {
+  int r, fl;
+  if ((r = net__get_int(fd, SOL_SOCKET, SO_DOMAIN, family)) < 0 ||
+      (r = net__get_int(fd, SOL_SOCKET, SO_TYPE, type)) < 0 ||
+      (r = net__get_int(fd, SOL_SOCKET, SO_ACCEPTCONN, listening)) < 0)
+    return r;
+  fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+    return -errno;
+  return 0;
 }

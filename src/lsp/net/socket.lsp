@@ -15,7 +15,10 @@
    (blocking :initarg :blocking :initform t :accessor socket-blocking-p
              :documentation "NIL: calls that would block return NIL at once.")
    (timeout :initarg :timeout :initform nil :accessor socket-timeout-of
-            :documentation "Default timeout of blocking calls, in seconds; NIL waits forever."))
+            :documentation "Default timeout of blocking calls, in seconds; NIL waits forever.")
+   (timeout-ns :initform nil :reader %socket-timeout-ns
+               :documentation "TIMEOUT in nanoseconds, a fixnum, kept in step with it so
+that a call does not redo the arithmetic (nor cons a float) each time."))
   (:documentation "A socket.  Every socket is also an instance of a family
 class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 (STREAM-SOCKET, DATAGRAM-SOCKET, PASSIVE-SOCKET)."))
@@ -85,6 +88,17 @@ once connected it is a bivalent stream."))
     (:stream net-sys:+sock-stream+) (:datagram net-sys:+sock-dgram+)
     (:seqpacket net-sys:+sock-seqpacket+) (:raw net-sys:+sock-raw+)))
 
+(defun %check-timeout (timeout)
+  (unless (typep timeout '(or null (real 0)))
+    (error 'type-error :datum timeout :expected-type '(or null (real 0))))
+  timeout)
+
+(defmethod initialize-instance :after ((s socket) &key timeout &allow-other-keys)
+  (setf (slot-value s 'timeout-ns) (and (%check-timeout timeout) (%seconds->ns timeout))))
+
+(defmethod (setf socket-timeout-of) :before (timeout (s socket))
+  (setf (slot-value s 'timeout-ns) (and (%check-timeout timeout) (%seconds->ns timeout))))
+
 (defmethod print-object ((s socket) stream)
   (print-unreadable-object (s stream :identity t)
     (let ((fd (net-sys:handle-fd (socket-handle s))))
@@ -114,9 +128,9 @@ Nested deadlines take the earlier."
 the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
   (if (not (socket-blocking-p socket))
       -1
-      (let ((timeout (or timeout (socket-timeout-of socket))))
-        (if timeout
-            (let ((d (+ (net-sys:now) (%seconds->ns timeout))))
+      (let ((ns (if timeout (%seconds->ns timeout) (%socket-timeout-ns socket))))
+        (if ns
+            (let ((d (+ (net-sys:now) ns)))
               (if *deadline* (min d *deadline*) d))
             *deadline*))))
 
@@ -131,6 +145,7 @@ number.  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
 is the default timeout of blocking calls, in seconds.  The descriptor is
 non-blocking and close-on-exec underneath in every case."
   (declare (ignore options external-format))
+  (%check-timeout timeout)
   (let* ((proto (if (eq protocol :default) 0 protocol))
          (handle (net-sys:socket-open (%family-number address-family)
                                       (%type-number type) proto)))
@@ -146,8 +161,38 @@ non-blocking and close-on-exec underneath in every case."
 
 ;;; Addresses of calls
 
+(defconstant +local-name-max+ 107
+  "The longest Unix-domain name, in octets of UTF-8 (sun_path less its NUL).")
+
+(defun %local-args (address)
+  "The (path abstract-p) the C glue takes for a local ADDRESS designator."
+  (let ((a (typecase address
+             (local-address address)
+             ((or string pathname) (make-local-address address))
+             (t (error 'type-error :datum address
+                                   :expected-type '(or local-address string pathname))))))
+    (let* ((path (local-address-path a))
+           (octets (loop for c across path
+                         sum (let ((code (char-code c)))
+                               (cond ((< code #x80) 1) ((< code #x800) 2)
+                                     ((< code #x10000) 3) (t 4))))))
+      (cond ((and (zerop octets) (not (local-address-abstract-p a)))
+             (error 'invalid-address :text address :reason "an empty Unix-domain path"))
+            ((> octets +local-name-max+)
+             (error 'invalid-address :text address
+                                     :reason (format nil "a Unix-domain name of ~d octets (at most ~d)"
+                                                     octets +local-name-max+)))
+            ((and (not (local-address-abstract-p a)) (find (code-char 0) path))
+             (error 'invalid-address :text address :reason "a Unix-domain path holding NUL")))
+      (values path (local-address-abstract-p a)))))
+
 (defun %sockaddr-args (socket address)
-  "The (octets scope) the C glue takes for ADDRESS on SOCKET's family."
+  "The (octets scope) the C glue takes for ADDRESS on SOCKET's family; for a
+Unix-domain socket, (path abstract-p)."
+  (when (eq (socket-address-family socket) :local)
+    (return-from %sockaddr-args (%local-args address)))
+  (when (local-address-p address)
+    (error 'invalid-address :text address :reason "a Unix-domain address on an IP socket"))
   (let ((a (ensure-address address)))
     (when (and (eq (socket-address-family socket) :ipv6) (ipv4-address-p a))
       (error 'invalid-address :text address :reason "an IPv4 address on an IPv6 socket"))
@@ -162,7 +207,8 @@ non-blocking and close-on-exec underneath in every case."
 
 (defun bind-address (socket address &key (port 0))
   "Bind SOCKET to ADDRESS (an address designator) and PORT (0: any free
-port).  Returns SOCKET."
+port).  On a :LOCAL socket ADDRESS is a LOCAL-ADDRESS or a path (string or
+pathname), and PORT is ignored.  Returns SOCKET."
   (multiple-value-bind (octets scope) (%sockaddr-args socket address)
     (net-sys:bind (socket-handle socket) octets (%check-port port) scope socket))
   socket)
@@ -177,10 +223,13 @@ now a PASSIVE-SOCKET."
   (change-class socket (%socket-class (socket-address-family socket) :passive)))
 
 (defun %peer-values (list)
-  "(octets port scope) -> address and port, or NIL NIL."
+  "(octets port scope) -> address and port; (\"path\" NIL abstract-p) -> a
+local address and NIL; NIL (an unnamed socket) -> NIL NIL."
   (if list
       (destructuring-bind (octets port scope) list
-        (values (%make-inet-address octets scope) port))
+        (if (stringp octets)
+            (values (make-local-address octets :abstract scope) nil)
+            (values (%make-inet-address octets scope) port)))
       (values nil nil)))
 
 (defun accept-connection (socket &key timeout)
@@ -193,10 +242,14 @@ is pending.  Signals SOCKET-TIMEOUT after TIMEOUT seconds."
         (values (%wrap-accepted socket (car r)) address port)))))
 
 (defun connect (socket address &key (port 0) timeout)
-  "Connect SOCKET to ADDRESS and PORT.  Waits for the connection to be made
-(at most TIMEOUT seconds, then SOCKET-TIMEOUT); a non-blocking socket returns
-NIL at once and the connection's completion shows as writability.  Returns
-SOCKET when connected."
+  "Connect SOCKET to ADDRESS and PORT (a path or LOCAL-ADDRESS on a :LOCAL
+socket; PORT is then ignored).  Waits for the connection to be made (at most
+TIMEOUT seconds, then SOCKET-TIMEOUT, and the socket should then be closed); a
+non-blocking socket returns NIL at once when the connection is still being
+made: its completion shows as writability, and FINISH-CONNECT collects its
+result.  On a datagram socket, sets the default destination and the only
+accepted source.  Returns SOCKET when connected.  An interrupted connect is
+never issued twice: it is waited for."
   (multiple-value-bind (octets scope) (%sockaddr-args socket address)
     (and (net-sys:connect (socket-handle socket) octets (%check-port port) scope
                           (%deadline socket timeout) socket)
@@ -210,11 +263,64 @@ reads end of file and can still send) or :BOTH."
                     socket)
   socket)
 
+(defun finish-connect (socket &key timeout)
+  "Complete the connection a non-blocking CONNECT started on SOCKET.
+Returns SOCKET once connected; signals the connection's error (for example
+CONNECTION-REFUSED) if it failed; returns NIL if SOCKET is non-blocking and
+the connection is still being made.  A blocking SOCKET waits for it, at most
+TIMEOUT seconds."
+  (and (net-sys:connect-finish (socket-handle socket) (%deadline socket timeout) socket)
+       socket))
+
 (defmethod close ((socket socket) &key abort)
-  "Close SOCKET.  Idempotent; a thread blocked on SOCKET wakes with
-SOCKET-CLOSED.  Returns T if this call closed it."
-  (declare (ignore abort))
-  (net-sys:handle-close (socket-handle socket)))
+  "Close SOCKET.  Idempotent: returns T if this call closed it, NIL if it
+was closed already; any other call on a closed socket signals SOCKET-CLOSED.
+A thread blocked on SOCKET wakes with SOCKET-CLOSED.  With ABORT on a
+connected stream socket, the connection is reset (SO_LINGER 0: the peer sees
+CONNECTION-RESET) instead of closed in order."
+  (let ((handle (socket-handle socket)))
+    (when (and abort (net-sys:handle-open-p handle)
+               (member (socket-type socket) '(:stream :seqpacket)))
+      ;; Best effort: a socket that was never connected has nothing to reset.
+      (ignore-errors (net-sys:set-abortive handle socket)))
+    (net-sys:handle-close handle)))
+
+(defun socket-at-mark-p (socket)
+  "True if the next octet to read from SOCKET is the one that followed the
+out-of-band octet: the urgent mark (sockatmark)."
+  (net-sys:socket-at-mark (socket-handle socket) socket))
+
+(defun make-socket-pair (&key (type :stream) (blocking t) timeout)
+  "Two connected Unix-domain sockets of TYPE (:STREAM, :DATAGRAM or
+:SEQPACKET), as two values: socketpair(2)."
+  (%check-timeout timeout)
+  (let ((handles (net-sys:socket-pair (%type-number type)))
+        (class (%socket-class :local (%role-of-type type))))
+    (flet ((wrap (h) (make-instance class :handle h :address-family :local :type type
+                                          :blocking blocking :timeout timeout)))
+      (values (wrap (car handles)) (wrap (cdr handles))))))
+
+(defun make-socket-from-fd (fd &key (blocking t) timeout)
+  "A socket object owning FD, an open socket descriptor (inherited, or
+received with RECEIVE-FILE-DESCRIPTORS).  Its family, type and whether it is
+listening are asked of the system; FD is made non-blocking and
+close-on-exec.  Closing the socket closes FD."
+  (%check-timeout timeout)
+  (destructuring-bind (handle family type listening) (net-sys:adopt fd)
+    (let* ((family (cond ((= family net-sys:+af-inet+) :ipv4)
+                         ((= family net-sys:+af-inet6+) :ipv6)
+                         ((= family net-sys:+af-unix+) :local)
+                         (t (net-sys:handle-close handle)
+                            (error 'address-family-not-supported
+                                   :syscall "socket" :socket fd
+                                   :message "not an IPv4, IPv6 or Unix-domain socket"))))
+           (type (cond ((= type net-sys:+sock-stream+) :stream)
+                       ((= type net-sys:+sock-dgram+) :datagram)
+                       ((= type net-sys:+sock-seqpacket+) :seqpacket)
+                       (t :raw))))
+      (make-instance (%socket-class family (if listening :passive (%role-of-type type)))
+                     :handle handle :address-family family :type type
+                     :blocking blocking :timeout timeout))))
 
 (defun socket-open-p (socket)
   "True until SOCKET is closed."
@@ -234,8 +340,12 @@ SOCKET-CLOSED.  Returns T if this call closed it."
 
 (defun send (socket buffer &key (start 0) end out-of-band timeout)
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) on
-SOCKET.  Blocking: sends it all and returns the count.  Non-blocking: returns
-the count sent now, maybe partial, or NIL if none could be."
+SOCKET.  Blocking: sends it all and returns the count; TIMEOUT (or the
+socket's default) bounds the whole call, then SOCKET-TIMEOUT.  Non-blocking:
+returns the count sent now, maybe partial, or NIL if none could be.  With
+OUT-OF-BAND, sends TCP urgent data (the last octet is the urgent one).
+Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
+SIGPIPE."
   (let* ((handle (socket-handle socket))
          (flags (%flags out-of-band nil))
          (deadline (%deadline socket timeout))
@@ -252,7 +362,11 @@ the count sent now, maybe partial, or NIL if none could be."
   "Receive into BUFFER[START,END) (an (unsigned-byte 8) vector, filled in
 place) from SOCKET.  Returns the count received, 0 at end of file, NIL if
 SOCKET is non-blocking and nothing is there.  WAIT-ALL waits until the range
-is full or the peer ends the stream."
+is full or the peer ends the stream.  PEEK leaves the data to be read
+again.  OUT-OF-BAND reads the TCP urgent octet (waiting for one to arrive).
+TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
+On a datagram socket one call reads one datagram; its excess past END is lost
+(RECEIVE-FROM reports it)."
   (let* ((handle (socket-handle socket))
          (flags (%flags out-of-band peek))
          (deadline (%deadline socket timeout))
@@ -270,7 +384,8 @@ is full or the peer ends the stream."
 ;;; Names
 
 (defun socket-local-address (socket)
-  "The address SOCKET is bound to; second value its port."
+  "The address SOCKET is bound to; second value its port (NIL for a
+Unix-domain socket).  NIL for an unnamed Unix-domain socket."
   (%peer-values (net-sys:socket-name (socket-handle socket) nil socket)))
 
 (defun socket-local-port (socket)
@@ -278,7 +393,8 @@ is full or the peer ends the stream."
   (nth-value 1 (socket-local-address socket)))
 
 (defun socket-remote-address (socket)
-  "The address of SOCKET's peer; second value its port."
+  "The address of SOCKET's peer; second value its port (NIL for a
+Unix-domain socket).  Signals NOT-CONNECTED when it has none."
   (%peer-values (net-sys:socket-name (socket-handle socket) t socket)))
 
 (defun socket-remote-port (socket)
@@ -297,5 +413,6 @@ and close the socket however BODY exits."
 garbage while still open.  Each is also reported on standard error: close
 sockets explicitly (WITH-OPEN-SOCKET does)."
   (net-sys:finalized-count))
+
 
 (provide :net)

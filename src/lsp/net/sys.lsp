@@ -59,6 +59,30 @@ one cl_object out), inlined into compiled callers."
   "One send(2) from BUFFER[START,END): the count sent, or NIL if it would block.")
 (define-primitive recv (handle buffer start end flags deadline socket) "netsys_recv"
   "One recv(2) into BUFFER[START,END): the count, 0 at end of file, NIL if it would block.")
+(define-primitive socket-at-mark (handle socket) "netsys_at_mark"
+  "sockatmark(3): true if the next octet to read is at the out-of-band mark.")
+(define-primitive set-abortive (handle socket) "netsys_set_abortive"
+  "SO_LINGER {1, 0}, so that closing resets the connection.")
+(define-primitive set-int-option (handle level name value socket) "netsys_set_int_option"
+  "setsockopt(2) of an int option.")
+(define-primitive connect-finish (handle deadline socket) "netsys_connect_finish"
+  "Complete a connection in progress: T when connected, NIL if non-blocking and not yet.")
+(define-primitive socket-pair (type) "netsys_socket_pair"
+  "socketpair(2) of AF_UNIX and TYPE: a cons of two handles.")
+(define-primitive adopt (fd) "netsys_adopt"
+  "Own descriptor FD: (handle family type listening-p).")
+(define-primitive send-to (handle buffer start end flags address port scope deadline socket)
+  "netsys_send_to"
+  "One sendto(2) of BUFFER[START,END) to ADDRESS (octets, or a Unix name): the count, or NIL.")
+(define-primitive recv-from (handle buffer start end flags deadline socket) "netsys_recv_from"
+  "One recvfrom(2): (count truncated-p . sender), or NIL if it would block.")
+(define-primitive send-message (handle buffers address port scope fds credentials flags
+                                       deadline socket)
+  "netsys_send_message"
+  "One sendmsg(2) of the octet vectors BUFFERS with ancillary data: the count, or NIL.")
+(define-primitive recv-message (handle buffers control-size flags deadline socket)
+  "netsys_recv_message"
+  "One recvmsg(2) into BUFFERS: (count msg-flags sender ancillary), or NIL.")
 (define-primitive bench-noop (x) "netsys_bench_noop"
   "Returns X; the target of the call-path benchmark.")
 
@@ -74,4 +98,10 @@ one cl_object out), inlined into compiled callers."
     +af-inet+ "AF_INET" +af-inet6+ "AF_INET6" +af-unix+ "AF_UNIX"
     +sock-stream+ "SOCK_STREAM" +sock-dgram+ "SOCK_DGRAM"
     +sock-seqpacket+ "SOCK_SEQPACKET" +sock-raw+ "SOCK_RAW"
-    +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"))
+    +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"
+    +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"
+    +msg-waitall+ "MSG_WAITALL"
+    +sol-socket+ "SOL_SOCKET" +so-passcred+ "SO_PASSCRED"
+    +ipproto-ip+ "IPPROTO_IP" +ip-pktinfo+ "IP_PKTINFO"
+    +ipproto-ipv6+ "IPPROTO_IPV6" +ipv6-recvpktinfo+ "IPV6_RECVPKTINFO"
+    +ipv6-v6only+ "IPV6_V6ONLY"))

@@ -1,0 +1,116 @@
+/* netsys_sockaddr.c -- socket addresses and small integers between Lisp and C. */
+#include "netsys.h"
+
+#include <string.h>
+
+int netsys__int(cl_object x, int lo, int hi, const char *type) {
+  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < lo || ecl_fixnum(x) > hi)
+    netsys_type_error(x, type);
+  return (int) ecl_fixnum(x);
+}
+
+/* UTF-8 of the Lisp string S into BUF; returns the length, or -1 when it
+ * does not fit in SIZE. */
+static long netsys__utf8(cl_object s, char *buf, size_t size) {
+  cl_index i, n = ecl_length(s);
+  size_t k = 0;
+  for (i = 0; i < n; i++) {
+    unsigned c = (unsigned) ecl_char(s, i);
+    unsigned char tmp[4];
+    size_t m;
+    if (c < 0x80) {
+      tmp[0] = (unsigned char) c;
+      m = 1;
+    } else if (c < 0x800) {
+      tmp[0] = (unsigned char) (0xC0 | (c >> 6));
+      tmp[1] = (unsigned char) (0x80 | (c & 0x3F));
+      m = 2;
+    } else if (c < 0x10000) {
+      tmp[0] = (unsigned char) (0xE0 | (c >> 12));
+      tmp[1] = (unsigned char) (0x80 | ((c >> 6) & 0x3F));
+      tmp[2] = (unsigned char) (0x80 | (c & 0x3F));
+      m = 3;
+    } else {
+      tmp[0] = (unsigned char) (0xF0 | (c >> 18));
+      tmp[1] = (unsigned char) (0x80 | ((c >> 12) & 0x3F));
+      tmp[2] = (unsigned char) (0x80 | ((c >> 6) & 0x3F));
+      tmp[3] = (unsigned char) (0x80 | (c & 0x3F));
+      m = 4;
+    }
+    if (k + m > size)
+      return -1;
+    memcpy(buf + k, tmp, m);
+    k += m;
+  }
+  return (long) k;
+}
+
+/* A Lisp string of the UTF-8 in P[N]; bytes that are not UTF-8 are taken
+ * as Latin-1, so that every name round-trips to some string. */
+static cl_object netsys__from_utf8(const unsigned char *p, size_t n) {
+  ecl_character out[128];
+  size_t i = 0, k = 0;
+  cl_object s;
+  while (i < n && k < 128) {
+    unsigned c = p[i], need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0, j;
+    if (need > 0 && i + need < n) {
+      unsigned v = c & (0x3F >> need);
+      for (j = 1; j <= need && i + j < n && (p[i + j] & 0xC0) == 0x80; j++)
+        v = (v << 6) | (p[i + j] & 0x3F);
+      if (j == need + 1) {
+        out[k++] = v;
+        i += need + 1;
+        continue;
+      }
+    }
+    out[k++] = c;
+    i++;
+  }
+  s = ecl_alloc_simple_extended_string(k);
+  for (i = 0; i < k; i++)
+    s->string.self[i] = out[i];
+  return s;
+}
+
+void netsys__sockaddr(net_sockaddr *out, cl_object addr, cl_object port, cl_object scope) {
+  if (ecl_stringp(addr)) {
+    /* A Unix-domain name; SCOPE true means a Linux abstract name. */
+    char path[128];
+    long n = netsys__utf8(addr, path, sizeof(path));
+    int r = n < 0 ? NET_ENAMETOOLONG : net_sockaddr_make_local(out, path, (size_t) n, !Null(scope));
+    if (r < 0)
+      netsys_raise(r, "sockaddr", addr);
+    return;
+  } else {
+    size_t n;
+    uint8_t *p = netsys_octets(addr, ECL_NIL, ECL_NIL, &n);
+    int pt = netsys__int(port, 0, 65535, "(INTEGER 0 65535)");
+    uint32_t sc = Null(scope) ? 0 : (uint32_t) netsys__int(scope, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+    if ((n != 4 && n != 16) || net_sockaddr_make(out, p, n, sc, pt) < 0)
+      netsys_type_error(addr, "(OR (VECTOR (UNSIGNED-BYTE 8) 4) (VECTOR (UNSIGNED-BYTE 8) 16))");
+  }
+}
+
+cl_object netsys__octet_vector(const uint8_t *p, size_t n) {
+  cl_object v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n), ECL_NIL,
+                               ECL_NIL, ECL_NIL, ECL_NIL);
+  memcpy(v->vector.self.b8, p, n);
+  return v;
+}
+
+cl_object netsys__sockaddr_list(const net_sockaddr *sa) {
+  uint8_t oct[16];
+  uint32_t scope;
+  int port, n = net_sockaddr_split(sa, oct, &scope, &port);
+  if (n < 0) {
+    const char *path;
+    size_t len;
+    int abstract;
+    if (net_sockaddr_split_local(sa, &path, &len, &abstract) <= 0)
+      return ECL_NIL;
+    return cl_list(3, netsys__from_utf8((const unsigned char *) path, len), ECL_NIL,
+                   abstract ? ECL_T : ECL_NIL);
+  }
+  return cl_list(3, netsys__octet_vector(oct, (size_t) n), ecl_make_fixnum(port),
+                 ecl_make_fixnum(scope));
+}

@@ -1,0 +1,30 @@
+;;;; datagram.lsp -- sending to and receiving from an address: send-to, receive-from.
+
+(in-package "NET")
+
+(defun send-to (socket buffer address &key (port 0) (start 0) end out-of-band timeout)
+  "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) as
+one datagram from SOCKET to ADDRESS and PORT (ADDRESS NIL: to the connected
+peer).  On a :LOCAL socket ADDRESS is a LOCAL-ADDRESS or a path, and PORT is
+ignored.  Returns the count sent, or NIL if SOCKET is non-blocking and the
+datagram cannot go now; a datagram too large for the protocol signals
+MESSAGE-TOO-LONG.  TIMEOUT as for SEND."
+  (multiple-value-bind (addr scope) (if address (%sockaddr-args socket address) (values nil nil))
+    (net-sys:send-to (socket-handle socket) buffer start end
+                     (%flags out-of-band nil) addr (%check-port port) scope
+                     (%deadline socket timeout) socket)))
+
+(defun receive-from (socket buffer &key (start 0) end peek timeout)
+  "Receive one datagram from SOCKET into BUFFER[START,END) (an
+(unsigned-byte 8) vector, filled in place).  Returns four values: the count
+stored, the sender's address and port (NIL for an unnamed Unix-domain
+sender), and TRUNCATED-P, true when the datagram was longer than the range
+and its excess was lost.  Returns NIL if SOCKET is non-blocking and nothing
+is there.  PEEK leaves the datagram to be read again.  TIMEOUT (or the
+socket's default) bounds the wait, then SOCKET-TIMEOUT."
+  (let ((r (net-sys:recv-from (socket-handle socket) buffer start end
+                              (%flags nil peek) (%deadline socket timeout) socket)))
+    (when r
+      (destructuring-bind (count truncated-p . sender) r
+        (multiple-value-bind (address port) (%peer-values sender)
+          (values count address port truncated-p))))))
