@@ -47,3 +47,47 @@ connection; close everything after."
          (close ,client)
          (when ,server (close ,server))
          (close ,l)))))
+
+(defun socket-fd-count ()
+  "Socket descriptors open in this process: the links of /proc/PID/fd that
+name a socket, as ls shows them."
+  (let ((out (with-output-to-string (s)
+               (ext:run-program "/bin/sh"
+                                (list "-c" (format nil "ls -l /proc/~d/fd" (ext:getpid)))
+                                :input nil :output s :error nil :wait t))))
+    (loop with start = 0
+          for p = (search "socket:[" out :start2 start)
+          while p count t do (setf start (1+ p)))))
+
+(defun fd-flags (fd)
+  "The flags line of /proc/self/fdinfo/FD, an integer (octal in the file)."
+  (with-open-file (in (format nil "/proc/self/fdinfo/~d" fd))
+    (loop for line = (read-line in nil)
+          while line
+          when (eql 0 (search "flags:" line))
+            return (parse-integer line :start 6 :radix 8))))
+
+(defun urandom-octets (n)
+  "N random octets from /dev/urandom (fast, for large transfers)."
+  (let ((v (make-octets n)))
+    (with-open-file (in "/dev/urandom" :element-type '(unsigned-byte 8))
+      (read-sequence v in))
+    v))
+
+(defun run-thread (name function)
+  "Run FUNCTION in a new thread; returns a function that joins it and
+returns FUNCTION's value, or re-signals nothing but returns the condition
+object if FUNCTION signalled an error."
+  (let* ((result nil)
+         (thread (mp:process-run-function
+                  name (lambda ()
+                         (setf result (handler-case (funcall function)
+                                        (error (e) e)))))))
+    (lambda () (mp:process-join thread) result)))
+
+(defmacro with-socket-pair ((a b &rest args) &body body)
+  "Run BODY with A and B the two ends of MAKE-SOCKET-PAIR with ARGS; close both after."
+  `(multiple-value-bind (,a ,b) (net:make-socket-pair ,@args)
+     (unwind-protect (progn ,@body)
+       (close ,a)
+       (close ,b))))

@@ -101,3 +101,370 @@
         (send c (octets i))
         (receive s (make-octets 1))))
     (is (= before (open-fd-count)))))
+
+;;; Classes and creation
+
+(test classes-follow-family-and-role
+  (loop for (family type family-class role-class)
+          in '((:ipv4 :stream net:inet-socket net:stream-socket)
+               (:ipv4 :datagram net:inet-socket net:datagram-socket)
+               (:ipv6 :stream net:inet6-socket net:stream-socket)
+               (:ipv6 :datagram net:inet6-socket net:datagram-socket)
+               (:local :stream net:local-socket net:stream-socket)
+               (:local :datagram net:local-socket net:datagram-socket)
+               (:local :seqpacket net:local-socket net:stream-socket))
+        do (net:with-open-socket (s :address-family family :type type)
+             (is (typep s family-class))
+             (is (typep s role-class))
+             (is (eq family (net:socket-address-family s)))
+             (is (eq type (net:socket-type s)))))
+  (let ((l (loopback-listener :ipv6)))
+    (unwind-protect (is (typep l 'net:passive-socket))
+      (close l))))
+
+(test descriptors-are-close-on-exec-and-non-blocking
+  (with-tcp-pair (c s :timeout 5)
+    (dolist (sock (list c s))
+      (let ((flags (fd-flags (net:socket-fd sock))))
+        (is (logtest flags #o2000000))   ; O_CLOEXEC
+        (is (logtest flags #o4000)))))   ; O_NONBLOCK
+  (with-socket-pair (a b)
+    (is (logtest (fd-flags (net:socket-fd a)) #o2000000))))
+
+(test bad-make-socket-arguments
+  (signals type-error (make-socket :address-family :ipx))
+  (signals type-error (make-socket :type :telepathy))
+  (signals type-error (make-socket :timeout -1))
+  (signals type-error (make-socket :timeout "soon"))
+  (signals type-error (make-socket :protocol "tcp")))
+
+(test raw-sockets-where-permitted
+  ;; An ICMP echo to 127.0.0.1 over a raw socket, when we may open one.
+  (let ((s (handler-case (make-socket :type :raw :protocol 1 :timeout 5)
+             (net:socket-error () nil))))
+    (if (null s)
+        (skip "raw sockets are not permitted here")
+        (unwind-protect
+             (let ((echo (octets 8 0 #xf7 #xfe 0 1 0 0)) ; type 8, checksum for id 1 seq 0
+                   (buf (make-octets 256)))
+               (is (= 8 (net:send-to s echo "127.0.0.1")))
+               ;; We see our own request and the reply (type 0) after its IP header.
+               (let ((types (loop repeat 4
+                                  for n = (net:receive-from s buf)
+                                  for ihl = (* 4 (ldb (byte 4 0) (aref buf 0)))
+                                  collect (aref buf ihl)
+                                  until (zerop (aref buf ihl)))))
+                 (is (member 0 types))))
+          (close s)))))
+
+(test ipv6-dual-stack-accepts-ipv4
+  (let ((l (make-socket :address-family :ipv6)))
+    (unwind-protect
+         (progn
+           (bind-address l "::")
+           (listen-on l)
+           (net:with-open-socket (c :address-family :ipv4)
+             (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)
+             (multiple-value-bind (s address port) (accept-connection l :timeout 5)
+               (unwind-protect
+                    (progn
+                      (is (typep s 'net:inet6-socket))
+                      (is (equalp (octets 0 0 0 0 0 0 0 0 0 0 #xff #xff 127 0 0 1)
+                                  (net:address-octets address)))
+                      (is (= port (net:socket-local-port c))))
+                 (close s)))))
+      (close l))))
+
+(test ipv6-address-on-ipv4-socket-is-invalid
+  (net:with-open-socket (s)
+    (signals net:invalid-address (bind-address s "::1"))
+    (signals net:invalid-address (connect s (net:make-local-address "/tmp/x")))))
+
+;;; Bulk transfer
+
+(test random-64-mib-both-directions-at-once
+  (let* ((n (* 64 1024 1024))
+         (a->b (urandom-octets n))
+         (b->a (urandom-octets n))
+         (got-b (make-octets n))
+         (got-a (make-octets n)))
+    (with-tcp-pair (c s :timeout 60)
+      (let ((send-c (run-thread "send c" (lambda () (send c a->b))))
+            (send-s (run-thread "send s" (lambda () (send s b->a))))
+            (recv-c (run-thread "recv c" (lambda () (receive c got-a :wait-all t)))))
+        (is (= n (receive s got-b :wait-all t)))
+        (is (eql n (funcall recv-c)))
+        (is (eql n (funcall send-c)))
+        (is (eql n (funcall send-s)))
+        (is (null (mismatch a->b got-b)))
+        (is (null (mismatch b->a got-a)))))))
+
+(test send-and-receive-do-not-cons
+  (with-tcp-pair (c s :timeout 5)
+    (let ((out (make-octets 512 7)) (in (make-octets 512)))
+      (flet ((consed (thunk)
+               (funcall thunk)
+               (let ((before (si:gc-stats t)))
+                 (funcall thunk)
+                 (- (si:gc-stats t) before))))
+        (is (= 0 (consed (lambda ()
+                           (dotimes (i 2000)
+                             (send c out)
+                             (receive s in :wait-all t))))))
+        ;; a float default timeout is converted once, not per call
+        (setf (net:socket-timeout-of c) 2.5 (net:socket-timeout-of s) 2.5)
+        (is (= 0 (consed (lambda ()
+                           (dotimes (i 2000)
+                             (send c out :start 10 :end 500)
+                             (receive s in :start 10 :end 500 :wait-all t))))))))))
+
+;;; Resets, timeouts, connecting
+
+(test peer-reset-mid-read
+  (with-tcp-pair (c s :timeout 10)
+    (let ((reader (run-thread "reader" (lambda () (receive s (make-octets 16))))))
+      (sleep 0.2)
+      (close c :abort t)
+      (is (typep (funcall reader) 'net:connection-reset)))))
+
+(test peer-reset-mid-write
+  (with-tcp-pair (c s :timeout 10)
+    ;; 32 MiB cannot all fit in the buffers of a peer that never reads.
+    (let ((writer (run-thread "writer" (lambda () (send c (make-octets (* 32 1024 1024)))))))
+      (sleep 0.3)
+      (close s :abort t)
+      (is (typep (funcall writer) '(or net:connection-reset net:broken-pipe))))
+    ;; and writing again is an error, not a SIGPIPE
+    (is (typep (handler-case (send c (octets 1)) (error (e) e))
+               '(or net:connection-reset net:broken-pipe)))))
+
+(test abort-resets-the-connection
+  (with-tcp-pair (c s :timeout 5)
+    (is (eq t (close c :abort t)))
+    (signals net:connection-reset (receive s (make-octets 4)))))
+
+(test connect-times-out-on-a-full-backlog
+  ;; A listener with backlog 0 that never accepts: once its queue is full,
+  ;; SYNs are dropped and connect waits.
+  (let ((l (make-socket)) (clients '()) (timed-out nil))
+    (unwind-protect
+         (progn
+           (bind-address l "127.0.0.1")
+           (listen-on l :backlog 0)
+           (loop repeat 8 until timed-out
+                 do (let ((c (make-socket)) (t0 (get-internal-real-time)))
+                      (push c clients)
+                      (handler-case (connect c "127.0.0.1" :port (net:socket-local-port l)
+                                                           :timeout 0.3)
+                        (net:socket-timeout ()
+                          (setf timed-out (/ (- (get-internal-real-time) t0)
+                                             internal-time-units-per-second)))))))
+      (mapc #'close clients)
+      (close l))
+    (is (and timed-out (<= 0.29 timed-out 2)))))
+
+(test non-blocking-connect-completes-later
+  (let ((l (loopback-listener :ipv4)))
+    (unwind-protect
+         (net:with-open-socket (c :blocking nil)
+           (let ((r (connect c "127.0.0.1" :port (net:socket-local-port l))))
+             (is (or (null r) (eq r c))))
+           ;; poll for completion, bounded
+           (is (eq c (loop repeat 100
+                           for done = (net:finish-connect c)
+                           when done return done
+                           do (sleep 0.01))))
+           (let ((s (accept-connection l :timeout 5)))
+             (unwind-protect (progn (is (= 2 (send c (octets 1 2))))
+                                    (is (= 2 (receive s (make-octets 2) :wait-all t))))
+               (close s))))
+      (close l)))
+  ;; a refused non-blocking connect reports its error when finished
+  (let* ((l (loopback-listener :ipv4)) (port (net:socket-local-port l)))
+    (close l)
+    (net:with-open-socket (c :blocking nil)
+      (connect c "127.0.0.1" :port port)
+      (setf (net:socket-blocking-p c) t)
+      (signals net:connection-refused (net:finish-connect c :timeout 5)))))
+
+(test interrupt-process-on-a-blocked-receive
+  (with-tcp-pair (c s :timeout 10)
+    (let* ((interrupted 0)
+           (reader (run-thread "reader" (lambda () (receive s (make-octets 4) :wait-all t)))))
+      (sleep 0.2)
+      (let ((thread (find "reader" (mp:all-processes) :key #'mp:process-name :test #'string=)))
+        ;; interrupts that return: the receive goes on, nothing lost
+        (dotimes (i 20)
+          (mp:interrupt-process thread (lambda () (incf interrupted)))
+          (sleep 0.01)))
+      (send c (octets 1 2))
+      (sleep 0.05)
+      (send c (octets 3 4))
+      (is (eql 4 (funcall reader)))
+      (is (= 20 interrupted))))
+  ;; an interrupt that unwinds leaves the socket valid
+  (with-tcp-pair (c s :timeout 10)
+    (let* ((reader (run-thread "unwound"
+                               (lambda ()
+                                 (catch 'out (receive s (make-octets 4)))
+                                 (receive s (make-octets 4) :wait-all t)))))
+      (sleep 0.2)
+      (mp:interrupt-process (find "unwound" (mp:all-processes) :key #'mp:process-name
+                                                               :test #'string=)
+                            (lambda () (throw 'out :thrown)))
+      (sleep 0.1)
+      (send c (octets 9 8 7 6))
+      (is (eql 4 (funcall reader))))))
+
+(test gc-during-blocked-calls-loses-nothing
+  ;; ECL's collector stops threads with signals: a blocked receive sees EINTR
+  ;; and must neither fail nor lose data.
+  (with-tcp-pair (c s :timeout 10)
+    (let ((reader (run-thread "reader" (lambda ()
+                                         (let ((buf (make-octets 1000)))
+                                           (and (= 1000 (receive s buf :wait-all t)) buf))))))
+      (dotimes (i 10)
+        (si:gc t)
+        (send c (make-octets 100 i))
+        (sleep 0.01))
+      (let ((buf (funcall reader)))
+        (is (typep buf 'vector))
+        (is (every (lambda (i) (= i (aref buf (* 100 i)))) '(0 1 2 3 4 5 6 7 8 9)))))))
+
+(test close-wakes-blocked-accept
+  (let* ((l (loopback-listener :ipv4))
+         (acceptor (run-thread "acceptor" (lambda () (accept-connection l :timeout 5)))))
+    (sleep 0.2)
+    (close l)
+    (is (typep (funcall acceptor) 'net:socket-closed))))
+
+;;; Bad input and closed sockets
+
+(test non-sockets-are-type-errors
+  (signals type-error (send "socket" (octets 1)))
+  (signals type-error (receive 42 (make-octets 1)))
+  (signals type-error (connect nil "127.0.0.1" :port 1))
+  (signals type-error (net:send-to :s (octets 1) "127.0.0.1" :port 1))
+  (signals type-error (net:receive-from '(a) (make-octets 1)))
+  (signals type-error (net:socket-at-mark-p 3)))
+
+(test bad-ports-and-directions
+  (net:with-open-socket (s)
+    (signals type-error (bind-address s "127.0.0.1" :port 70000))
+    (signals type-error (connect s "127.0.0.1" :port -1))
+    (signals type-error (shutdown s :sideways))))
+
+(test every-call-on-a-closed-socket-signals-socket-closed
+  (let ((s (make-socket)) (buf (make-octets 4)))
+    (close s)
+    (signals net:socket-closed (receive s buf))
+    (signals net:socket-closed (connect s "127.0.0.1" :port 1))
+    (signals net:socket-closed (listen-on s))
+    (signals net:socket-closed (shutdown s :both))
+    (signals net:socket-closed (net:socket-local-address s))
+    (signals net:socket-closed (net:socket-at-mark-p s))
+    (signals net:socket-closed (net:send-to s buf "127.0.0.1" :port 1))
+    (signals net:socket-closed (net:receive-from s buf))
+    (signals net:socket-closed (net:send-message s (list buf)))
+    (signals net:socket-closed (net:receive-message s (list buf)))
+    (signals net:socket-closed (net:finish-connect s))
+    (is (null (close s :abort t)))))
+
+;;; Out-of-band data
+
+(defparameter *oob-peer* "
+import socket, sys
+c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+c.sendall(b'ab'); c.send(b'!', socket.MSG_OOB); c.sendall(b'cd')
+c.settimeout(5)
+urgent = b''
+for i in range(50):
+    try:
+        urgent = c.recv(1, socket.MSG_OOB); break
+    except (BlockingIOError, OSError):
+        import time; time.sleep(0.05)
+print('urgent', urgent.decode())
+rest = b''
+while len(rest) < 2:
+    rest += c.recv(2 - len(rest))
+print('rest', rest.decode())
+c.close()
+")
+
+(test out-of-band-with-a-python-peer
+  (let ((l (loopback-listener :ipv4)))
+    (unwind-protect
+         (multiple-value-bind (out code process)
+             (ext:run-program "python3" (list "-c" *oob-peer*
+                                              (princ-to-string (net:socket-local-port l)))
+                              :input nil :output :stream :error nil :wait nil)
+           (declare (ignore code))
+           (let ((s (accept-connection l :timeout 5)) (buf (make-octets 8)))
+             (unwind-protect
+                  (progn
+                    (is (= 1 (receive s buf :out-of-band t :timeout 5)))
+                    (is (= (char-code #\!) (aref buf 0)))
+                    ;; the ordinary data stops at the mark
+                    (is (= 2 (receive s buf :wait-all t :end 2)))
+                    (is (equalp (octets 97 98) (subseq buf 0 2)))
+                    (is (net:socket-at-mark-p s))
+                    (is (= 2 (receive s buf :wait-all t :end 2)))
+                    (is (equalp (octets 99 100) (subseq buf 0 2)))
+                    ;; and the other way: our urgent octet, then ordinary data
+                    (send s (octets (char-code #\?)) :out-of-band t)
+                    (sleep 0.1)
+                    (send s (octets (char-code #\x) (char-code #\y)))
+                    (is (equal "urgent ?" (read-line out)))
+                    (is (equal "rest xy" (read-line out))))
+               (close s))
+             (ext:external-process-wait process)))
+      (close l))))
+
+(test out-of-band-receive-times-out-without-urgent-data
+  (with-tcp-pair (c s :timeout 5)
+    (signals net:socket-timeout (receive s (make-octets 1) :out-of-band t :timeout 0.2))))
+
+;;; Finalizers
+
+(defun make-garbage-sockets (n)
+  (dotimes (i n) (make-socket))
+  nil)
+
+(test finalizer-closes-garbage-sockets
+  (let ((before (net:finalized-socket-count))
+        (fds (socket-fd-count)))
+    (make-garbage-sockets 10)
+    (loop repeat 10
+          until (> (net:finalized-socket-count) before)
+          do (si:gc t) (sleep 0.05))
+    (is (> (net:finalized-socket-count) before))
+    (is (<= (socket-fd-count) (+ fds 10)))))
+
+(defun closed-socket-pointers (n)
+  "Weak pointers to N sockets opened and closed in turn (so all had the
+same descriptor number), and that number."
+  (let ((fd nil))
+    (values (loop repeat n
+                  collect (let ((s (make-socket)))
+                            (setf fd (net:socket-fd s))
+                            (close s)
+                            (ext:make-weak-pointer s)))
+            fd)))
+
+(test finalizer-never-closes-a-reused-descriptor
+  (multiple-value-bind (weak fd) (closed-socket-pointers 50)
+    (let ((new (make-socket)))
+      (unwind-protect
+           (progn
+             (is (= fd (net:socket-fd new)))   ; the number is reused
+             (loop repeat 10
+                   while (every #'ext:weak-pointer-value weak)
+                   do (si:gc t) (sleep 0.05))
+             ;; some of the old sockets were collected and finalized ...
+             (is (notevery #'ext:weak-pointer-value weak))
+             ;; ... and the new socket's descriptor is untouched
+             (is (= fd (net:socket-fd new)))
+             (is (logtest (fd-flags fd) #o4000))
+             (bind-address new "127.0.0.1")
+             (is (plusp (net:socket-local-port new))))
+        (close new)))))

@@ -32,6 +32,16 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
       (documentation 'socket-type 'function)
       "The type of a socket: :STREAM, :DATAGRAM, :SEQPACKET or :RAW.")
 
+;;; A non-socket given to a socket call is a TYPE-ERROR, not a missing
+;;; method: a fallback method on the readers every call goes through first.
+(macrolet ((refuse-non-sockets (&rest readers)
+             `(progn
+                ,@(loop for r in readers
+                        collect `(defmethod ,r ((x t))
+                                   (error 'type-error :datum x :expected-type 'socket))))))
+  (refuse-non-sockets socket-handle socket-address-family socket-type socket-blocking-p
+                      socket-timeout-of))
+
 (defclass inet-socket (socket) ()
   (:documentation "A socket of the IPv4 family."))
 (defclass inet6-socket (socket) ()
