@@ -23,12 +23,21 @@
 
 (in-package "NET-TESTS")
 
-(let* ((results (let ((fiveam:*test-dribble* *standard-output*))
+(let* ((sockets-before (socket-fd-count))
+       (results (let ((fiveam:*test-dribble* *standard-output*))
                   (fiveam:run :net)))
        (passed (count-if (lambda (r) (typep r 'fiveam::test-passed)) results))
        (skipped (remove-if-not (lambda (r) (typep r 'fiveam::test-skipped)) results))
-       (failed (- (length results) passed (length skipped))))
+       (failed (- (length results) passed (length skipped)))
+       ;; No socket descriptor may outlive the suite.
+       (leaked (- (socket-fd-count) sockets-before)))
   (fiveam:explain! results)
+  (if (plusp leaked)
+      (progn (format t "~&FAILED: ~d socket descriptor~:p leaked across the suite~%" leaked)
+             (incf failed))
+      (progn (format t "~&no socket descriptor leaked across the suite (~d before and after)~%"
+                     sockets-before)
+             (incf passed)))
   (dolist (s skipped)
     (format t "~&SKIPPED ~a: ~a~%" (fiveam::name (fiveam::test-case s))
             (fiveam::reason s)))

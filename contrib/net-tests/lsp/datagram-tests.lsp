@@ -1,0 +1,157 @@
+;;;; datagram-tests.lsp -- tests of datagram.lsp: send-to and receive-from.
+
+(in-package "NET-TESTS")
+
+(def-suite :datagram :in :net)
+(in-suite :datagram)
+
+(defun udp-socket (family &key (timeout 5) (blocking t))
+  (let ((s (make-socket :address-family family :type :datagram :timeout timeout
+                        :blocking blocking)))
+    (bind-address s (if (eq family :ipv6) "::1" "127.0.0.1"))))
+
+(defmacro with-udp-pair ((a b &key (family :ipv4)) &body body)
+  `(let ((,a (udp-socket ,family)) (,b (udp-socket ,family)))
+     (unwind-protect (progn ,@body)
+       (close ,a)
+       (close ,b))))
+
+(defun udp-test (family)
+  (with-udp-pair (a b :family family)
+    (is (typep a 'net:datagram-socket))
+    (is (= 5 (net:send-to a (octets 1 2 3 4 5) (net:socket-local-address b)
+                          :port (net:socket-local-port b))))
+    (let ((buf (make-octets 10)))
+      (multiple-value-bind (n address port truncated) (net:receive-from b buf :start 2)
+        (is (= 5 n))
+        (is (equalp (octets 1 2 3 4 5) (subseq buf 2 7)))
+        (is (net:address= address (net:socket-local-address a)))
+        (is (= port (net:socket-local-port a)))
+        (is (null truncated))))))
+
+(test udp-ipv4 (udp-test :ipv4))
+(test udp-ipv6 (udp-test :ipv6))
+
+(test truncation-is-reported-and-boundaries-kept
+  (with-udp-pair (a b)
+    (let ((to (net:socket-local-address b)) (port (net:socket-local-port b))
+          (buf (make-octets 4)))
+      (net:send-to a (octets 1 2 3 4 5 6 7 8) to :port port)
+      (net:send-to a (octets 9 10) to :port port)
+      (net:send-to a (make-octets 0) to :port port)
+      (multiple-value-bind (n address port truncated) (net:receive-from b buf)
+        (declare (ignore address port))
+        (is (= 4 n))
+        (is (eq t truncated))
+        (is (equalp (octets 1 2 3 4) buf)))
+      ;; the excess is gone: the next receive is the next datagram
+      (multiple-value-bind (n address port truncated) (net:receive-from b buf)
+        (declare (ignore address port))
+        (is (= 2 n))
+        (is (null truncated))
+        (is (equalp (octets 9 10) (subseq buf 0 2))))
+      ;; an empty datagram is a message of its own
+      (is (= 0 (net:receive-from b buf)))
+      (setf (net:socket-blocking-p b) nil)
+      (is (null (net:receive-from b buf))))))
+
+(test peek-leaves-the-datagram
+  (with-udp-pair (a b)
+    (net:send-to a (octets 7 8) (net:socket-local-address b) :port (net:socket-local-port b))
+    (let ((buf (make-octets 4)))
+      (is (= 2 (net:receive-from b buf :peek t)))
+      (is (= 2 (net:receive-from b buf)))
+      (is (equalp (octets 7 8) (subseq buf 0 2))))))
+
+(test connected-udp-uses-send-and-receive
+  (with-udp-pair (a b)
+    (connect a (net:socket-local-address b) :port (net:socket-local-port b))
+    (connect b (net:socket-local-address a) :port (net:socket-local-port a))
+    (is (= 3 (send a (octets 1 2 3))))
+    (is (= 3 (net:send-to a (octets 4 5 6) nil)))
+    (let ((buf (make-octets 8)))
+      (is (= 3 (receive b buf)))
+      (is (= 3 (receive b buf)))
+      (is (equalp (octets 4 5 6) (subseq buf 0 3))))))
+
+(test datagram-too-long
+  (with-udp-pair (a b)
+    (signals net:message-too-long
+      (net:send-to a (make-octets 70000) (net:socket-local-address b)
+                   :port (net:socket-local-port b)))))
+
+(test receive-from-times-out-and-non-blocking-returns-nil
+  (with-udp-pair (a b)
+    (signals net:socket-timeout (net:receive-from b (make-octets 4) :timeout 0.1))
+    (setf (net:socket-blocking-p b) nil)
+    (is (null (net:receive-from b (make-octets 4))))
+    ;; and nothing was lost: the socket still works
+    (setf (net:socket-blocking-p b) t)
+    (net:send-to a (octets 1) (net:socket-local-address b) :port (net:socket-local-port b))
+    (is (= 1 (net:receive-from b (make-octets 4))))))
+
+(test send-to-bad-arguments
+  (with-udp-pair (a b)
+    (let ((port (net:socket-local-port b)))
+      (signals type-error (net:send-to a "text" "127.0.0.1" :port port))
+      (signals type-error (net:send-to a (make-octets 4) "127.0.0.1" :port port :start 3 :end 1))
+      (signals type-error (net:send-to a (make-octets 4) "127.0.0.1" :port port :end 9))
+      (signals type-error (net:send-to a (make-octets 4) "127.0.0.1" :port 65536))
+      (signals net:invalid-address (net:send-to a (make-octets 4) "::1" :port port))
+      (signals net:invalid-address (net:send-to a (make-octets 4) "no.such" :port port))
+      (signals type-error (net:receive-from b (make-array 4 :element-type '(signed-byte 8))))
+      ;; none of them sent anything
+      (setf (net:socket-blocking-p b) nil)
+      (is (null (net:receive-from b (make-octets 4)))))))
+
+(defun temp-socket-path (name)
+  (format nil "/tmp/net-test-~d-~a.sock" (ext:getpid) name))
+
+(test unix-datagrams-over-paths
+  (let* ((pa (temp-socket-path "dga")) (pb (temp-socket-path "dgb"))
+         (a (make-socket :address-family :local :type :datagram :timeout 5))
+         (b (make-socket :address-family :local :type :datagram :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address a pa)
+           (bind-address b (net:make-local-address pb))
+           (is (string= pb (net:local-address-path (net:socket-local-address b))))
+           (is (= 3 (net:send-to a (octets 1 2 3) pb)))
+           (let ((buf (make-octets 2)))
+             (multiple-value-bind (n address port truncated) (net:receive-from b buf)
+               (is (= 2 n))
+               (is (typep address 'net:local-address))
+               (is (string= pa (net:local-address-path address)))
+               (is (null port))
+               (is (eq t truncated)))))
+      (close a)
+      (close b)
+      (ignore-errors (delete-file pa))
+      (ignore-errors (delete-file pb)))))
+
+(test unix-datagrams-over-abstract-names
+  (let* ((name (format nil "net-test-~d-abstract-é" (ext:getpid)))
+         (a (make-socket :address-family :local :type :datagram :timeout 5))
+         (b (make-socket :address-family :local :type :datagram :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address b (net:make-local-address name :abstract t))
+           (let ((bound (net:socket-local-address b)))
+             (is (net:local-address-abstract-p bound))
+             (is (string= name (net:local-address-path bound))))
+           (is (not (probe-file name)))       ; nothing in the file system
+           (is (= 2 (net:send-to a (octets 4 2) (net:make-local-address name :abstract t))))
+           (let ((buf (make-octets 4)))
+             (multiple-value-bind (n address) (net:receive-from b buf)
+               (is (= 2 n))
+               (is (null address)))))           ; A never bound: unnamed
+      (close a)
+      (close b))))
+
+(test bad-local-names
+  (net:with-open-socket (s :address-family :local :type :datagram)
+    (signals net:invalid-address (bind-address s (make-string 200 :initial-element #\x)))
+    (signals net:invalid-address (bind-address s ""))
+    (signals net:invalid-address (bind-address s (format nil "a~cb" (code-char 0))))
+    (signals type-error (bind-address s 42))
+    (signals net:no-such-file (connect s "/nonexistent-dir/x.sock"))))
