@@ -77,6 +77,8 @@ cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_ob
 
 /* Called once when the module is loaded. */
 cl_object netsys_init(void);
+/* The libuv version string. */
+cl_object netsys_libuv_version(void);
 /* Call-path benchmark targets (bench/callpath.lsp). */
 cl_object netsys_bench_noop(cl_object x);
 

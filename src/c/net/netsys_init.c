@@ -21,6 +21,10 @@ cl_object netsys_init(void) {
   return netsys_error_table();
 }
 
+cl_object netsys_libuv_version(void) {
+  return ecl_make_simple_base_string(net_libuv_version(), -1);
+}
+
 cl_object netsys_bench_noop(cl_object x) {
   return x;
 }

@@ -59,6 +59,8 @@ one cl_object out), inlined into compiled callers."
   "One send(2) from BUFFER[START,END): the count sent, or NIL if it would block.")
 (define-primitive recv (handle buffer start end flags deadline socket) "netsys_recv"
   "One recv(2) into BUFFER[START,END): the count, 0 at end of file, NIL if it would block.")
+(define-primitive libuv-version () "netsys_libuv_version"
+  "The version of the libuv net is linked with, a string.")
 (define-primitive bench-noop (x) "netsys_bench_noop"
   "Returns X; the target of the call-path benchmark.")
 
