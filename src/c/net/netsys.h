@@ -30,9 +30,14 @@ cl_object netsys_error_table(void);
 
 /* ---- Handles (netsys_handle.c) ------------------------------------------ */
 
-/* Wraps FD in a handle object with a finalizer; call with interrupts
- * disabled, so that the fd cannot leak between its birth and its owner. */
-cl_object netsys_handle_wrap(int fd);
+/* A handle object with a finalizer and no fd yet.  Made before the system
+ * call that creates the fd, because allocating Lisp objects re-enables
+ * interrupts: the fd is then attached with netsys_handle_attach while
+ * interrupts are still disabled, and cannot leak between its birth and its
+ * owner.  A handle never attached is invalid and its finalizer does nothing. */
+cl_object netsys_handle_prealloc(void);
+/* Gives FD to the preallocated OBJ; 0, or NET_ENOMEM (FD is then closed). */
+int netsys_handle_attach(cl_object obj, int fd);
 net_handle *netsys_handle(cl_object handle);
 cl_object netsys_handle_close(cl_object handle);
 cl_object netsys_handle_fd(cl_object handle);

@@ -39,16 +39,15 @@ cl_object netsys_socket_open(cl_object family, cl_object type, cl_object protoco
   int f = netsys__int(family, 0, 255, "(INTEGER 0 255)");
   int t = netsys__int(type, 0, 255, "(INTEGER 0 255)");
   int p = netsys__int(protocol, 0, 65535, "(INTEGER 0 65535)");
-  cl_object h;
+  cl_object h = netsys_handle_prealloc();
   int fd;
   ecl_disable_interrupts_env(env);
   fd = net_socket_open(f, t, p);
-  h = fd < 0 ? OBJNULL : netsys_handle_wrap(fd);
+  if (fd >= 0)
+    fd = netsys_handle_attach(h, fd);
   ecl_enable_interrupts_env(env);
   if (fd < 0)
     netsys_raise(fd, "socket", ECL_NIL);
-  if (h == OBJNULL)
-    netsys_raise(NET_ENOMEM, "socket", ECL_NIL);
   return h;
 }
 
@@ -81,21 +80,18 @@ struct netsys__accept_arg {
   cl_object handle;
 };
 
-/* Runs with interrupts disabled: the new fd is wrapped (and so owned by a
- * finalized object) before anything can unwind. */
+/* Runs with interrupts disabled: the new fd goes to the preallocated,
+ * finalized handle before anything can unwind. */
 static ssize_t netsys__accept_op(int fd, void *arg) {
   struct netsys__accept_arg *a = arg;
   int nfd = net_socket_accept(fd, &a->peer);
-  if (nfd < 0)
-    return nfd;
-  a->handle = netsys_handle_wrap(nfd);
-  return a->handle == OBJNULL ? NET_ENOMEM : 0;
+  return nfd < 0 ? nfd : netsys_handle_attach(a->handle, nfd);
 }
 
 cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock) {
   struct netsys__accept_arg a;
   ssize_t r;
-  a.handle = OBJNULL;
+  a.handle = netsys_handle_prealloc();
   r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__accept_op, &a);
   if (r == NET_EAGAIN)
     return ECL_NIL;
