@@ -40,12 +40,19 @@ START_TEST(rows_are_distinct) {
 }
 END_TEST
 
+START_TEST(libuv_version_is_linked) {
+  /* Debian 12 ships 1.44; configure asks for at least that. */
+  ck_assert_int_eq(strncmp(net_libuv_version(), "1.", 2), 0);
+}
+END_TEST
+
 Suite *error_suite(void) {
   Suite *s = suite_create("error");
   TCase *tc = tcase_create("table");
   tcase_add_test(tc, names_follow_the_table);
   tcase_add_test(tc, strerror_always_text);
   tcase_add_test(tc, rows_are_distinct);
+  tcase_add_test(tc, libuv_version_is_linked);
   suite_add_tcase(s, tc);
   return s;
 }

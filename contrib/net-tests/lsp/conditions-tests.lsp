@@ -32,3 +32,6 @@
     (is (equal "connect" (net:socket-error-syscall c)))
     (is (search "connect" (princ-to-string c)))
     (is (search "refused" (princ-to-string c)))))
+
+(test module-is-linked-with-libuv
+  (is (eql 0 (search "1." (net-sys:libuv-version)))))

@@ -43,6 +43,11 @@ const char *net_err_class(int code);
 int net_err_count(void);
 int net_err_row(int i, const char **lisp_class);
 
+/* ---- Versions ---------------------------------------------------------- */
+
+/* The version of the libuv net runs on, e.g. "1.44.2". */
+const char *net_libuv_version(void);
+
 /* ---- Time ---------------------------------------------------------------- */
 
 /* Monotonic clock in nanoseconds; deadlines are absolute values of it. */

@@ -31,9 +31,14 @@ cl_object netsys_error_table(void);
 
 /* ---- Handles (netsys_handle.c) ------------------------------------------ */
 
-/* Wraps FD in a handle object with a finalizer; call with interrupts
- * disabled, so that the fd cannot leak between its birth and its owner. */
-cl_object netsys_handle_wrap(int fd);
+/* A handle object with a finalizer and no fd yet.  Made before the system
+ * call that creates the fd, because allocating Lisp objects re-enables
+ * interrupts: the fd is then attached with netsys_handle_attach while
+ * interrupts are still disabled, and cannot leak between its birth and its
+ * owner.  A handle never attached is invalid and its finalizer does nothing. */
+cl_object netsys_handle_prealloc(void);
+/* Gives FD to the preallocated OBJ; 0, or NET_ENOMEM (FD is then closed). */
+int netsys_handle_attach(cl_object obj, int fd);
 net_handle *netsys_handle(cl_object handle);
 cl_object netsys_handle_close(cl_object handle);
 cl_object netsys_handle_fd(cl_object handle);
@@ -114,6 +119,8 @@ cl_object netsys_recv_message(cl_object handle, cl_object buffers, cl_object con
 
 /* Called once when the module is loaded. */
 cl_object netsys_init(void);
+/* The libuv version string. */
+cl_object netsys_libuv_version(void);
 /* Call-path benchmark targets (bench/callpath.lsp). */
 cl_object netsys_bench_noop(cl_object x);
 

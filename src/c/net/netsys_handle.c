@@ -31,16 +31,20 @@ void netsys__handle_init(void) {
   }
 }
 
-cl_object netsys_handle_wrap(int fd) {
-  net_handle *h = net_handle_new(fd);
-  cl_object obj;
-  if (!h) {
-    close(fd);
-    return OBJNULL;
-  }
-  obj = ecl_make_foreign_data(ecl_make_symbol("SOCKET-HANDLE", "NET-SYS"), 0, h);
+cl_object netsys_handle_prealloc(void) {
+  cl_object obj = ecl_make_foreign_data(ecl_make_symbol("SOCKET-HANDLE", "NET-SYS"), 0, NULL);
   si_set_finalizer(obj, netsys__finalizer);
   return obj;
+}
+
+int netsys_handle_attach(cl_object obj, int fd) {
+  net_handle *h = net_handle_new(fd);
+  if (!h) {
+    close(fd);
+    return NET_ENOMEM;
+  }
+  obj->foreign.data = (char *) h;
+  return 0;
 }
 
 net_handle *netsys_handle(cl_object handle) {

@@ -2,22 +2,22 @@
 #include "netsys.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 cl_object netsys_socket_open(cl_object family, cl_object type, cl_object protocol) {
   const cl_env_ptr env = ecl_process_env();
   int f = netsys__int(family, 0, 255, "(INTEGER 0 255)");
   int t = netsys__int(type, 0, 255, "(INTEGER 0 255)");
   int p = netsys__int(protocol, 0, 65535, "(INTEGER 0 65535)");
-  cl_object h;
+  cl_object h = netsys_handle_prealloc();
   int fd;
   ecl_disable_interrupts_env(env);
   fd = net_socket_open(f, t, p);
-  h = fd < 0 ? OBJNULL : netsys_handle_wrap(fd);
+  if (fd >= 0)
+    fd = netsys_handle_attach(h, fd);
   ecl_enable_interrupts_env(env);
   if (fd < 0)
     netsys_raise(fd, "socket", ECL_NIL);
-  if (h == OBJNULL)
-    netsys_raise(NET_ENOMEM, "socket", ECL_NIL);
   return h;
 }
 
@@ -50,21 +50,18 @@ struct netsys__accept_arg {
   cl_object handle;
 };
 
-/* Runs with interrupts disabled: the new fd is wrapped (and so owned by a
- * finalized object) before anything can unwind. */
+/* Runs with interrupts disabled: the new fd goes to the preallocated,
+ * finalized handle before anything can unwind. */
 static ssize_t netsys__accept_op(int fd, void *arg) {
   struct netsys__accept_arg *a = arg;
   int nfd = net_socket_accept(fd, &a->peer);
-  if (nfd < 0)
-    return nfd;
-  a->handle = netsys_handle_wrap(nfd);
-  return a->handle == OBJNULL ? NET_ENOMEM : 0;
+  return nfd < 0 ? nfd : netsys_handle_attach(a->handle, nfd);
 }
 
 cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock) {
   struct netsys__accept_arg a;
   ssize_t r;
-  a.handle = OBJNULL;
+  a.handle = netsys_handle_prealloc();
   r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__accept_op, &a);
   if (r == NET_EAGAIN)
     return ECL_NIL;
@@ -223,19 +220,20 @@ cl_object netsys_connect_finish(cl_object handle, cl_object deadline, cl_object 
 cl_object netsys_socket_pair(cl_object type) {
   const cl_env_ptr env = ecl_process_env();
   int t = netsys__int(type, 0, 255, "(INTEGER 0 255)");
+  cl_object a = netsys_handle_prealloc(), b = netsys_handle_prealloc();
   int fds[2], r;
-  cl_object a = OBJNULL, b = OBJNULL;
   ecl_disable_interrupts_env(env);
   r = net_socket_pair(t, fds);
   if (r == 0) {
-    a = netsys_handle_wrap(fds[0]);
-    b = netsys_handle_wrap(fds[1]);
+    r = netsys_handle_attach(a, fds[0]);
+    if (r < 0)
+      close(fds[1]);
+    else
+      r = netsys_handle_attach(b, fds[1]);
   }
   ecl_enable_interrupts_env(env);
   if (r < 0)
     netsys_raise(r, "socketpair", ECL_NIL);
-  if (a == OBJNULL || b == OBJNULL)
-    netsys_raise(NET_ENOMEM, "socketpair", ECL_NIL);
   return ecl_cons(a, b);
 }
 
@@ -244,14 +242,14 @@ cl_object netsys_adopt(cl_object fd) {
   const cl_env_ptr env = ecl_process_env();
   int f = netsys__int(fd, 0, INT32_MAX, "(INTEGER 0 2147483647)");
   int family, type, listening, r;
-  cl_object h = OBJNULL;
+  cl_object h = netsys_handle_prealloc();
   r = net_socket_adopt(f, &family, &type, &listening);
   if (r < 0)
     netsys_raise(r, "getsockopt", fd);
   ecl_disable_interrupts_env(env);
-  h = netsys_handle_wrap(f);
+  r = netsys_handle_attach(h, f);
   ecl_enable_interrupts_env(env);
-  if (h == OBJNULL)
-    netsys_raise(NET_ENOMEM, "socket", ECL_NIL);
+  if (r < 0)
+    netsys_raise(r, "socket", ECL_NIL);
   return cl_list(4, h, ecl_make_fixnum(family), ecl_make_fixnum(type), listening ? ECL_T : ECL_NIL);
 }

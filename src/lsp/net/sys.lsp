@@ -83,6 +83,8 @@ one cl_object out), inlined into compiled callers."
 (define-primitive recv-message (handle buffers control-size flags deadline socket)
   "netsys_recv_message"
   "One recvmsg(2) into BUFFERS: (count msg-flags sender ancillary), or NIL.")
+(define-primitive libuv-version () "netsys_libuv_version"
+  "The version of the libuv net is linked with, a string.")
 (define-primitive bench-noop (x) "netsys_bench_noop"
   "Returns X; the target of the call-path benchmark.")
 
