@@ -470,3 +470,56 @@ same descriptor number), and that number."
              (bind-address new "127.0.0.1")
              (is (plusp (net:socket-local-port new))))
         (close new)))))
+
+(test ipv6-only-refuses-ipv4
+  ;; IPV6_V6ONLY (the :v6-only socket option) before bind: an IPv4 client
+  ;; is refused where the dual-stack socket accepted it.
+  (let ((l (make-socket :address-family :ipv6)))
+    (unwind-protect
+         (progn
+           (net::%set-socket-flag l net-sys:+ipproto-ipv6+ net-sys:+ipv6-v6only+ t)
+           (bind-address l "::")
+           (listen-on l)
+           (net:with-open-socket (c :address-family :ipv4)
+             (signals net:connection-refused
+               (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)))
+           (net:with-open-socket (c :address-family :ipv6)
+             (is (eq c (connect c "::1" :port (net:socket-local-port l) :timeout 5)))))
+      (close l))))
+
+(test with-deadline-spans-several-calls
+  (with-tcp-pair (c s)
+    (let ((t0 (get-internal-real-time)) (buf (make-octets 4)))
+      (signals net:socket-timeout
+        (net:with-deadline (0.3)
+          (send c (octets 1))
+          (is (= 1 (receive s buf)))       ; this one returns at once
+          (receive s buf)))                ; this one waits out the rest
+      (let ((elapsed (/ (- (get-internal-real-time) t0) internal-time-units-per-second)))
+        (is (<= 0.29 elapsed 2))))
+    ;; a per-call timeout inside a deadline takes the earlier of the two
+    (signals net:socket-timeout
+      (net:with-deadline (10) (receive s (make-octets 1) :timeout 0.1)))))
+
+(test non-blocking-send-is-partial
+  (with-tcp-pair (c s)
+    (setf (net:socket-blocking-p c) nil)
+    (let* ((big (make-octets (* 16 1024 1024)))
+           (n (send c big)))
+      ;; the kernel takes what fits in its buffers, not 16 MiB
+      (is (and (integerp n) (< 0 n (length big))))
+      ;; once full, a send that can move nothing returns NIL
+      (is (null (loop repeat 100
+                      for k = (send c big)
+                      while k
+                      finally (return k)))))))
+
+(test socket-timeout-of-is-checked-and-used
+  (with-tcp-pair (c s)
+    (signals type-error (setf (net:socket-timeout-of s) -2))
+    (setf (net:socket-timeout-of s) 1/10)
+    (is (= 1/10 (net:socket-timeout-of s)))
+    (signals net:socket-timeout (receive s (make-octets 1)))
+    (setf (net:socket-timeout-of s) nil)
+    (send c (octets 5))
+    (is (= 1 (receive s (make-octets 1))))))
