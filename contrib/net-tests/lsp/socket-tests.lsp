@@ -523,3 +523,55 @@ same descriptor number), and that number."
     (setf (net:socket-timeout-of s) nil)
     (send c (octets 5))
     (is (= 1 (receive s (make-octets 1))))))
+
+(test interrupt-process-on-a-blocked-accept
+  (let* ((l (loopback-listener :ipv4))
+         (interrupted nil)
+         (acceptor (run-thread "acceptor" (lambda () (accept-connection l :timeout 10)))))
+    (unwind-protect
+         (progn
+           (sleep 0.2)
+           (mp:interrupt-process (find "acceptor" (mp:all-processes)
+                                       :key #'mp:process-name :test #'string=)
+                                 (lambda () (setf interrupted t)))
+           (sleep 0.1)
+           ;; the accept goes on and takes the connection that comes next
+           (net:with-open-socket (c)
+             (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)
+             (let ((s (funcall acceptor)))
+               (is (typep s 'net:stream-socket))
+               (is (eq t interrupted))
+               (when (typep s 'net:socket) (close s)))))
+      (close l))))
+
+(test receive-from-a-connected-stream-has-no-address
+  (with-tcp-pair (c s :timeout 5)
+    (send c (octets 1 2))
+    (multiple-value-bind (n address port truncated)
+        (net:receive-from s (make-octets 4))
+      (is (= 2 n))
+      (is (null address))
+      (is (null port))
+      (is (null truncated)))))
+
+(test bad-receive-buffers-lose-nothing
+  (with-tcp-pair (c s :timeout 5)
+    (send c (octets 1 2 3))
+    (signals type-error (receive s (make-array 4)))
+    (signals type-error (receive s (make-octets 4) :end 5))
+    (signals type-error (receive s (make-octets 4) :start 3 :end 2))
+    (signals type-error (receive s (make-octets 4) :start 1.5))
+    (signals type-error (net:receive-from s (make-octets 4) :end 10))
+    (signals type-error (net:receive-message s (list (make-octets 4) "x")))
+    (let ((buf (make-octets 4)))
+      (is (= 3 (receive s buf :wait-all t :end 3)))
+      (is (equalp (octets 1 2 3) (subseq buf 0 3))))))
+
+(test non-blocking-socket-pair
+  (with-socket-pair (a b :type :seqpacket :blocking nil)
+    (is (null (receive b (make-octets 4))))
+    (is (= 2 (send a (octets 1 2))))
+    (is (eql 2 (loop repeat 100
+                     for n = (receive b (make-octets 4))
+                     when n return n
+                     do (sleep 0.01))))))

@@ -32,6 +32,8 @@ ssize_t net_recv_from(int fd, void *buf, size_t len, int flags, net_sockaddr *fr
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
   if (from) {
+    /* A connected stream socket reports no name: leave none behind. */
+    from->u.sa.sa_family = AF_UNSPEC;
     mh.msg_name = &from->u.ss;
     mh.msg_namelen = sizeof(from->u.ss);
   }

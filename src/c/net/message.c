@@ -31,6 +31,7 @@ ssize_t net_msg_recv(int fd, net_msg *m, int flags) {
   ssize_t r;
   net__msghdr(&mh, m);
   if (m->addr) {
+    m->addr->u.sa.sa_family = AF_UNSPEC;
     mh.msg_name = &m->addr->u.ss;
     mh.msg_namelen = sizeof(m->addr->u.ss);
   }
