@@ -155,3 +155,17 @@
     (signals net:invalid-address (bind-address s (format nil "a~cb" (code-char 0))))
     (signals type-error (bind-address s 42))
     (signals net:no-such-file (connect s "/nonexistent-dir/x.sock"))))
+
+(test receive-datagram-allocates
+  (with-udp-pair (a b)
+    (net:send-to a (octets 1 2 3 4) (net:socket-local-address b) :port (net:socket-local-port b))
+    (net:send-to a (octets 5 6 7) (net:socket-local-address b) :port (net:socket-local-port b))
+    (multiple-value-bind (v address port truncated) (net:receive-datagram b)
+      (is (equalp (octets 1 2 3 4) v))
+      (is (net:address= address (net:socket-local-address a)))
+      (is (= port (net:socket-local-port a)))
+      (is (null truncated)))
+    (multiple-value-bind (v address port truncated) (net:receive-datagram b :size 2)
+      (declare (ignore address port))
+      (is (equalp (octets 5 6) v))
+      (is (eq t truncated)))))

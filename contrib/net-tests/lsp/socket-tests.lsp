@@ -575,3 +575,18 @@ same descriptor number), and that number."
                      for n = (receive b (make-octets 4))
                      when n return n
                      do (sleep 0.01))))))
+
+(test receive-octets-allocates-what-arrived
+  (with-tcp-pair (c s :timeout 5)
+    (send c (octets 1 2 3))
+    (let ((v (net:receive-octets s :size 10 :wait-all nil)))
+      (is (typep v '(simple-array (unsigned-byte 8) (*))))
+      (is (equalp (octets 1 2 3) v)))
+    (send c (octets 4 5 6 7))
+    (is (equalp (octets 4 5) (net:receive-octets s :size 2)))
+    (is (equalp (octets 6 7) (net:receive-octets s :size 2 :wait-all t)))
+    (shutdown c :output)
+    (is (equalp (make-octets 0) (net:receive-octets s)))
+    (signals type-error (net:receive-octets s :size -1))
+    (setf (net:socket-blocking-p c) nil)
+    (is (null (net:receive-octets c)))))

@@ -28,3 +28,14 @@ socket's default) bounds the wait, then SOCKET-TIMEOUT."
       (destructuring-bind (count truncated-p . sender) r
         (multiple-value-bind (address port) (%peer-values sender)
           (values count address port truncated-p))))))
+
+(defun receive-datagram (socket &key (size 65535) peek timeout)
+  "The convenience form of RECEIVE-FROM that allocates: receive one datagram
+of at most SIZE octets from SOCKET.  Returns the fresh (unsigned-byte 8)
+vector of its octets, the sender's address and port, and TRUNCATED-P; NIL if
+SOCKET is non-blocking and nothing is there."
+  (let ((buffer (make-array (%check-size size) :element-type '(unsigned-byte 8))))
+    (multiple-value-bind (n address port truncated-p)
+        (receive-from socket buffer :peek peek :timeout timeout)
+      (when n
+        (values (if (= n size) buffer (subseq buffer 0 n)) address port truncated-p)))))

@@ -392,6 +392,24 @@ On a datagram socket one call reads one datagram; its excess past END is lost
                    (incf pos k))
               finally (return (- pos start))))))
 
+(defun %check-size (size)
+  (unless (typep size '(integer 0 #.array-dimension-limit))
+    (error 'type-error :datum size :expected-type `(integer 0 ,array-dimension-limit)))
+  size)
+
+(defun receive-octets (socket &key (size 4096) wait-all out-of-band peek timeout)
+  "The convenience form of RECEIVE that allocates: receive at most SIZE
+octets from SOCKET and return them as a fresh (unsigned-byte 8) vector
+holding exactly what arrived (empty at end of file), or NIL if SOCKET is
+non-blocking and nothing is there.  Other arguments as for RECEIVE.  For
+repeated reads, RECEIVE into one reused buffer conses nothing."
+  (let* ((buffer (make-array (%check-size size) :element-type '(unsigned-byte 8)))
+         (n (receive socket buffer :wait-all wait-all :out-of-band out-of-band :peek peek
+                                   :timeout timeout)))
+    (cond ((null n) nil)
+          ((= n size) buffer)
+          (t (subseq buffer 0 n)))))
+
 ;;; Names
 
 (defun socket-local-address (socket)
