@@ -202,18 +202,23 @@
 (test send-and-receive-do-not-cons
   (with-tcp-pair (c s :timeout 5)
     (let ((out (make-octets 512 7)) (in (make-octets 512)))
+      ;; The collector's count is for the whole image: a finalizer run by a
+      ;; collection in between (another test's garbage) is counted too.  So
+      ;; take the least of three runs, and allow less than a byte a call:
+      ;; consing per call would be kilobytes.
       (flet ((consed (thunk)
                (funcall thunk)
-               (let ((before (si:gc-stats t)))
-                 (funcall thunk)
-                 (- (si:gc-stats t) before))))
-        (is (= 0 (consed (lambda ()
+               (loop repeat 3
+                     minimize (let ((before (si:gc-stats t)))
+                                (funcall thunk)
+                                (- (si:gc-stats t) before)))))
+        (is (> 1000 (consed (lambda ()
                            (dotimes (i 2000)
                              (send c out)
                              (receive s in :wait-all t))))))
         ;; a float default timeout is converted once, not per call
         (setf (net:socket-timeout-of c) 2.5 (net:socket-timeout-of s) 2.5)
-        (is (= 0 (consed (lambda ()
+        (is (> 1000 (consed (lambda ()
                            (dotimes (i 2000)
                              (send c out :start 10 :end 500)
                              (receive s in :start 10 :end 500 :wait-all t))))))))))
