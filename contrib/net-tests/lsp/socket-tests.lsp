@@ -595,3 +595,12 @@ same descriptor number), and that number."
     (signals type-error (net:receive-octets s :size -1))
     (setf (net:socket-blocking-p c) nil)
     (is (null (net:receive-octets c)))))
+
+(test enormous-timeouts-mean-forever
+  (with-tcp-pair (c s :timeout 1d15)
+    (send c (octets 3))
+    (is (= 1 (receive s (make-octets 1))))
+    (send c (octets 4))
+    (is (= 1 (receive s (make-octets 1) :timeout (expt 10 30))))
+    (send c (octets 5))
+    (is (= 1 (net:with-deadline (1d20) (receive s (make-octets 1)))))))

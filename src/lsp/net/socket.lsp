@@ -123,12 +123,21 @@ once connected it is a bivalent stream."))
   (check-type seconds (real 0))
   (min most-positive-fixnum (round (* seconds 1000000000))))
 
+(declaim (inline %ns-from-now))
+(defun %ns-from-now (ns)
+  "The deadline NS nanoseconds from now, at most the largest fixnum (a
+timeout so long is forever in practice)."
+  (declare (fixnum ns))
+  (let ((now (net-sys:now)))
+    (declare (fixnum now))
+    (if (> ns (- most-positive-fixnum now)) most-positive-fixnum (+ now ns))))
+
 (defmacro with-deadline ((seconds) &body body)
   "Run BODY with every blocking call in it, in this thread, bounded by one
 deadline SECONDS from now; a call still waiting then signals SOCKET-TIMEOUT.
 Nested deadlines take the earlier."
   (let ((d (gensym "DEADLINE")))
-    `(let* ((,d (+ (net-sys:now) (%seconds->ns ,seconds)))
+    `(let* ((,d (%ns-from-now (%seconds->ns ,seconds)))
             (*deadline* (if *deadline* (min *deadline* ,d) ,d)))
        ,@body)))
 
@@ -140,7 +149,7 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
       -1
       (let ((ns (if timeout (%seconds->ns timeout) (%socket-timeout-ns socket))))
         (if ns
-            (let ((d (+ (net-sys:now) ns)))
+            (let ((d (%ns-from-now ns)))
               (if *deadline* (min d *deadline*) d))
             *deadline*))))
 
