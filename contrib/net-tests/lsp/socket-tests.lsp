@@ -148,13 +148,15 @@
              (let ((echo (octets 8 0 #xf7 #xfe 0 1 0 0)) ; type 8, checksum for id 1 seq 0
                    (buf (make-octets 256)))
                (is (= 8 (net:send-to s echo "127.0.0.1")))
-               ;; We see our own request and the reply (type 0) after its IP header.
-               (let ((types (loop repeat 4
-                                  for n = (net:receive-from s buf)
-                                  for ihl = (* 4 (ldb (byte 4 0) (aref buf 0)))
-                                  collect (aref buf ihl)
-                                  until (zerop (aref buf ihl)))))
-                 (is (member 0 types))))
+               ;; A raw ICMP socket sees every ICMP packet of the host: look
+               ;; (a bounded number of packets) for the echo reply (type 0)
+               ;; with our identifier (1), after its IP header.
+               (is (loop repeat 50
+                         for n = (net:receive-from s buf)
+                         for ihl = (* 4 (ldb (byte 4 0) (aref buf 0)))
+                         thereis (and (zerop (aref buf ihl))
+                                      (= 1 (aref buf (+ ihl 5)))
+                                      (zerop (aref buf (+ ihl 4)))))))
           (close s)))))
 
 (test ipv6-dual-stack-accepts-ipv4
@@ -444,8 +446,9 @@ c.close()
     (loop repeat 20
           until (>= (net:finalized-socket-count) (+ before 10))
           do (si:gc t) (sleep 0.05))
-    (is (= (+ before 10) (net:finalized-socket-count)))
-    (is (= fds (socket-fd-count)))))
+    ;; (at least: garbage left by other tests may be finalized meanwhile)
+    (is (<= (+ before 10) (net:finalized-socket-count)))
+    (is (<= (socket-fd-count) fds))))
 
 (defun closed-socket-pointers (n)
   "Weak pointers to N sockets opened and closed in turn (so all had the
