@@ -157,14 +157,14 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
 
 (defun make-socket (&rest options &key (address-family :ipv4) (type :stream)
                                        (protocol :default) (blocking t) timeout
-                                       external-format &allow-other-keys)
+                                       external-format &allow-other-keys
+                    &aux (timeout (%check-timeout timeout))) ; checked before any system call
   "Create a socket of ADDRESS-FAMILY (:IPV4, :IPV6 or :LOCAL) and TYPE
 (:STREAM, :DATAGRAM, :SEQPACKET or :RAW).  PROTOCOL is :DEFAULT or a protocol
 number.  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
 is the default timeout of blocking calls, in seconds.  The descriptor is
 non-blocking and close-on-exec underneath in every case."
   (declare (ignore options external-format))
-  (%check-timeout timeout)
   (let* ((proto (if (eq protocol :default) 0 protocol))
          (handle (net-sys:socket-open (%family-number address-family)
                                       (%type-number type) proto)))
