@@ -607,3 +607,49 @@ same descriptor number), and that number."
     (is (= 1 (receive s (make-octets 1) :timeout (expt 10 30))))
     (send c (octets 5))
     (is (= 1 (net:with-deadline (1d20) (receive s (make-octets 1)))))))
+
+(defun half-close-test (family)
+  (with-tcp-pair (c s :family family :timeout 5)
+    (let ((buf (make-octets 8)))
+      ;; the client ends its side: the server reads EOF, and can still send
+      (send c (octets 1 2))
+      (shutdown c :output)
+      (is (= 2 (receive s buf :wait-all t)))
+      (is (= 0 (receive s buf)))
+      (is (= 0 (receive s buf)))                ; EOF stays EOF
+      (send s (octets 3 4 5))
+      (is (= 3 (receive c buf :wait-all t :end 3)))
+      (signals net:broken-pipe (send c (octets 9)))   ; our own output is shut
+      ;; then the server ends its side too: the client reads EOF
+      (shutdown s :output)
+      (is (= 0 (receive c buf))))))
+
+(test half-close-both-ways-ipv4 (half-close-test :ipv4))
+(test half-close-both-ways-ipv6 (half-close-test :ipv6))
+
+(test shutdown-both-and-unconnected
+  (with-tcp-pair (c s :timeout 5)
+    (shutdown c :both)
+    (is (= 0 (receive s (make-octets 1))))
+    (is (= 0 (receive c (make-octets 1)))))
+  (net:with-open-socket (u)
+    (signals net:not-connected (shutdown u :output))
+    (signals net:not-connected (net:socket-remote-address u))))
+
+(test interrupt-process-on-a-blocked-send
+  (with-tcp-pair (c s :timeout 20)
+    (let* ((n (* 16 1024 1024))
+           (data (urandom-octets n))
+           (got (make-octets n))
+           (interrupted 0)
+           (writer (run-thread "writer" (lambda () (send c data)))))
+      (sleep 0.2)                       ; the writer is blocked: nobody reads yet
+      (let ((thread (find "writer" (mp:all-processes) :key #'mp:process-name
+                                                      :test #'string=)))
+        (dotimes (i 10)
+          (when thread (mp:interrupt-process thread (lambda () (incf interrupted))))
+          (sleep 0.01)))
+      (is (= n (receive s got :wait-all t)))
+      (is (eql n (funcall writer)))
+      (is (= 10 interrupted))
+      (is (null (mismatch data got))))))
