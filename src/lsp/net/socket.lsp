@@ -371,7 +371,7 @@ SIGPIPE."
          (deadline (%deadline socket timeout))
          (end (or end (length buffer)))
          (n (net-sys:send handle buffer start end flags deadline socket)))
-    (if (or (null n) (not (socket-blocking-p socket)))
+    (if (or (null n) (eql deadline -1))     ; -1: non-blocking
         n
         (loop with pos of-type fixnum = (+ start n)
               while (< pos end)
