@@ -13,8 +13,13 @@ cl_object netsys_octet_vector(const uint8_t *octets, int n) {
 /* A Lisp string as C text: a base string, or NULL when it holds a
  * character outside Latin-1 (never valid in an address or a name). */
 cl_object netsys_base_string(cl_object text) {
+  cl_index i, n;
   if (!ecl_stringp(text))
     netsys_type_error(text, "STRING");
+  n = ecl_length(text);
+  for (i = 0; i < n; i++)
+    if (ecl_char_code(ecl_aref1(text, i)) > 255)
+      return ECL_NIL;
   return si_coerce_to_base_string(text);
 }
 

@@ -30,9 +30,9 @@ the socket and the reason."))
   (:documentation "The system ran out of descriptors, buffers or memory."))
 
 (define-condition invalid-address (network-error parse-error)
-  ((text :initarg :text :reader invalid-address-text
+  ((text :initarg :text :initform nil :reader invalid-address-text
          :documentation "The designator that could not be made an address.")
-   (reason :initarg :reason :reader invalid-address-reason
+   (reason :initarg :reason :initform "not a valid address" :reader invalid-address-reason
            :documentation "What was wrong with it, a string."))
   (:report (lambda (c s)
              (let ((*print-pretty* nil) (*print-length* 20))
