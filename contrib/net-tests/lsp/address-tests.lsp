@@ -94,6 +94,7 @@
                   ("[::1]" "brackets")
                   ("" "empty")
                   (" 1.2.3.4" "white space")
+                  ("localhost" "resolve it with LOOKUP-HOST")
                   ("fe80::1%nosuchif0" "names no network interface")
                   ("1.2.3.4%lo" "only on IPv6")
                   (#(1 2 3) "4 or 16 elements")

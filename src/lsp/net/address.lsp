@@ -89,7 +89,11 @@ back to an equal address.")
   (%ascii-check text)
   (let ((parsed (net-sys:ip-parse-text text)))
     (when (stringp parsed)
-      (%invalid text parsed))
+      (%invalid text (if (and (notany (lambda (c) (member c '(#\: #\%))) text)
+                              (some #'alpha-char-p text))
+                         (concatenate 'string parsed
+                                      "; a host name is no address: resolve it with LOOKUP-HOST")
+                         parsed)))
     (%make-inet-address (car parsed) (cdr parsed))))
 
 (defun %address-from-vector (v)
