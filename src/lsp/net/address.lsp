@@ -24,11 +24,13 @@
 (unsigned-byte 8) (*)) of 4 or 16 elements.  It is the address's own
 vector: do not modify it.")
 
-(defgeneric address-scope-id (address)
-  (:documentation "The scope id (interface index) of an IPv6 address; 0 when
-it has none, and always 0 for an IPv4 address.")
-  (:method ((a ipv6-address)) (%ipv6-scope-id a))
-  (:method ((a ipv4-address)) 0))
+(defun address-scope-id (address)
+  "The scope id (interface index) of an IPv6 address; 0 when it has none,
+and always 0 for an IPv4 address."
+  ;; A plain function: the socket layer calls it for every datagram sent.
+  (etypecase address
+    (ipv6-address (%ipv6-scope-id address))
+    (ipv4-address 0)))
 
 (defun ipv4-address-p (x)
   "True if X is an IPV4-ADDRESS."
