@@ -109,11 +109,12 @@
                         "sh" '("-c" "test \"$(id -u)\" = 0 && unshare --net --mount true")
                         :output nil :error nil :wait t)))))
 
-(defun run-in-namespace (forms &key (nsswitch "hosts: files") python)
+(defun run-in-namespace (forms &key (nsswitch "hosts: files") python background)
   "Run FORMS (a string of Lisp forms) in a child ECL, with net loaded, in new
 network and mount namespaces with *NS-HOSTS* as /etc/hosts.  With PYTHON, a
-python3 program run first in the same namespace.  Returns what the child
-printed (python's output first)."
+python3 program run first in the same namespace (in the background, given a
+second to start, with BACKGROUND).  Returns what the child printed (python's
+output first)."
   (let* ((dir (format nil "/tmp/net-ns-~d-~d/" (ext:getpid) (random 1000000)))
          (script (concatenate 'string dir "run.sh"))
          (out (concatenate 'string dir "out")))
@@ -135,8 +136,15 @@ mount --bind hosts /etc/hosts
 mount --bind nsswitch /etc/nsswitch.conf
 mount --bind resolv /etc/resolv.conf
 ip link set lo up
-~:[~;python3 prog.py~%~]~a --norc --eval '(load \"~anet.fas\")' --load forms.lsp --eval '(ext:quit 0)' 2>&1 | grep -v '^;;;'
-" dir python (or (ext:getenv "ECL") "ecl") (ext:getenv "NET_BUILDDIR"))))
+~a
+~a --norc --eval '(load \"~anet.fas\")' --load forms.lsp --eval '(ext:quit 0)' 2>&1 | grep -v '^;;;' || true
+~a
+" dir
+                          (cond ((not python) "")
+                                (background "python3 prog.py & PY=$!; sleep 1")
+                                (t "python3 prog.py"))
+                          (or (ext:getenv "ECL") "ecl") (ext:getenv "NET_BUILDDIR")
+                          (if background "kill $PY" ""))))
     (ext:run-program "sh" (list "-c" (format nil "timeout 60 unshare --net --mount sh ~a > ~a 2>&1"
                                              script out))
                      :output nil :error nil :wait t)
@@ -221,3 +229,47 @@ print('(:python (' + ' '.join('\"%s\"' % a for a in seen) + '))')
         (is (eql -3003 (second r)))
         (is (equal "Temporary failure in name resolution" (third r)))
         (is (search "name.test" (fourth r))))))
+
+(defparameter *silent-name-server* "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 53))
+s.settimeout(0.5)
+end = time.time() + 20
+while time.time() < end:
+    try:
+        s.recvfrom(512)   # read queries, never answer
+    except socket.timeout:
+        pass
+")
+
+(test (interrupt-waits-for-a-slow-lookup :compile-at :run-time)
+  (if (not (namespace-usable-p))
+      (skip "needs root and unshare --net --mount for a private resolver setup")
+      ;; A name server that never answers: the lookup takes the resolver's
+      ;; timeout (1 s).  An interrupt sent meanwhile runs when the lookup has
+      ;; returned, and unwinds the thread cleanly; the image goes on working.
+      (let* ((output (run-in-namespace "
+(let* ((start (get-internal-real-time))
+       (result :none)
+       (thread (mp:process-run-function
+                \"lookup\"
+                (lambda ()
+                  (setf result
+                        (catch 'stop
+                          (handler-case (net:lookup-host \"slow.test\")
+                            (net:resolver-error (c) (string (type-of c))))))))))
+  (sleep 0.3)
+  (mp:interrupt-process thread (lambda () (throw 'stop :interrupted)))
+  (mp:process-join thread)
+  (print (list :result result
+               :seconds (float (/ (- (get-internal-real-time) start)
+                                  internal-time-units-per-second))
+               :after (net:address-string (first (net:lookup-host \"127.0.0.9\"))))))"
+                                       :nsswitch "hosts: dns"
+                                       :python *silent-name-server* :background t))
+             (r (first (ignore-errors (read-all output)))))
+        (is (eq :interrupted (getf r :result)) "child printed ~s" output)
+        (is (and (realp (getf r :seconds)) (>= (getf r :seconds) 0.9))
+            "the lookup was cut short: ~s" r)
+        (is (equal "127.0.0.9" (getf r :after))))))
