@@ -72,6 +72,8 @@ START_TEST(literals_resolve_without_lookup) {
   ck_assert_int_eq(out[0].len, 16);
   ck_assert_int_eq(out[0].octets[15], 1);
   ck_assert_str_eq(canon, "::1");
+  ck_assert_int_eq(net_resolve_host("0:0::0:1", 8, 6, out, 4, canon, sizeof(canon), &why), 1);
+  ck_assert_str_eq(canon, "::1");
   ck_assert_int_eq(net_resolve_host("10.1.2.3", 8, 4, out, 4, canon, sizeof(canon), &why), 1);
   ck_assert_int_eq(out[0].octets[0], 10);
   ck_assert_int_eq(net_resolve_host("10.1.2.3", 8, 6, out, 4, canon, sizeof(canon), &why),

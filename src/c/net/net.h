@@ -106,7 +106,8 @@ typedef struct net_ip_addr {
 int net_host_check(const char *name, size_t len, net_ip_addr *literal, const char **why);
 /* getaddrinfo: every address of NAME (FAMILY 0 for both, 4 or 6), in
  * getaddrinfo's order without duplicates, at most MAX of them, into OUT;
- * the canonical name into CANON (CANON_SIZE bytes, may be 0).  Returns the
+ * the canonical name into CANON (CANON_SIZE bytes, may be 0; for a numeric
+ * NAME, its net_ip_format text: no lookup is made).  Returns the
  * count, NET_EINVAL for a bad name (see net_host_check; *WHY set), or a
  * resolver code (NET_EAI_NONAME, ...). */
 int net_resolve_host(const char *name, size_t len, int family, net_ip_addr *out, int max,

@@ -152,7 +152,8 @@ int net_resolve_host(const char *name, size_t len, int family, net_ip_addr *out,
     if (family != 0 && (family == 4) != (n == 4))
       return NET_EAI_ADDRFAMILY;
     out[0] = lit;
-    net__copy_name(canon, canon_size, name, len);
+    if (canon_size > 0 && net_ip_format(lit.octets, (size_t) n, lit.scope_id, canon, canon_size) < 0)
+      canon[0] = '\0';
     return 1;
   }
   memcpy(buf, name, len);
