@@ -62,6 +62,19 @@ or -3100 (unknown service) and -3101 (unknown protocol).")
 permanent failure of the resolver itself), UNKNOWN-SERVICE and
 UNKNOWN-PROTOCOL."))
 
+(loop for (reader doc)
+        in '((socket-error-errno "The error code of a SOCKET-ERROR: a positive errno, or NET's own negative code.")
+             (socket-error-syscall "The name of the system call that failed, a string.")
+             (socket-error-socket "The socket the failed call was made on, or NIL.")
+             (socket-error-message "The description of a SOCKET-ERROR, a string.")
+             (invalid-address-text "The designator an INVALID-ADDRESS refused.")
+             (invalid-address-reason "What was wrong with the designator, a sentence.")
+             (resolver-error-name "What was being looked up: host name, address, service or protocol.")
+             (resolver-error-operation "The C call that failed, e.g. \"getaddrinfo\".")
+             (resolver-error-code "NET's resolver code: -3000 plus the EAI_ value, or -3100/-3101.")
+             (resolver-error-message "The resolver's message (gai_strerror's text)."))
+      do (setf (documentation reader 'function) doc))
+
 ;;; One class per row of src/c/net/errors.def, read at compile time: the C
 ;;; enum and these classes come from the same lines.
 (eval-when (:compile-toplevel :load-toplevel :execute)
