@@ -43,6 +43,7 @@ int main(void) {
   SRunner *sr = srunner_create(error_suite());
   int run, failed;
   srunner_add_suite(sr, address_suite());
+  srunner_add_suite(sr, resolver_suite());
   srunner_add_suite(sr, socket_suite());
   srunner_add_suite(sr, handle_suite());
   srunner_set_fork_status(sr, CK_FORK);

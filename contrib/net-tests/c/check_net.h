@@ -7,6 +7,7 @@
 
 Suite *error_suite(void);
 Suite *address_suite(void);
+Suite *resolver_suite(void);
 Suite *socket_suite(void);
 Suite *handle_suite(void);
 

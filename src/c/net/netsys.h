@@ -71,6 +71,29 @@ cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock);
 cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock);
 cl_object netsys_ip_parse(cl_object text);
 
+/* ---- Addresses (netsys_address.c) --------------------------------------- */
+
+/* A fresh (unsigned-byte 8) vector of N octets. */
+cl_object netsys_octet_vector(const uint8_t *octets, int n);
+/* TEXT (type-checked as a string) as a base string, or NIL when it holds a
+ * character outside Latin-1. */
+cl_object netsys_base_string(cl_object text);
+/* (octets . scope-id), or a string saying why TEXT is no IP address. */
+cl_object netsys_ip_parse_text(cl_object text);
+/* The text of OCTETS (4 or 16) with SCOPE: RFC 5952 for IPv6. */
+cl_object netsys_ip_format(cl_object octets, cl_object scope);
+
+/* ---- Resolver (netsys_resolver.c) --------------------------------------- */
+
+/* (canonical-name (octets . scope) ...), or a string saying why NAME is no
+ * valid host name; FAMILY is 0, 4 or 6.  Resolver errors are signalled. */
+cl_object netsys_lookup_host(cl_object name, cl_object family);
+cl_object netsys_lookup_address(cl_object octets, cl_object scope, cl_object address);
+cl_object netsys_lookup_service(cl_object service, cl_object protocol);
+cl_object netsys_lookup_protocol(cl_object protocol);
+/* gai_strerror's text for a resolver code. */
+cl_object netsys_resolver_strerror(cl_object code);
+
 /* ---- I/O (netsys_io.c) -------------------------------------------------- */
 
 cl_object netsys_send(cl_object handle, cl_object buffer, cl_object start, cl_object end,

@@ -61,6 +61,20 @@ one cl_object out), inlined into compiled callers."
   "One recv(2) into BUFFER[START,END): the count, 0 at end of file, NIL if it would block.")
 (define-primitive libuv-version () "netsys_libuv_version"
   "The version of the libuv net is linked with, a string.")
+(define-primitive ip-parse-text (text) "netsys_ip_parse_text"
+  "Parse an IP literal strictly: (octets . scope-id), or a string saying what is wrong.")
+(define-primitive ip-format (octets scope) "netsys_ip_format"
+  "The text of OCTETS (4 or 16) and SCOPE: dotted quad, or RFC 5952 for IPv6.")
+(define-primitive lookup-host (name family) "netsys_lookup_host"
+  "getaddrinfo for FAMILY 0, 4 or 6: (canonical-name (octets . scope) ...), or a string saying why NAME is invalid.")
+(define-primitive lookup-address (octets scope address) "netsys_lookup_address"
+  "getnameinfo with NI_NAMEREQD: the host name of an address.")
+(define-primitive lookup-service (service protocol) "netsys_lookup_service"
+  "getservbyname_r or getservbyport_r: (port . name).")
+(define-primitive lookup-protocol (protocol) "netsys_lookup_protocol"
+  "getprotobyname_r or getprotobynumber_r: (number . name).")
+(define-primitive resolver-strerror (code) "netsys_resolver_strerror"
+  "gai_strerror's message for resolver error CODE.")
 (define-primitive bench-noop (x) "netsys_bench_noop"
   "Returns X; the target of the call-path benchmark.")
 
