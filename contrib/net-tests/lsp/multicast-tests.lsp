@@ -82,12 +82,12 @@
           when (eql 0 (search "Uid:" line))
             return (eql 0 (parse-integer line :start 4 :junk-allowed t)))))
 
-(defun run (program &rest args)
+(defun run-command (program &rest args)
   "Run PROGRAM with ARGS to completion; its exit code."
   (nth-value 1 (ext:run-program program args :input nil :output nil :error nil :wait t)))
 
 (defun ip (&rest args)
-  (let ((code (apply #'run "ip" args)))
+  (let ((code (apply #'run-command "ip" args)))
     (unless (eql code 0)
       (error "ip ~{~a~^ ~} failed with exit code ~a" args code))))
 
@@ -101,11 +101,11 @@ BODY, and delete the namespaces however BODY exits."
      (unwind-protect
           (progn
             ,@(loop for v in vars
-                    collect `(progn (run "ip" "netns" "del" ,v) ; a leftover of a killed run
+                    collect `(progn (run-command "ip" "netns" "del" ,v) ; a leftover of a killed run
                                     (ip "netns" "add" ,v)
                                     (ip "-n" ,v "link" "set" "lo" "up")))
             ,@body)
-       ,@(loop for v in vars collect `(run "ip" "netns" "del" ,v)))))
+       ,@(loop for v in vars collect `(run-command "ip" "netns" "del" ,v)))))
 
 (defstruct peer stream process)
 
