@@ -152,10 +152,22 @@ A peer error, or a peer that died, is an error here."
                           (return (second reply))
                           (error "peer: ~a gave ~s" text reply))))))))
 
+(defvar *namespaces-usable* :unknown)
+
+(defun namespaces-usable-p ()
+  "True if this process is root and can create a network namespace."
+  (when (eq *namespaces-usable* :unknown)
+    (setf *namespaces-usable*
+          (and (root-p)
+               (let ((name (namespace-name "probe")))
+                 (prog1 (eql 0 (ignore-errors (run-command "ip" "netns" "add" name)))
+                   (ignore-errors (run-command "ip" "netns" "del" name)))))))
+  *namespaces-usable*)
+
 (defmacro as-root (&body body)
-  `(if (root-p)
+  `(if (namespaces-usable-p)
        (progn ,@body)
-       (skip "needs root to create network namespaces (ip netns); not run")))
+       (skip "needs root and network namespaces (ip netns add) to create its own network; not run")))
 
 ;;; IPv4 on a namespace's loopback interface
 

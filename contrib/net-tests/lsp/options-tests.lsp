@@ -17,7 +17,7 @@
 
 (defparameter *socket-kinds*
   '((:ipv4 :stream) (:ipv6 :stream) (:ipv4 :datagram) (:ipv6 :datagram)
-    (:local :stream) (:local :datagram)))
+    (:local :stream) (:local :datagram) (:local :seqpacket)))
 
 (defparameter *booleans-not-reported-back*
   '(:quick-ack)
@@ -77,7 +77,11 @@ kernel changes by itself, not what was set.")
     (:ipv4 :datagram :multicast-ttl 5 5)
     (:ipv6 :datagram :multicast-hops 5 5)
     (:ipv4 :datagram :udp-segment 1000 1000)
-    (:ipv6 :stream :v6-only t t)))
+    (:ipv6 :stream :v6-only t t)
+    (:ipv4 :stream :window-clamp 20000 20000)
+    (:ipv4 :stream :defer-accept 0 0)
+    (:ipv6 :datagram :incoming-cpu 0 0)
+    (:ipv4 :stream :tos 8 8)))
 
 (test values-round-trip
   (loop for (family type name value expected) in *value-round-trips*
@@ -93,6 +97,12 @@ kernel changes by itself, not what was set.")
     (is (<= 1/4 (opt s :send-timeout) (+ 1/4 1/100)))
     (is (< 0 (opt s :receive-timeout) 1/50) "never rounded down to 0, which means no timeout")))
 
+(test defer-accept-is-rounded-to-retransmissions
+  ;; TCP_DEFER_ACCEPT is kept as a count of SYN-ACK retransmissions: it
+  ;; reads back rounded up to the end of one (5 s reads back as 7 s).
+  (net:with-open-socket (s :defer-accept 5)
+    (is (<= 5 (opt s :defer-accept) 15))))
+
 (test privileged-values-round-trip
   (if (not (am-root-p))
       (skip "SO_MARK and SO_BINDTODEVICE need root; not run")
@@ -102,7 +112,14 @@ kernel changes by itself, not what was set.")
         (setf (opt s :bind-to-device) "lo")
         (is (equal "lo" (opt s :bind-to-device)))
         (setf (opt s :bind-to-device) nil)
-        (is (eq nil (opt s :bind-to-device))))))
+        (is (eq nil (opt s :bind-to-device)))
+        (setf (opt s :busy-poll) 50)
+        (is (= 50 (opt s :busy-poll))))
+      (net:with-open-socket (r :type :raw :protocol 17)
+        (is (eq nil (opt r :header-included)))
+        (setf (opt r :header-included) t)
+        (is (eq t (opt r :header-included)))
+        (is (eq :raw (opt r :socket-type))))))
 
 (test buffer-sizes-are-doubled
   ;; Linux doubles SO_SNDBUF and SO_RCVBUF for its bookkeeping and reports
@@ -196,7 +213,18 @@ kernel changes by itself, not what was set.")
     (signals net:socket-option-not-applicable (opt udp :nodelay))
     (is (eq nil (opt udp :cork)) "UDP_CORK on a datagram socket"))
   (net:with-open-socket (u :address-family :ipv6 :type :datagram)
-    (signals net:socket-option-not-applicable (opt u :ttl))))
+    (signals net:socket-option-not-applicable (opt u :broadcast))
+    (signals net:unknown-socket-option (opt u :multicast-hops-v4))))
+
+(test ipv4-names-work-on-ipv6-sockets
+  (net:with-open-socket (u :address-family :ipv6 :type :datagram :ttl 21 :tos 8 :multicast-ttl 3)
+    (is (= 21 (opt u :unicast-hops)))
+    (is (= 21 (opt u :ttl)))
+    (is (= 8 (opt u :traffic-class)))
+    (is (= 3 (opt u :multicast-hops)))
+    (let ((plist (net:list-socket-options u)))
+      (is (member :unicast-hops plist))
+      (is (not (member :ttl plist)) "another name is not listed twice"))))
 
 (test checks-come-before-any-system-call
   ;; On a closed socket any system call would signal SOCKET-CLOSED; the

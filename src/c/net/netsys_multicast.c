@@ -21,6 +21,26 @@ static int netsys__mc_index(cl_object x) {
   return (int) ecl_fixnum(x);
 }
 
+/* The fd of HANDLE, with ECL interrupts disabled until netsys__mc_release
+ * so that nothing unwinds while it is held; raises if closed. */
+static int netsys__mc_acquire(cl_object handle, const char *call, cl_object sock) {
+  net_handle *h = netsys_handle(handle);
+  const cl_env_ptr env = ecl_process_env();
+  int fd;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  if (fd < 0) {
+    ecl_enable_interrupts_env(env);
+    netsys_raise(fd, call, sock);
+  }
+  return fd;
+}
+
+static void netsys__mc_release(cl_object handle) {
+  net_handle_release((net_handle *) handle->foreign.data);
+  ecl_enable_interrupts_env(ecl_process_env());
+}
+
 /* FAMILY 4 or 6; JOIN true joins, NIL leaves; IFADDR, SOURCE may be NIL. */
 cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_object join,
                                       cl_object group, cl_object ifaddr, cl_object ifindex,
@@ -33,11 +53,9 @@ cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_obj
   const char *call = Null(join) ? "setsockopt (leave group)" : "setsockopt (join group)";
   if (!g)
     netsys_type_error(group, v6 ? "(VECTOR (UNSIGNED-BYTE 8) 16)" : "(VECTOR (UNSIGNED-BYTE 8) 4)");
-  fd = net_handle_acquire(netsys_handle(handle));
-  if (fd < 0)
-    netsys_raise(fd, call, sock);
+  fd = netsys__mc_acquire(handle, call, sock);
   r = net_multicast_membership(fd, v6 ? AF_INET6 : AF_INET, !Null(join), g, a, idx, s);
-  net_handle_release(netsys_handle(handle));
+  netsys__mc_release(handle);
   return netsys_check(r, call, sock);
 }
 
@@ -45,11 +63,9 @@ cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_o
                                         cl_object sock) {
   const uint8_t *a = netsys__mc_octets(ifaddr, 4);
   int idx = netsys__mc_index(ifindex), fd, r;
-  fd = net_handle_acquire(netsys_handle(handle));
-  if (fd < 0)
-    netsys_raise(fd, "setsockopt", sock);
+  fd = netsys__mc_acquire(handle, "setsockopt", sock);
   r = net_multicast_interface_v4(fd, a, idx);
-  net_handle_release(netsys_handle(handle));
+  netsys__mc_release(handle);
   return netsys_check(r, "setsockopt", sock);
 }
 

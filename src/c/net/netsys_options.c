@@ -18,16 +18,26 @@ static int netsys__opt_int(cl_object x, int lo, int hi, const char *type) {
 #define NETSYS__LEVEL(x) netsys__opt_int(x, 0, INT32_MAX, "(INTEGER 0 2147483647)")
 #define NETSYS__NAME(x) netsys__opt_int(x, 0, INT32_MAX, "(INTEGER 0 2147483647)")
 
-/* The fd of HANDLE for one call; raises (nothing held yet) if closed. */
+/* The fd of HANDLE for one call, with ECL interrupts disabled until
+ * netsys__opt_done, so that nothing unwinds while the fd is held; raises
+ * (holding nothing) if the handle is closed. */
 static int netsys__opt_fd(cl_object handle, const char *call, cl_object sock) {
-  int fd = net_handle_acquire(netsys_handle(handle));
-  if (fd < 0)
+  net_handle *h = netsys_handle(handle);
+  const cl_env_ptr env = ecl_process_env();
+  int fd;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  if (fd < 0) {
+    ecl_enable_interrupts_env(env);
     netsys_raise(fd, call, sock);
+  }
   return fd;
 }
 
+/* Releases what netsys__opt_fd acquired, then raises if R is an error. */
 static void netsys__opt_done(cl_object handle, int r, const char *call, cl_object sock) {
-  net_handle_release(netsys_handle(handle));
+  net_handle_release((net_handle *) handle->foreign.data);
+  ecl_enable_interrupts_env(ecl_process_env());
   if (r < 0)
     netsys_raise(r, call, sock);
 }

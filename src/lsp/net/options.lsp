@@ -68,9 +68,9 @@ or type, or it cannot be read or cannot be written."))
 
 (defstruct (option-info (:constructor %make-option-info))
   name level number codec value-type families types (readable t) (writable t)
-  values (size 64) documentation)
+  values (size 64) documentation (listed t))
 
-(defvar *socket-options* (make-hash-table :test 'eq)
+(defvar *socket-options* (make-hash-table :test 'eq :synchronized t)
   "Option name -> list of OPTION-INFO, one per family/type variant.")
 (defvar *socket-option-order* '()
   "Option names, most recently first defined last, for LIST-SOCKET-OPTIONS.")
@@ -109,7 +109,7 @@ or type, or it cannot be read or cannot be written."))
 
 (defun %make-socket-option (name &key level number type (address-families '(:ipv4 :ipv6 :local))
                                       socket-types (readable t) (writable t) values (size 64)
-                                      value-type documentation)
+                                      value-type documentation (listed t))
   (check-type name keyword)
   (check-type number (integer 0 2147483647))
   (unless (member type +codecs+)
@@ -123,11 +123,12 @@ or type, or it cannot be read or cannot be written."))
     (%make-option-info :name name :level (%option-level level) :number number :codec type
                        :value-type (or value-type (%default-value-type type values))
                        :families families :types types :readable readable :writable writable
-                       :values values :size size :documentation documentation)))
+                       :values values :size size :documentation documentation
+                       :listed listed)))
 
 (defmacro define-socket-option (name &rest keys &key level number type address-families
                                                      socket-types readable writable values size
-                                                     value-type documentation)
+                                                     value-type documentation listed)
   "Define the socket option NAME (a keyword), or redefine its variant for the
 same families and types.  LEVEL is :SOCKET, :IP, :IPV6, :TCP, :UDP or a
 protocol number; NUMBER the option's number (the C constant's value); TYPE
@@ -138,9 +139,10 @@ real or NIL), :MILLISECONDS (an int of milliseconds, as seconds),
 (raw bytes, SIZE of them when read).  ADDRESS-FAMILIES (default all of
 :IPV4 :IPV6 :LOCAL) and SOCKET-TYPES (default all) say where it applies;
 READABLE and WRITABLE default to T; VALUE-TYPE narrows the Lisp type
-accepted when setting.  All arguments but NAME are evaluated.  Returns NAME."
+accepted when setting; LISTED NIL keeps it out of LIST-SOCKET-OPTIONS (for
+another name of an option listed already).  All arguments but NAME are evaluated.  Returns NAME."
   (declare (ignore level number type address-families socket-types readable writable
-                   values size value-type documentation))
+                   values size value-type documentation listed))
   `(%register-socket-option (%make-socket-option ,name ,@keys)))
 
 (defun remove-socket-option (name)
@@ -342,7 +344,7 @@ left out."
   (loop for name in *socket-option-order*
         for info = (handler-case (%option-info socket name)
                      (socket-option-error () nil))
-        when (and info (option-info-readable info))
+        when (and info (option-info-readable info) (option-info-listed info))
           nconc (handler-case (list name (%get-option socket info))
                   (socket-error () nil))))
 
@@ -489,4 +491,11 @@ Returns BUFFER."
      (:multicast-interface :ipv6 "IPV6_MULTICAST_IF" :interface-index :address-families v6
       :socket-types dgram)
      (:multicast-all :ipv6 "IPV6_MULTICAST_ALL" :boolean :address-families v6
-      :socket-types dgram))))
+      :socket-types dgram)
+     ;; The IPv4 names also work on IPv6 sockets, for code that serves both.
+     (:ttl :ipv6 "IPV6_UNICAST_HOPS" :int :address-families v6 :value-type '(integer -1 255)
+      :listed nil)
+     (:tos :ipv6 "IPV6_TCLASS" :int :address-families v6 :value-type '(integer -1 255)
+      :listed nil)
+     (:multicast-ttl :ipv6 "IPV6_MULTICAST_HOPS" :int :address-families v6 :socket-types dgram
+      :value-type '(integer -1 255) :listed nil))))
