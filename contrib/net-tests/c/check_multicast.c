@@ -3,6 +3,7 @@
 #include "check_net.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <unistd.h>
 
 static const uint8_t group4[4] = {239, 1, 2, 3};
@@ -36,6 +37,10 @@ END_TEST
 
 START_TEST(ipv6_join_and_leave) {
   int fd = net_socket_open(AF_INET6, SOCK_DGRAM, 0), lo = net_interface_index("lo");
+  if (fd == NET_EAFNOSUPPORT) {
+    fprintf(stderr, "check_multicast: no IPv6 here; ipv6_join_and_leave not run\n");
+    return;
+  }
   ck_assert_int_ge(fd, 0);
   ck_assert_int_eq(net_multicast_membership(fd, AF_INET6, 1, group6, NULL, lo, NULL), 0);
   ck_assert_int_eq(net_multicast_membership(fd, AF_INET6, 0, group6, NULL, lo, NULL), 0);

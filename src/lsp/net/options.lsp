@@ -499,3 +499,12 @@ Returns BUFFER."
       :listed nil)
      (:multicast-ttl :ipv6 "IPV6_MULTICAST_HOPS" :int :address-families v6 :socket-types dgram
       :value-type '(integer -1 255) :listed nil))))
+
+(setf (documentation 'socket-option-error-option 'function)
+      "The name of the option a SOCKET-OPTION-ERROR is about, a keyword."
+      (documentation 'socket-option-error-socket 'function)
+      "The socket a SOCKET-OPTION-ERROR is about, or NIL."
+      (documentation 'socket-option-error-reason 'function)
+      "What was wrong, a string, in a SOCKET-OPTION-ERROR."
+      (documentation 'unknown-interface-name 'function)
+      "The interface name an UNKNOWN-INTERFACE error did not find.")
