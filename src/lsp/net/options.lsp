@@ -15,7 +15,7 @@
 
 (define-condition socket-option-error (network-error)
   ((option :initarg :option :reader socket-option-error-option
-           :documentation "The option's name, a keyword.")
+           :documentation "The option's name, a keyword (for a multicast call, the call's name).")
    (socket :initarg :socket :initform nil :reader socket-option-error-socket
            :documentation "The socket, or NIL.")
    (reason :initarg :reason :initform nil :reader socket-option-error-reason
@@ -73,7 +73,7 @@ or type, or it cannot be read or cannot be written."))
 (defvar *socket-options* (make-hash-table :test 'eq :synchronized t)
   "Option name -> list of OPTION-INFO, one per family/type variant.")
 (defvar *socket-option-order* '()
-  "Option names, most recently first defined last, for LIST-SOCKET-OPTIONS.")
+  "Option names in the order they were first defined, for LIST-SOCKET-OPTIONS.")
 
 (defparameter +codecs+
   '(:boolean :int :seconds :milliseconds :linger :keyword :string :ipv4-interface
