@@ -83,8 +83,11 @@
             return (eql 0 (parse-integer line :start 4 :junk-allowed t)))))
 
 (defun run-command (program &rest args)
-  "Run PROGRAM with ARGS to completion; its exit code."
-  (nth-value 1 (ext:run-program program args :input nil :output nil :error nil :wait t)))
+  "Run PROGRAM with ARGS to completion; its exit code.  It inherits our
+standard streams: ECL opens /dev/null for a NIL stream and leaves that
+descriptor to the collector, which would upset the descriptor counts of
+other tests."
+  (nth-value 1 (ext:run-program program args :input t :output t :error t :wait t)))
 
 (defun ip (&rest args)
   (let ((code (apply #'run-command "ip" args)))
@@ -118,12 +121,17 @@ BODY, and delete the namespaces however BODY exits."
                              (or (ext:getenv "ECL") "ecl") "--norc" "--load"
                              (namestring (merge-pathnames "multicast-peer.lsp"
                                                           (ext:getenv "NET_TESTDIR"))))
-                       :input :stream :output :stream :error nil :wait nil)
+                       :input :stream :output :stream :error t :wait nil)
     (declare (ignore code))
     (make-peer :stream stream :process process)))
 
 (defun stop-peer (peer)
-  (ignore-errors (close (peer-stream peer)))
+  ;; Closing a two-way stream leaves its two fd streams open until the
+  ;; collector finalizes them, at a random later time: close them now.
+  (let ((s (peer-stream peer)))
+    (ignore-errors (close (two-way-stream-output-stream s)))
+    (ignore-errors (close (two-way-stream-input-stream s)))
+    (ignore-errors (close s)))
   (ignore-errors (ext:terminate-process (peer-process peer)))
   (ignore-errors (ext:external-process-wait (peer-process peer) t)))
 
