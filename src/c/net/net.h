@@ -164,6 +164,42 @@ ssize_t net_recv(int fd, void *buf, size_t len, int flags);
  * ready for both directions), NET_ETIMEOUT, or NET_EINTR. */
 int net_wait(int fd, int events, int64_t deadline);
 
+/* ---- Options (options.c) ------------------------------------------------ */
+
+/* getsockopt(2) and setsockopt(2) on raw bytes. */
+int net_socket_getopt(int fd, int level, int name, void *value, socklen_t *len);
+int net_socket_setopt(int fd, int level, int name, const void *value, socklen_t len);
+/* Options whose value is an int. */
+int net_socket_getopt_int(int fd, int level, int name, int *value);
+int net_socket_setopt_int(int fd, int level, int name, int value);
+/* Options whose value is a struct timeval, in microseconds. */
+int net_socket_getopt_usec(int fd, int level, int name, int64_t *usec);
+int net_socket_setopt_usec(int fd, int level, int name, int64_t usec);
+/* SO_LINGER. */
+int net_socket_getopt_linger(int fd, int *on, int *seconds);
+int net_socket_setopt_linger(int fd, int on, int seconds);
+/* TCP_INFO as NET_TCP_INFO_FIELDS numbers, in struct tcp_info's order:
+ * state ca_state retransmits probes backoff options snd_wscale rcv_wscale
+ * rto ato snd_mss rcv_mss unacked sacked lost retrans fackets
+ * last_data_sent last_ack_sent last_data_recv last_ack_recv pmtu
+ * rcv_ssthresh rtt rttvar snd_ssthresh snd_cwnd advmss reordering rcv_rtt
+ * rcv_space total_retrans. */
+#define NET_TCP_INFO_FIELDS 32
+int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]);
+
+/* ---- Multicast (multicast.c) ----------------------------------------------- */
+
+/* The index of the interface called NAME, or NET_ENODEV. */
+int net_interface_index(const char *name);
+/* Join (JOIN non-zero) or leave GROUP (4 or 16 octets by FAMILY) on the
+ * interface given by IFADDR (IPv4 only; NULL: none) and/or IFINDEX (0:
+ * none; the kernel chooses when both are missing).  With SOURCE (same
+ * length as GROUP), a source-specific membership (RFC 4607). */
+int net_multicast_membership(int fd, int family, int join, const uint8_t *group,
+                             const uint8_t *ifaddr, int ifindex, const uint8_t *source);
+/* IP_MULTICAST_IF of an IPv4 socket, by address (NULL: none) and/or index. */
+int net_multicast_interface_v4(int fd, const uint8_t *ifaddr, int ifindex);
+
 /* ---- Handles ----------------------------------------------------------------- */
 
 /* A handle owns one descriptor and counts the calls using it, so that a close

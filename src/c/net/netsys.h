@@ -101,6 +101,40 @@ cl_object netsys_send(cl_object handle, cl_object buffer, cl_object start, cl_ob
 cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_object end,
                       cl_object flags, cl_object deadline, cl_object sock);
 
+/* ---- Options (netsys_options.c) ---------------------------------------- */
+
+/* LEVEL and NAME are the option's numbers; SOCK is the Lisp socket, for
+ * error reports.  The setters return the value they were given. */
+cl_object netsys_sockopt_int(cl_object handle, cl_object level, cl_object name, cl_object sock);
+cl_object netsys_set_sockopt_int(cl_object handle, cl_object level, cl_object name,
+                                 cl_object value, cl_object sock);
+/* struct timeval options, in microseconds. */
+cl_object netsys_sockopt_usec(cl_object handle, cl_object level, cl_object name, cl_object sock);
+cl_object netsys_set_sockopt_usec(cl_object handle, cl_object level, cl_object name,
+                                  cl_object usec, cl_object sock);
+/* SO_LINGER: NIL when off, else the seconds. */
+cl_object netsys_sockopt_linger(cl_object handle, cl_object sock);
+cl_object netsys_set_sockopt_linger(cl_object handle, cl_object seconds, cl_object sock);
+/* The escape hatch: raw bytes in an octet vector range. */
+cl_object netsys_sockopt_raw(cl_object handle, cl_object level, cl_object name, cl_object buffer,
+                             cl_object start, cl_object end, cl_object sock);
+cl_object netsys_set_sockopt_raw(cl_object handle, cl_object level, cl_object name,
+                                 cl_object buffer, cl_object start, cl_object end,
+                                 cl_object sock);
+/* TCP_INFO as a list of NET_TCP_INFO_FIELDS integers. */
+cl_object netsys_tcp_info(cl_object handle, cl_object sock);
+/* The system's option constants as a list of ("NAME" . value). */
+cl_object netsys_option_constants(void);
+
+/* ---- Multicast (netsys_multicast.c) -------------------------------------- */
+
+cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_object join,
+                                      cl_object group, cl_object ifaddr, cl_object ifindex,
+                                      cl_object source, cl_object sock);
+cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_object ifindex,
+                                        cl_object sock);
+cl_object netsys_interface_index(cl_object name);
+
 /* ---- Module (netsys_init.c) --------------------------------------------- */
 
 /* Called once when the module is loaded. */
