@@ -6,7 +6,8 @@ set -eu
 cd "$(dirname "$0")"
 
 PACKAGES="ecl libecl-dev libuv1-dev check autoconf automake libtool pkg-config
-cl-fiveam texinfo make gcc socat netcat-openbsd iproute2 python3 curl"
+cl-fiveam texinfo make gcc socat netcat-openbsd iproute2 python3 curl
+netbase util-linux clang-14 libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

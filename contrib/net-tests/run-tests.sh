@@ -37,6 +37,9 @@ suite() {
 
 suite "C suites (Check)" "$builddir/contrib/net-tests/c/check_net"
 
+suite "fuzz target over the seed corpus (fuzz/corpus/address)" \
+  "$builddir/fuzz/address_replay" "$srcdir/fuzz/corpus/address"
+
 suite "Lisp suites (FiveAM)" env NET_BUILDDIR="$builddir/" \
   NET_TESTDIR="$srcdir/contrib/net-tests/lsp/" \
   "$ECL" --norc --load "$srcdir/contrib/net-tests/lsp/run.lsp"

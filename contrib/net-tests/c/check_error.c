@@ -33,7 +33,10 @@ START_TEST(rows_are_distinct) {
     for (j = i + 1; j < n; j++) {
       int b = net_err_row(j, &cj);
       ck_assert_int_ne(a, b);
-      ck_assert_str_ne(ci, cj);
+      /* Resolver rows may share a class (EAI_NONAME, EAI_NODATA and
+       * EAI_ADDRFAMILY are all host-not-found); others may not. */
+      if (a > -3000 || a <= -4000)
+        ck_assert_str_ne(ci, cj);
     }
   }
   ck_assert_int_eq(net_err_row(n, NULL), 0);

@@ -7,11 +7,14 @@
 
 Suite *error_suite(void);
 Suite *address_suite(void);
+Suite *resolver_suite(void);
 Suite *socket_suite(void);
 Suite *handle_suite(void);
 Suite *io_suite(void);
 Suite *local_suite(void);
 Suite *message_suite(void);
+Suite *options_suite(void);
+Suite *multicast_suite(void);
 
 /* A TCP listener on 127.0.0.1 (or ::1 when V6), port chosen by the kernel;
  * returns the fd and fills ADDR with its address. */

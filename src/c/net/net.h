@@ -64,9 +64,23 @@ typedef struct net_sockaddr {
   } u;
 } net_sockaddr;
 
-/* Parse a numeric IPv4 or IPv6 literal of LEN bytes (not NUL-terminated).
+/* Room for the text of any IP address net prints or parses, with its NUL. */
+#define NET_IP_STRLEN 64
+
+/* Parse a numeric IPv4 or IPv6 literal of LEN bytes (not NUL-terminated),
+ * strictly: four decimal parts without leading zeros for IPv4; RFC 4291
+ * text with an optional "%zone" (interface name or number) for IPv6.
  * OCTETS receives 4 or 16 octets; returns 4 or 16, or NET_EINVAL. */
 int net_ip_parse(const char *text, size_t len, uint8_t octets[16], uint32_t *scope_id);
+/* The same, and on failure *WHY (if WHY is not NULL) points to a static
+ * sentence saying what was wrong; NULL on success. */
+int net_ip_parse_why(const char *text, size_t len, uint8_t octets[16], uint32_t *scope_id,
+                     const char **why);
+/* The text of N (4 or 16) octets and a scope id into BUF of SIZE bytes:
+ * dotted decimal for IPv4, the RFC 5952 canonical form for IPv6 (IPv4-mapped
+ * addresses as ::ffff:a.b.c.d), "%N" for a scope id.  Returns the length, or
+ * NET_EINVAL (bad N, or a scope id on IPv4) or NET_ENOBUFS. */
+int net_ip_format(const uint8_t *octets, size_t n, uint32_t scope_id, char *buf, size_t size);
 /* Build a sockaddr from 4 or 16 octets and a port; returns 0 or NET_EINVAL. */
 int net_sockaddr_make(net_sockaddr *out, const uint8_t *octets, size_t n,
                       uint32_t scope_id, int port);
@@ -83,6 +97,50 @@ int net_sockaddr_make_local(net_sockaddr *out, const char *path, size_t len, int
  * and ABSTRACT; returns 1, 0 for an unnamed socket, or NET_EAFNOSUPPORT. */
 int net_sockaddr_split_local(const net_sockaddr *sa, const char **path, size_t *len,
                              int *abstract);
+/* ---- Resolver (resolver.c) ------------------------------------------------ */
+
+/* One resolved address: LEN is 4 or 16. */
+typedef struct net_ip_addr {
+  uint8_t octets[16];
+  uint32_t scope_id;
+  int len;
+} net_ip_addr;
+
+/* Most addresses net_resolve_host returns for one name. */
+#define NET_RESOLVE_MAX 64
+/* Room for a host name with its NUL (NI_MAXHOST). */
+#define NET_HOST_STRLEN 1025
+
+/* Checks NAME (LEN bytes) as a host name before any libc call: not empty,
+ * at most 253 characters in labels of 1 to 63, printable ASCII only, and a
+ * name that libc would read as a number (all digits and dots, "0x7f.1", a
+ * colon or a %) must be a valid literal for net_ip_parse.  Returns 0, 4 or 16
+ * (a literal, parsed into *LITERAL), or NET_EINVAL with *WHY set. */
+int net_host_check(const char *name, size_t len, net_ip_addr *literal, const char **why);
+/* getaddrinfo: every address of NAME (FAMILY 0 for both, 4 or 6), in
+ * getaddrinfo's order without duplicates, at most MAX of them, into OUT;
+ * the canonical name into CANON (CANON_SIZE bytes, may be 0; for a numeric
+ * NAME, its net_ip_format text: no lookup is made).  Returns the
+ * count, NET_EINVAL for a bad name (see net_host_check; *WHY set), or a
+ * resolver code (NET_EAI_NONAME, ...). */
+int net_resolve_host(const char *name, size_t len, int family, net_ip_addr *out, int max,
+                     char *canon, size_t canon_size, const char **why);
+/* getnameinfo with NI_NAMEREQD: the host name of an address into HOST. */
+int net_resolve_address(const net_ip_addr *addr, char *host, size_t size);
+/* getservbyname_r: the port of service NAME for PROTO ("tcp", "udp", ...);
+ * its official name into OFFICIAL.  Returns the port or NET_ESERVICE. */
+int net_resolve_service(const char *name, const char *proto, char *official, size_t size);
+/* getservbyport_r: the name of PORT for PROTO into NAME; 0 or NET_ESERVICE. */
+int net_service_name(int port, const char *proto, char *name, size_t size);
+/* getprotobyname_r: the number of protocol NAME, its official name into
+ * OFFICIAL; or NET_EPROTOCOL. */
+int net_resolve_protocol(const char *name, char *official, size_t size);
+/* getprotobynumber_r: the name of protocol NUMBER; 0 or NET_EPROTOCOL. */
+int net_protocol_name(int number, char *name, size_t size);
+/* The resolver code of a getaddrinfo/getnameinfo EAI_* result. */
+int net_resolver_code(int eai);
+/* gai_strerror's message for a resolver code; never NULL. */
+const char *net_resolver_strerror(int code);
 
 /* ---- Sockets --------------------------------------------------------------- */
 
@@ -187,6 +245,42 @@ int net_cmsg_next(const net_msg *m, size_t *pos, net_cmsg *out);
  * NET_NO_DEADLINE).  Returns the ready events (hang-up and errors count as
  * ready for both directions), NET_ETIMEOUT, or NET_EINTR. */
 int net_wait(int fd, int events, int64_t deadline);
+
+/* ---- Options (options.c) ------------------------------------------------ */
+
+/* getsockopt(2) and setsockopt(2) on raw bytes. */
+int net_socket_getopt(int fd, int level, int name, void *value, socklen_t *len);
+int net_socket_setopt(int fd, int level, int name, const void *value, socklen_t len);
+/* Options whose value is an int. */
+int net_socket_getopt_int(int fd, int level, int name, int *value);
+int net_socket_setopt_int(int fd, int level, int name, int value);
+/* Options whose value is a struct timeval, in microseconds. */
+int net_socket_getopt_usec(int fd, int level, int name, int64_t *usec);
+int net_socket_setopt_usec(int fd, int level, int name, int64_t usec);
+/* SO_LINGER. */
+int net_socket_getopt_linger(int fd, int *on, int *seconds);
+int net_socket_setopt_linger(int fd, int on, int seconds);
+/* TCP_INFO as NET_TCP_INFO_FIELDS numbers, in struct tcp_info's order:
+ * state ca_state retransmits probes backoff options snd_wscale rcv_wscale
+ * rto ato snd_mss rcv_mss unacked sacked lost retrans fackets
+ * last_data_sent last_ack_sent last_data_recv last_ack_recv pmtu
+ * rcv_ssthresh rtt rttvar snd_ssthresh snd_cwnd advmss reordering rcv_rtt
+ * rcv_space total_retrans. */
+#define NET_TCP_INFO_FIELDS 32
+int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]);
+
+/* ---- Multicast (multicast.c) ----------------------------------------------- */
+
+/* The index of the interface called NAME, or NET_ENODEV. */
+int net_interface_index(const char *name);
+/* Join (JOIN non-zero) or leave GROUP (4 or 16 octets by FAMILY) on the
+ * interface given by IFADDR (IPv4 only; NULL: none) and/or IFINDEX (0:
+ * none; the kernel chooses when both are missing).  With SOURCE (same
+ * length as GROUP), a source-specific membership (RFC 4607). */
+int net_multicast_membership(int fd, int family, int join, const uint8_t *group,
+                             const uint8_t *ifaddr, int ifindex, const uint8_t *source);
+/* IP_MULTICAST_IF of an IPv4 socket, by address (NULL: none) and/or index. */
+int net_multicast_interface_v4(int fd, const uint8_t *ifaddr, int ifindex);
 
 /* ---- Handles ----------------------------------------------------------------- */
 

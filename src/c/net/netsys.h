@@ -93,6 +93,28 @@ void netsys__sockaddr(net_sockaddr *out, cl_object addr, cl_object port, cl_obje
 cl_object netsys__sockaddr_list(const net_sockaddr *sa);
 /* A fresh (unsigned-byte 8) vector holding P[N]. */
 cl_object netsys__octet_vector(const uint8_t *p, size_t n);
+/* ---- Addresses (netsys_address.c) --------------------------------------- */
+
+/* A fresh (unsigned-byte 8) vector of N octets. */
+cl_object netsys_octet_vector(const uint8_t *octets, int n);
+/* TEXT (type-checked as a string) as a base string, or NIL when it holds a
+ * character outside Latin-1. */
+cl_object netsys_base_string(cl_object text);
+/* (octets . scope-id), or a string saying why TEXT is no IP address. */
+cl_object netsys_ip_parse_text(cl_object text);
+/* The text of OCTETS (4 or 16) with SCOPE: RFC 5952 for IPv6. */
+cl_object netsys_ip_format(cl_object octets, cl_object scope);
+
+/* ---- Resolver (netsys_resolver.c) --------------------------------------- */
+
+/* (canonical-name (octets . scope) ...), or a string saying why NAME is no
+ * valid host name; FAMILY is 0, 4 or 6.  Resolver errors are signalled. */
+cl_object netsys_lookup_host(cl_object name, cl_object family);
+cl_object netsys_lookup_address(cl_object octets, cl_object scope, cl_object address);
+cl_object netsys_lookup_service(cl_object service, cl_object protocol);
+cl_object netsys_lookup_protocol(cl_object protocol);
+/* gai_strerror's text for a resolver code. */
+cl_object netsys_resolver_strerror(cl_object code);
 
 /* ---- I/O (netsys_io.c) -------------------------------------------------- */
 
@@ -114,6 +136,39 @@ cl_object netsys_send_message(cl_object handle, cl_object buffers, cl_object add
                               cl_object flags, cl_object deadline, cl_object sock);
 cl_object netsys_recv_message(cl_object handle, cl_object buffers, cl_object control_size,
                               cl_object flags, cl_object deadline, cl_object sock);
+/* ---- Options (netsys_options.c) ---------------------------------------- */
+
+/* LEVEL and NAME are the option's numbers; SOCK is the Lisp socket, for
+ * error reports.  The setters return the value they were given. */
+cl_object netsys_sockopt_int(cl_object handle, cl_object level, cl_object name, cl_object sock);
+cl_object netsys_set_sockopt_int(cl_object handle, cl_object level, cl_object name,
+                                 cl_object value, cl_object sock);
+/* struct timeval options, in microseconds. */
+cl_object netsys_sockopt_usec(cl_object handle, cl_object level, cl_object name, cl_object sock);
+cl_object netsys_set_sockopt_usec(cl_object handle, cl_object level, cl_object name,
+                                  cl_object usec, cl_object sock);
+/* SO_LINGER: NIL when off, else the seconds. */
+cl_object netsys_sockopt_linger(cl_object handle, cl_object sock);
+cl_object netsys_set_sockopt_linger(cl_object handle, cl_object seconds, cl_object sock);
+/* The escape hatch: raw bytes in an octet vector range. */
+cl_object netsys_sockopt_raw(cl_object handle, cl_object level, cl_object name, cl_object buffer,
+                             cl_object start, cl_object end, cl_object sock);
+cl_object netsys_set_sockopt_raw(cl_object handle, cl_object level, cl_object name,
+                                 cl_object buffer, cl_object start, cl_object end,
+                                 cl_object sock);
+/* TCP_INFO as a list of NET_TCP_INFO_FIELDS integers. */
+cl_object netsys_tcp_info(cl_object handle, cl_object sock);
+/* The system's option constants as a list of ("NAME" . value). */
+cl_object netsys_option_constants(void);
+
+/* ---- Multicast (netsys_multicast.c) -------------------------------------- */
+
+cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_object join,
+                                      cl_object group, cl_object ifaddr, cl_object ifindex,
+                                      cl_object source, cl_object sock);
+cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_object ifindex,
+                                        cl_object sock);
+cl_object netsys_interface_index(cl_object name);
 
 /* ---- Module (netsys_init.c) --------------------------------------------- */
 

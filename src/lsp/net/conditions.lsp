@@ -30,14 +30,50 @@ the socket and the reason."))
   (:documentation "The system ran out of descriptors, buffers or memory."))
 
 (define-condition invalid-address (network-error parse-error)
-  ((text :initarg :text :reader invalid-address-text
+  ((text :initarg :text :initform nil :reader invalid-address-text
          :documentation "The designator that could not be made an address.")
-   (reason :initarg :reason :reader invalid-address-reason
+   (reason :initarg :reason :initform "not a valid address" :reader invalid-address-reason
            :documentation "What was wrong with it, a string."))
   (:report (lambda (c s)
-             (format s "Invalid address ~s: ~a"
-                     (invalid-address-text c) (invalid-address-reason c))))
+             (let ((*print-pretty* nil) (*print-length* 20))
+               (format s "Invalid address ~s: ~a"
+                       (invalid-address-text c) (invalid-address-reason c)))))
   (:documentation "A string, vector or integer that is not a valid address."))
+
+(define-condition resolver-error (network-error)
+  ((name :initarg :name :initform nil :reader resolver-error-name
+         :documentation "What was being looked up: a host name, an address,
+a service or a protocol.")
+   (operation :initarg :operation :initform nil :reader resolver-error-operation
+              :documentation "The C call that failed, e.g. \"getaddrinfo\".")
+   (code :initarg :code :initform nil :reader resolver-error-code
+         :documentation "NET's resolver code: -3000 plus getaddrinfo's EAI_ value,
+or -3100 (unknown service) and -3101 (unknown protocol).")
+   (message :initarg :message :initform nil :reader resolver-error-message
+            :documentation "The resolver's message (gai_strerror's text)."))
+  (:report (lambda (c s)
+             (format s "~a~@[ of ~s~] failed: ~a"
+                     (or (resolver-error-operation c) "name lookup")
+                     (resolver-error-name c)
+                     (or (resolver-error-message c) "resolver error"))))
+  (:documentation "A name could not be resolved.  Subclasses: HOST-NOT-FOUND
+(the name, or an address of the asked family, does not exist), RESOLVER-AGAIN
+(a temporary failure: trying again later may work), RESOLVER-FAILURE (a
+permanent failure of the resolver itself), UNKNOWN-SERVICE and
+UNKNOWN-PROTOCOL."))
+
+(loop for (reader doc)
+        in '((socket-error-errno "The error code of a SOCKET-ERROR: a positive errno, or NET's own negative code.")
+             (socket-error-syscall "The name of the system call that failed, a string.")
+             (socket-error-socket "The socket the failed call was made on, or NIL.")
+             (socket-error-message "The description of a SOCKET-ERROR, a string.")
+             (invalid-address-text "The designator an INVALID-ADDRESS refused.")
+             (invalid-address-reason "What was wrong with the designator, a sentence.")
+             (resolver-error-name "What was being looked up: host name, address, service or protocol.")
+             (resolver-error-operation "The C call that failed, e.g. \"getaddrinfo\".")
+             (resolver-error-code "NET's resolver code: -3000 plus the EAI_ value, or -3100/-3101.")
+             (resolver-error-message "The resolver's message (gai_strerror's text)."))
+      do (setf (documentation reader 'function) doc))
 
 ;;; One class per row of src/c/net/errors.def, read at compile time: the C
 ;;; enum and these classes come from the same lines.
@@ -66,7 +102,10 @@ the socket and the reason."))
 
 (defmacro define-error-classes ()
   `(progn
-     ,@(loop for (c-name class parent doc) in (read-error-table)
+     ,@(loop for (c-name class parent doc) in (remove-duplicates
+                                                 (read-error-table)
+                                                 :key #'second :test #'string=
+                                                 :from-end t)
              for sym = (intern (string-upcase class) "NET")
              collect `(define-condition ,sym (,(intern (string-upcase parent) "NET"))
                         ()
@@ -87,10 +126,18 @@ the socket and the reason."))
 
 (load-error-table (net-sys:init))
 
+(defun %resolver-code-p (code)
+  (<= -3999 code -3000))
+
 (defun net-sys::%signal-error (code syscall socket)
   "Signal the condition for error CODE raised by SYSCALL on SOCKET.
-The one function through which the C glue reports failure."
-  (error (gethash code *error-classes* 'socket-error)
-         :errno (if (minusp code) (if (> code -4000) (- code) code) code)
-         :syscall syscall :socket socket
-         :message (net-sys:strerror code)))
+The one function through which the C glue reports failure.  For the
+resolver's codes (-3000 to -3999) SOCKET is the name looked up."
+  (if (%resolver-code-p code)
+      (error (gethash code *error-classes* 'resolver-failure)
+             :code code :operation syscall :name socket
+             :message (net-sys:resolver-strerror code))
+      (error (gethash code *error-classes* 'socket-error)
+             :errno (if (minusp code) (if (> code -3000) (- code) code) code)
+             :syscall syscall :socket socket
+             :message (net-sys:strerror code))))

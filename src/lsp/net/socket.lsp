@@ -164,13 +164,15 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
 number.  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
 is the default timeout of blocking calls, in seconds.  The descriptor is
 non-blocking and close-on-exec underneath in every case."
-  (declare (ignore options external-format))
+  (declare (ignore external-format))
   (let* ((proto (if (eq protocol :default) 0 protocol))
          (handle (net-sys:socket-open (%family-number address-family)
                                       (%type-number type) proto)))
-    (make-instance (%socket-class address-family (%role-of-type type))
-                   :handle handle :address-family address-family :type type
-                   :blocking blocking :timeout timeout)))
+    (%apply-socket-options
+     (make-instance (%socket-class address-family (%role-of-type type))
+                    :handle handle :address-family address-family :type type
+                    :blocking blocking :timeout timeout)
+     options)))
 
 (defun %wrap-accepted (listener handle)
   (make-instance (%socket-class (socket-address-family listener) :stream)

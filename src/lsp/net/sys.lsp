@@ -85,8 +85,51 @@ one cl_object out), inlined into compiled callers."
   "One recvmsg(2) into BUFFERS: (count msg-flags sender ancillary), or NIL.")
 (define-primitive libuv-version () "netsys_libuv_version"
   "The version of the libuv net is linked with, a string.")
+(define-primitive ip-parse-text (text) "netsys_ip_parse_text"
+  "Parse an IP literal strictly: (octets . scope-id), or a string saying what is wrong.")
+(define-primitive ip-format (octets scope) "netsys_ip_format"
+  "The text of OCTETS (4 or 16) and SCOPE: dotted quad, or RFC 5952 for IPv6.")
+(define-primitive lookup-host (name family) "netsys_lookup_host"
+  "getaddrinfo for FAMILY 0, 4 or 6: (canonical-name (octets . scope) ...), or a string saying why NAME is invalid.")
+(define-primitive lookup-address (octets scope address) "netsys_lookup_address"
+  "getnameinfo with NI_NAMEREQD: the host name of an address.")
+(define-primitive lookup-service (service protocol) "netsys_lookup_service"
+  "getservbyname_r or getservbyport_r: (port . name).")
+(define-primitive lookup-protocol (protocol) "netsys_lookup_protocol"
+  "getprotobyname_r or getprotobynumber_r: (number . name).")
+(define-primitive resolver-strerror (code) "netsys_resolver_strerror"
+  "gai_strerror's message for resolver error CODE.")
 (define-primitive bench-noop (x) "netsys_bench_noop"
   "Returns X; the target of the call-path benchmark.")
+
+;;; Socket options and multicast (netsys_options.c, netsys_multicast.c).
+(define-primitive sockopt-int (handle level name socket) "netsys_sockopt_int"
+  "getsockopt(2) of an int option.")
+(define-primitive set-sockopt-int (handle level name value socket) "netsys_set_sockopt_int"
+  "setsockopt(2) of an int option to VALUE, a (signed-byte 32).")
+(define-primitive sockopt-usec (handle level name socket) "netsys_sockopt_usec"
+  "getsockopt(2) of a struct timeval option, in microseconds.")
+(define-primitive set-sockopt-usec (handle level name usec socket) "netsys_set_sockopt_usec"
+  "setsockopt(2) of a struct timeval option to USEC microseconds.")
+(define-primitive sockopt-linger (handle socket) "netsys_sockopt_linger"
+  "SO_LINGER: NIL when off, else its seconds.")
+(define-primitive set-sockopt-linger (handle seconds socket) "netsys_set_sockopt_linger"
+  "Set SO_LINGER to SECONDS, or off for NIL.")
+(define-primitive sockopt-raw (handle level name buffer start end socket) "netsys_sockopt_raw"
+  "getsockopt(2) into BUFFER[START,END); returns the length written.")
+(define-primitive set-sockopt-raw (handle level name buffer start end socket) "netsys_set_sockopt_raw"
+  "setsockopt(2) from BUFFER[START,END).")
+(define-primitive tcp-info (handle socket) "netsys_tcp_info"
+  "TCP_INFO as a list of integers in struct tcp_info's order.")
+(define-primitive option-constants () "netsys_option_constants"
+  "The system's option constants, a list of (\"NAME\" . value).")
+(define-primitive multicast-membership (handle family join group ifaddr ifindex source socket)
+  "netsys_multicast_membership"
+  "Join (JOIN true) or leave GROUP; FAMILY 4 or 6; IFADDR and SOURCE octets or NIL.")
+(define-primitive multicast-interface-v4 (handle ifaddr ifindex socket) "netsys_multicast_interface_v4"
+  "IP_MULTICAST_IF by interface address octets (or NIL) and index.")
+(define-primitive interface-index (name) "netsys_interface_index"
+  "The index of the network interface NAME, or NIL.")
 
 ;;; Constants of the C headers, read once at load time.
 (macrolet ((define-c-constants (&rest pairs)

@@ -1,0 +1,89 @@
+/* netsys_multicast.c -- glue for multicast memberships and interfaces. */
+#include "netsys.h"
+
+#include <string.h>
+
+/* The octets of an address vector of exactly N octets, or NULL for NIL. */
+static const uint8_t *netsys__mc_octets(cl_object v, size_t n) {
+  size_t len;
+  const uint8_t *p;
+  if (Null(v))
+    return NULL;
+  p = netsys_octets(v, ECL_NIL, ECL_NIL, &len);
+  if (len != n)
+    netsys_type_error(v, n == 4 ? "(VECTOR (UNSIGNED-BYTE 8) 4)" : "(VECTOR (UNSIGNED-BYTE 8) 16)");
+  return p;
+}
+
+static int netsys__mc_index(cl_object x) {
+  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < 0 || ecl_fixnum(x) > INT32_MAX)
+    netsys_type_error(x, "(INTEGER 0 2147483647)");
+  return (int) ecl_fixnum(x);
+}
+
+/* The fd of HANDLE, with ECL interrupts disabled until netsys__mc_release
+ * so that nothing unwinds while it is held; raises if closed. */
+static int netsys__mc_acquire(cl_object handle, const char *call, cl_object sock) {
+  net_handle *h = netsys_handle(handle);
+  const cl_env_ptr env = ecl_process_env();
+  int fd;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  if (fd < 0) {
+    ecl_enable_interrupts_env(env);
+    netsys_raise(fd, call, sock);
+  }
+  return fd;
+}
+
+static void netsys__mc_release(cl_object handle) {
+  net_handle_release((net_handle *) handle->foreign.data);
+  ecl_enable_interrupts_env(ecl_process_env());
+}
+
+/* FAMILY 4 or 6; JOIN true joins, NIL leaves; IFADDR, SOURCE may be NIL. */
+cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_object join,
+                                      cl_object group, cl_object ifaddr, cl_object ifindex,
+                                      cl_object source, cl_object sock) {
+  int v6 = ecl_eql(family, ecl_make_fixnum(6));
+  size_t n = v6 ? 16 : 4;
+  const uint8_t *g = netsys__mc_octets(group, n), *s = netsys__mc_octets(source, n);
+  const uint8_t *a = netsys__mc_octets(ifaddr, 4);
+  int idx = netsys__mc_index(ifindex), fd, r;
+  const char *call = Null(join) ? "setsockopt (leave group)" : "setsockopt (join group)";
+  if (!g)
+    netsys_type_error(group, v6 ? "(VECTOR (UNSIGNED-BYTE 8) 16)" : "(VECTOR (UNSIGNED-BYTE 8) 4)");
+  fd = netsys__mc_acquire(handle, call, sock);
+  r = net_multicast_membership(fd, v6 ? AF_INET6 : AF_INET, !Null(join), g, a, idx, s);
+  netsys__mc_release(handle);
+  return netsys_check(r, call, sock);
+}
+
+cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_object ifindex,
+                                        cl_object sock) {
+  const uint8_t *a = netsys__mc_octets(ifaddr, 4);
+  int idx = netsys__mc_index(ifindex), fd, r;
+  fd = netsys__mc_acquire(handle, "setsockopt", sock);
+  r = net_multicast_interface_v4(fd, a, idx);
+  netsys__mc_release(handle);
+  return netsys_check(r, "setsockopt", sock);
+}
+
+/* The index of the interface NAME (a string), or NIL if there is none. */
+cl_object netsys_interface_index(cl_object name) {
+  int r;
+  if (!ecl_stringp(name))
+    netsys_type_error(name, "STRING");
+  name = si_coerce_to_base_string(name);
+  if (Null(name) || name->base_string.fillp >= 64)
+    return ECL_NIL;
+  {
+    char buf[64];
+    memcpy(buf, name->base_string.self, name->base_string.fillp);
+    buf[name->base_string.fillp] = 0;
+    if (strlen(buf) != name->base_string.fillp)
+      return ECL_NIL;
+    r = net_interface_index(buf);
+  }
+  return r < 0 ? ECL_NIL : ecl_make_fixnum(r);
+}
