@@ -88,7 +88,7 @@ START_TEST(credentials_arrive_with_passcred) {
   net_msg m;
   net_cmsg cm;
   ck_assert_int_eq(net_socket_pair(SOCK_DGRAM, fds), 0);
-  ck_assert_int_eq(net_socket_set_int(fds[1], SOL_SOCKET, SO_PASSCRED, 1), 0);
+  ck_assert_int_eq(net_socket_setopt_int(fds[1], SOL_SOCKET, SO_PASSCRED, 1), 0);
   ck_assert_int_eq(net_cmsg_put_credentials(c.bytes, sizeof c.bytes, &used, getpid(), getuid(),
                                             getgid()), 0);
   memset(&m, 0, sizeof m);
@@ -122,7 +122,7 @@ START_TEST(packet_info_names_the_destination) {
   ck_assert_int_eq(net_sockaddr_make(&a, lo, 4, 0, 0), 0);
   ck_assert_int_eq(net_socket_bind(x, &a), 0);
   ck_assert_int_eq(net_socket_name(x, &a), 0);
-  ck_assert_int_eq(net_socket_set_int(x, IPPROTO_IP, IP_PKTINFO, 1), 0);
+  ck_assert_int_eq(net_socket_setopt_int(x, IPPROTO_IP, IP_PKTINFO, 1), 0);
   ck_assert_int_eq(net_send_to(x, "p", 1, 0, &a), 1);
   ck_assert_int_eq(net_wait(x, NET_WAIT_READ, net_now_ns() + SECOND), NET_WAIT_READ);
   memset(&m, 0, sizeof m);

@@ -106,7 +106,7 @@
 
 (test credentials-pass-with-passcred
   (with-socket-pair (a b :type :datagram :timeout 5)
-    (net::%set-socket-flag b net-sys:+sol-socket+ net-sys:+so-passcred+ t)
+    (setf (net:socket-option b :pass-credentials) t)
     (let ((uid (parse-integer (with-open-file (in "/proc/self/status")
                                 (loop for line = (read-line in)
                                       when (eql 0 (search "Uid:" line))
@@ -127,9 +127,7 @@
       (unwind-protect
            (progn
              (bind-address u (if (eq family :ipv6) "::1" "127.0.0.1"))
-             (if (eq family :ipv6)
-                 (net::%set-socket-flag u net-sys:+ipproto-ipv6+ net-sys:+ipv6-recvpktinfo+ t)
-                 (net::%set-socket-flag u net-sys:+ipproto-ip+ net-sys:+ip-pktinfo+ t))
+             (setf (net:socket-option u :packet-info) t)
              (net:send-to u (octets 5) (net:socket-local-address u)
                           :port (net:socket-local-port u))
              (multiple-value-bind (n address port ancillary)

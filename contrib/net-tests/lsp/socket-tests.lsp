@@ -482,10 +482,10 @@ same descriptor number), and that number."
 (test ipv6-only-refuses-ipv4
   ;; IPV6_V6ONLY (the :v6-only socket option) before bind: an IPv4 client
   ;; is refused where the dual-stack socket accepted it.
-  (let ((l (make-socket :address-family :ipv6)))
+  (let ((l (make-socket :address-family :ipv6 :v6-only t)))
     (unwind-protect
          (progn
-           (net::%set-socket-flag l net-sys:+ipproto-ipv6+ net-sys:+ipv6-v6only+ t)
+           (is (eq t (net:socket-option l :v6-only)))
            (bind-address l "::")
            (listen-on l)
            (net:with-open-socket (c :address-family :ipv4)

@@ -166,8 +166,6 @@ int net_socket_pair(int type, int fds[2]);
 int net_socket_at_mark(int fd);
 /* SO_LINGER {1, 0}: a close then resets the connection (RST). */
 int net_socket_set_abortive(int fd);
-/* setsockopt(2) of an int option. */
-int net_socket_set_int(int fd, int level, int name, int value);
 /* What an inherited descriptor is: sets FAMILY, TYPE and LISTENING (0/1),
  * and makes it non-blocking and close-on-exec. */
 int net_socket_adopt(int fd, int *family, int *type, int *listening);

@@ -74,8 +74,6 @@ cl_object netsys_ip_parse(cl_object text);
 
 cl_object netsys_at_mark(cl_object handle, cl_object sock);
 cl_object netsys_set_abortive(cl_object handle, cl_object sock);
-cl_object netsys_set_int_option(cl_object handle, cl_object level, cl_object name,
-                                cl_object value, cl_object sock);
 cl_object netsys_connect_finish(cl_object handle, cl_object deadline, cl_object sock);
 cl_object netsys_socket_pair(cl_object type);
 cl_object netsys_adopt(cl_object fd);

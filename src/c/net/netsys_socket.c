@@ -181,25 +181,6 @@ cl_object netsys_set_abortive(cl_object handle, cl_object sock) {
   return ECL_T;
 }
 
-struct netsys__int_option {
-  int level, name, value;
-};
-
-static int netsys__set_int(int fd, void *arg) {
-  struct netsys__int_option *o = arg;
-  return net_socket_set_int(fd, o->level, o->name, o->value);
-}
-
-cl_object netsys_set_int_option(cl_object handle, cl_object level, cl_object name,
-                                cl_object value, cl_object sock) {
-  struct netsys__int_option o;
-  o.level = netsys__int(level, 0, INT32_MAX, "(INTEGER 0 2147483647)");
-  o.name = netsys__int(name, 0, INT32_MAX, "(INTEGER 0 2147483647)");
-  o.value = netsys__int(value, INT32_MIN, INT32_MAX, "(SIGNED-BYTE 32)");
-  netsys__on_fd(handle, "setsockopt", sock, netsys__set_int, &o);
-  return ECL_T;
-}
-
 static ssize_t netsys__connect_poll_op(int fd, void *arg) {
   (void) arg;
   return net_socket_connect_poll(fd);

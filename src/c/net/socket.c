@@ -82,14 +82,7 @@ int net_socket_at_mark(int fd) {
 }
 
 int net_socket_set_abortive(int fd) {
-  struct linger lg;
-  lg.l_onoff = 1;
-  lg.l_linger = 0;
-  return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ? -errno : 0;
-}
-
-int net_socket_set_int(int fd, int level, int name, int value) {
-  return setsockopt(fd, level, name, &value, sizeof(value)) < 0 ? -errno : 0;
+  return net_socket_setopt_linger(fd, 1, 0);
 }
 
 static int net__get_int(int fd, int level, int name, int *value) {

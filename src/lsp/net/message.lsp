@@ -100,9 +100,3 @@ of file."
       (values (loop for item in ancillary
                     when (eq (car item) :file-descriptors) append (cdr item))
               count))))
-
-(defun %set-socket-flag (socket level name value)
-  "setsockopt(2) of an int option; the options layer's ancestor, used
-internally to enable ancillary data."
-  (net-sys:set-int-option (socket-handle socket) level name (if (integerp value) value (if value 1 0))
-                          socket))

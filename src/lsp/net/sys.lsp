@@ -63,8 +63,6 @@ one cl_object out), inlined into compiled callers."
   "sockatmark(3): true if the next octet to read is at the out-of-band mark.")
 (define-primitive set-abortive (handle socket) "netsys_set_abortive"
   "SO_LINGER {1, 0}, so that closing resets the connection.")
-(define-primitive set-int-option (handle level name value socket) "netsys_set_int_option"
-  "setsockopt(2) of an int option.")
 (define-primitive connect-finish (handle deadline socket) "netsys_connect_finish"
   "Complete a connection in progress: T when connected, NIL if non-blocking and not yet.")
 (define-primitive socket-pair (type) "netsys_socket_pair"
@@ -144,9 +142,4 @@ one cl_object out), inlined into compiled callers."
     +sock-stream+ "SOCK_STREAM" +sock-dgram+ "SOCK_DGRAM"
     +sock-seqpacket+ "SOCK_SEQPACKET" +sock-raw+ "SOCK_RAW"
     +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"
-    +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"
-    +msg-waitall+ "MSG_WAITALL"
-    +sol-socket+ "SOL_SOCKET" +so-passcred+ "SO_PASSCRED"
-    +ipproto-ip+ "IPPROTO_IP" +ip-pktinfo+ "IP_PKTINFO"
-    +ipproto-ipv6+ "IPPROTO_IPV6" +ipv6-recvpktinfo+ "IPV6_RECVPKTINFO"
-    +ipv6-v6only+ "IPV6_V6ONLY"))
+    +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"))
