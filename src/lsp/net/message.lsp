@@ -14,7 +14,8 @@ NIL) of a send's ANCILLARY list."
          (dolist (fd (cdr item))
            (push (typecase fd
                    (socket (or (socket-fd fd)
-                               (net-sys::%signal-error -4001 "sendmsg" fd)))
+                               (error 'socket-closed :syscall "sendmsg" :socket fd
+                                                     :message "a closed socket's descriptor cannot be passed")))
                    ((integer 0 #x7fffffff) fd)
                    (t (error 'type-error :datum fd
                                          :expected-type '(or socket (integer 0 2147483647)))))
