@@ -64,6 +64,28 @@ START_TEST(close_wakes_a_blocked_reader) {
 }
 END_TEST
 
+START_TEST(freeing_a_closed_handle_spares_a_reused_fd) {
+  /* What a finalizer does to a socket closed long ago: nothing, even
+   * though its old number now belongs to a newer descriptor. */
+  int fd = net_socket_open(AF_INET, SOCK_STREAM, 0), fd2;
+  net_handle *h = net_handle_new(fd);
+  ck_assert_int_eq(net_handle_close(h), 1);
+  fd2 = net_socket_open(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_eq(fd2, fd); /* the lowest free number: reused */
+  net_handle_free(h);
+  ck_assert_int_ne(fcntl(fd2, F_GETFD), -1);
+  close(fd2);
+}
+END_TEST
+
+START_TEST(freeing_an_open_handle_closes_its_fd) {
+  int fd = net_socket_open(AF_INET, SOCK_STREAM, 0);
+  net_handle *h = net_handle_new(fd);
+  net_handle_free(h);
+  ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+}
+END_TEST
+
 Suite *handle_suite(void) {
   Suite *s = suite_create("handle");
   TCase *tc = tcase_create("lifecycle");
@@ -71,6 +93,8 @@ Suite *handle_suite(void) {
   tcase_add_test(tc, close_is_idempotent_and_releases_fd);
   tcase_add_test(tc, fd_released_by_last_user);
   tcase_add_test(tc, close_wakes_a_blocked_reader);
+  tcase_add_test(tc, freeing_a_closed_handle_spares_a_reused_fd);
+  tcase_add_test(tc, freeing_an_open_handle_closes_its_fd);
   suite_add_tcase(s, tc);
   return s;
 }
