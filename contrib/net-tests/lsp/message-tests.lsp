@@ -208,3 +208,33 @@
   (signals net:not-a-socket (net:make-socket-from-fd 0))
   (signals net:bad-file-descriptor (net:make-socket-from-fd 100000))
   (signals type-error (net:make-socket-from-fd -1)))
+
+(test send-message-to-an-address-and-peek
+  (let ((a (make-socket :address-family :ipv6 :type :datagram :timeout 5))
+        (b (make-socket :address-family :ipv6 :type :datagram :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address b "::1")
+           (is (= 5 (net:send-message a (list (octets 1 2) (octets 3 4 5))
+                                      :address "::1" :port (net:socket-local-port b))))
+           (let ((x (make-octets 3)) (y (make-octets 3)))
+             ;; peek, then read the same datagram for real
+             (is (= 5 (net:receive-message b (list x y) :peek t)))
+             (multiple-value-bind (n address port) (net:receive-message b (list x y))
+               (is (= 5 n))
+               (is (net:address= "::1" address))
+               (is (= port (net:socket-local-port a))))
+             (is (equalp (octets 1 2 3) x))
+             (is (equalp (octets 4 5 0) y))))
+      (close a)
+      (close b))))
+
+(test stream-peek-leaves-the-data
+  (with-tcp-pair (c s :timeout 5)
+    (send c (octets 1 2 3))
+    (let ((buf (make-octets 3)))
+      (sleep 0.05)
+      (is (= 3 (receive s buf :peek t)))
+      (fill buf 0)
+      (is (= 3 (receive s buf :wait-all t)))
+      (is (equalp (octets 1 2 3) buf)))))

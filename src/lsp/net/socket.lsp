@@ -385,7 +385,7 @@ SIGPIPE."
 place) from SOCKET.  Returns the count received, 0 at end of file, NIL if
 SOCKET is non-blocking and nothing is there.  WAIT-ALL waits until the range
 is full or the peer ends the stream.  PEEK leaves the data to be read
-again.  OUT-OF-BAND reads the TCP urgent octet (waiting for one to arrive).
+again (one look: WAIT-ALL does not apply).  OUT-OF-BAND reads the TCP urgent octet (waiting for one to arrive).
 TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
 On a datagram socket one call reads one datagram; its excess past END is lost
 (RECEIVE-FROM reports it)."
@@ -394,7 +394,7 @@ On a datagram socket one call reads one datagram; its excess past END is lost
          (deadline (%deadline socket timeout))
          (end (or end (length buffer)))
          (n (net-sys:recv handle buffer start end flags deadline socket)))
-    (if (or (not wait-all) (null n) (zerop n))
+    (if (or (not wait-all) peek (null n) (zerop n)) ; a peek cannot wait for more
         n
         (loop with pos of-type fixnum = (+ start n)
               while (< pos end)
