@@ -394,7 +394,8 @@ On a datagram socket one call reads one datagram; its excess past END is lost
          (deadline (%deadline socket timeout))
          (end (or end (length buffer)))
          (n (net-sys:recv handle buffer start end flags deadline socket)))
-    (if (or (not wait-all) peek (null n) (zerop n)) ; a peek cannot wait for more
+    ;; A peek cannot wait for more, and there is one urgent octet at a time.
+    (if (or (not wait-all) peek out-of-band (null n) (zerop n))
         n
         (loop with pos of-type fixnum = (+ start n)
               while (< pos end)
