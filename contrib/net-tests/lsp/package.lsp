@@ -21,8 +21,15 @@
     (dotimes (i n v) (setf (aref v i) (random 256 state)))))
 
 (defun open-fd-count ()
-  "Descriptors open in this process, from /proc/self/fd."
-  (length (directory "/proc/self/fd/*" :resolve-symlinks nil)))
+  "Descriptors open in this process, from /proc/self/fd.  A descriptor that
+closes while the directory is listed (another thread, a finalizer) makes
+DIRECTORY fail: list again, a bounded number of times."
+  (loop repeat 20
+        do (handler-case
+               (return-from open-fd-count
+                 (length (directory "/proc/self/fd/*" :resolve-symlinks nil)))
+             (file-error () (sleep 0.01))))
+  (error "could not list /proc/self/fd"))
 
 (defun loopback-listener (family)
   "A listening TCP socket on the loopback address of FAMILY, any port."

@@ -136,6 +136,8 @@ one cl_object out), inlined into compiled callers."
                         collect `(defparameter ,name
                                    (ffi:c-inline () () :int ,c :one-liner t)))
                 (eval-when (:compile-toplevel :load-toplevel :execute)
+                  ;; so that files compiled later know them as special
+                  (proclaim '(special ,@(loop for (name) on pairs by #'cddr collect name)))
                   (export ',(loop for (name) on pairs by #'cddr collect name))))))
   (define-c-constants
     +af-inet+ "AF_INET" +af-inet6+ "AF_INET6" +af-unix+ "AF_UNIX"
