@@ -238,3 +238,34 @@
       (fill buf 0)
       (is (= 3 (receive s buf :wait-all t)))
       (is (equalp (octets 1 2 3) buf)))))
+
+(test seqpacket-listener-keeps-message-boundaries
+  (let ((name (net:make-local-address (format nil "net-test-~d-seqpacket" (ext:getpid))
+                                      :abstract t))
+        (l (make-socket :address-family :local :type :seqpacket :timeout 5))
+        (c (make-socket :address-family :local :type :seqpacket :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address l name)
+           (listen-on l)
+           (is (typep l 'net:passive-socket))
+           (connect c name)
+           (let ((s (accept-connection l)))
+             (unwind-protect
+                  (let ((buf (make-octets 8)))
+                    (is (eq :seqpacket (net:socket-type s)))
+                    (is (typep s 'net:stream-socket))
+                    (send c (octets 1 2 3))
+                    (send c (octets 4))
+                    (is (= 3 (receive s buf)))
+                    (is (= 1 (receive s buf)))
+                    ;; a message longer than the buffer is cut, and says so
+                    (send c (octets 1 2 3 4 5 6))
+                    (multiple-value-bind (n address port ancillary flags)
+                        (net:receive-message s (list (make-octets 4)))
+                      (declare (ignore address port ancillary))
+                      (is (= 4 n))
+                      (is (member :truncated flags))))
+               (close s))))
+      (close c)
+      (close l))))
