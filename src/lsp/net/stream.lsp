@@ -179,10 +179,10 @@ signalling STREAM-DECODING-ERROR or STREAM-ENCODING-ERROR."
 
 ;;; Filling and flushing
 
-(defun %fill (socket ss deadline)
+(defun %fill (socket ss deadline &optional nohang)
   "Receive more input after IEND, moving or growing the buffer as needed.
-Returns the count, 0 at end of file, NIL if nothing could be read by
-DEADLINE -1.  Keeps every octet from MARK (or IPOS) on."
+Returns the count, 0 at end of file; when nothing can be read without
+waiting (DEADLINE -1), NIL if NOHANG, else WOULD-BLOCK.  Keeps every octet from MARK (or IPOS) on."
   (declare (type stream-state ss))
   (let* ((buf (%ss-ibuf ss))
          (mark (%ss-mark ss))
@@ -201,13 +201,12 @@ DEADLINE -1.  Keeps every octet from MARK (or IPOS) on."
     (when (%ss-eof ss) (return-from %fill 0))
     (let ((n (net-sys:recv (socket-handle socket) buf (%ss-iend ss) (length buf) 0
                            deadline socket)))
-      (cond ((null n) (if (eql deadline -1) nil (%would-block socket "recv")))
+      (cond ((null n) (if nohang nil (%would-block socket "recv")))
             ((zerop n) (setf (%ss-eof ss) t) 0)
             (t (incf (%ss-iend ss) n) n)))))
 
 (defun %read-deadline (socket)
-  (let ((d (%deadline socket nil)))
-    (if (eql d -1) (%would-block socket "recv") d)))
+  (%deadline socket nil))
 
 (defun %flush (socket ss)
   "Send all buffered output.  Octets not sent when a timeout or error
@@ -312,7 +311,7 @@ unwinds stay buffered."
                                              :external-format (%ss-ecl-format ss))))
     (handler-case (let ((c (read-char in nil nil)))
                     (if c
-                        (values (char-code c) (+ pos (file-position in)))
+                        (values (char-code c) (file-position in))
                         (values -1 pos)))
       (error () (values -2 (1+ pos))))))
 
@@ -368,7 +367,7 @@ none is complete yet."
             (multiple-value-bind (c next) (%decode-char socket ss buf pos end (%ss-eof ss))
               (cond (c (setf (%ss-mark ss) pos (%ss-ipos ss) next) (return c))
                     ((eq next :eof) (return :eof))
-                    (nohang (unless (%fill socket ss -1) (return nil)))
+                    (nohang (unless (%fill socket ss -1 t) (return nil)))
                     (t (%fill socket ss (or deadline
                                             (setf deadline (%read-deadline socket))))))))))))
 
@@ -695,7 +694,10 @@ it is at least a buffer's worth."
   (let ((ss (%stream-state s)))
     (multiple-value-bind (line missing)
         (if (%octet-newlines-p ss) (%read-line-fast s ss) (%read-line-general s ss))
-      (if (eq line :eof) (values nil t) (values line missing)))))
+      ;; ECL's READ-LINE takes a true second value as end of file even
+      ;; with a non-empty line, so a last unterminated line is returned
+      ;; as if terminated; the next call reports end of file.
+      (if (eq line :eof) (values nil t) (values line (and missing nil))))))
 
 (defmethod gray:stream-clear-input ((s stream-socket))
   (let ((ss (%stream-state s)))
@@ -807,7 +809,7 @@ means nothing is available now, and at end of file the second value is T."
           (values pos (and (= pos start) (%ss-eof ss) (= (%ss-ipos ss) (%ss-iend ss)))))
         (progn
           (when (and (= (%ss-ipos ss) (%ss-iend ss)) (< start end))
-            (%fill socket ss -1))
+            (%fill socket ss -1 t))
           (let ((n (min (- end start) (- (%ss-iend ss) (%ss-ipos ss)))))
             (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
             (incf (%ss-ipos ss) n)
