@@ -491,10 +491,10 @@
                                                          "--directory" dir (princ-to-string port))
                                          :wait nil :output nil :error nil :input nil)))
            (let ((c (loop repeat 100
-                          for c = (handler-case
-                                      (connect (make-socket :timeout 10) "127.0.0.1" :port port
-                                                                          :timeout 1)
-                                    (net:network-error () (sleep 0.1) nil))
+                          for c = (let ((c (make-socket :timeout 10)))
+                                    (handler-case (connect c "127.0.0.1" :port port :timeout 1)
+                                      (net:network-error ()
+                                        (close c) (sleep 0.1) nil)))
                           when c return c)))
              (is-true c "the python server answered within 10 s")
              (when c

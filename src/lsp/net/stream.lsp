@@ -14,6 +14,12 @@
 
 (deftype octets () '(simple-array (unsigned-byte 8) (*)))
 
+(declaim (inline %octet-vector-p))
+(defun %octet-vector-p (x)
+  "True for any (VECTOR (UNSIGNED-BYTE 8)); unlike TYPEP of that type, conses nothing."
+  (or (typep x 'octets)
+      (and (vectorp x) (equal (array-element-type x) '(unsigned-byte 8)))))
+
 (defconstant +buffer-size+ 32768
   "Octets in each of a stream's two buffers.")
 
@@ -575,7 +581,7 @@ stored go back into the input buffer."
              (loop while (and (< pos end) (not (%ss-eof ss)))
                    do (setf deadline (or deadline (%read-deadline socket)))
                       (if (and (>= (- end pos) (length (%ss-ibuf ss)))
-                               (typep vector '(vector (unsigned-byte 8))))
+                               (%octet-vector-p vector))
                           (let ((n (net-sys:recv (socket-handle socket) vector pos end 0
                                                  deadline socket)))
                             (cond ((null n) (%would-block socket "recv"))
@@ -614,7 +620,7 @@ it is at least a buffer's worth."
     (cond ((<= n (- size (%ss-opos ss)))
            (replace buf vector :start1 (%ss-opos ss) :start2 start :end2 end)
            (incf (%ss-opos ss) n))
-          ((and (>= n size) (typep vector '(vector (unsigned-byte 8))))
+          ((and (>= n size) (%octet-vector-p vector))
            (%flush socket ss)
            (let ((deadline (%deadline socket nil)) (handle (socket-handle socket)) (pos start))
              (declare (fixnum pos))
@@ -630,12 +636,13 @@ it is at least a buffer's worth."
     vector))
 
 (defun %check-range (sequence start end)
+  "END, defaulted, once START and END are checked as bounds of SEQUENCE."
   (let ((len (length sequence)))
-    (unless (typep start `(integer 0 ,len))
-      (error 'type-error :datum start :expected-type `(integer 0 ,len)))
+    (unless (and (typep start 'fixnum) (<= 0 start len))
+      (error 'type-error :datum start :expected-type (list 'integer 0 len)))
     (let ((end (or end len)))
-      (unless (typep end `(integer ,start ,len))
-        (error 'type-error :datum end :expected-type `(integer ,start ,len)))
+      (unless (and (typep end 'fixnum) (<= start end len))
+        (error 'type-error :datum end :expected-type (list 'integer start len)))
       end)))
 
 ;;; The Gray stream methods
