@@ -52,8 +52,8 @@
       (let* ((secs (/ (- (get-internal-real-time) t0) internal-time-units-per-second 1.0))
              (consed (- (si::gc-stats t) before)))
         (net:close c) (net:close s)
-        (format t "~&stream-consing: vector ~7d octets: ~,2f s, ~,0f MB/s, ~d bytes consed per GiB~:[ (MOVED ~d)~;~*~]~%"
-                size secs (/ got secs 1e6) (round consed (/ got (* 1024 1024 1024)))
+        (format t "~&stream-consing: vector ~7d octets: ~,2f s, ~,0f MB/s, ~d bytes consed in all (~d per GiB)~:[ (MOVED ~d)~;~*~]~%"
+                size secs (/ got secs 1e6) consed (round consed (/ got (* 1024 1024 1024)))
                 (= got *total*) got)
         consed))))
 

@@ -522,3 +522,29 @@
         (ext:external-process-wait server t))
       (ignore-errors (delete-file (concatenate 'string dir "blob.bin")))
       (ignore-errors (si:rmdir dir)))))
+
+(test non-simple-octet-vectors
+  "Adjustable, fill-pointer and displaced octet vectors, below and above the buffer size."
+  (with-tcp-pair (c s :timeout 10)
+    (dolist (n '(100 100000))
+      (let* ((data (random-octets n))
+             (backing (make-octets (+ n 10)))
+             (displaced (make-array n :element-type '(unsigned-byte 8)
+                                      :displaced-to backing :displaced-index-offset 10))
+             (filled (make-array (* 2 n) :element-type '(unsigned-byte 8)
+                                         :fill-pointer n :adjustable t))
+             (writer (spawn (lambda () (write-sequence (replace filled data) c)
+                              (finish-output c)))))
+        (is (= n (read-sequence displaced s)))
+        (is (equalp data displaced))
+        (is (every #'zerop (subseq backing 0 10)) "no write before the displaced range")
+        (join writer)))))
+
+(test peek-char-types-and-format
+  (with-tcp-pair (c s :timeout 5)
+    (format c "   x~a ~s~%" "ü" :kw)
+    (finish-output c)
+    (is (char= #\x (peek-char t s)))
+    (is (char= #\x (read-char s)))
+    (is (char= #\Space (peek-char #\Space s)))
+    (is (string= " :KW" (read-line s)) "PEEK-CHAR skipped up to the space")))
