@@ -41,10 +41,16 @@
   (ecl-format nil)                      ; :ECL: ECL's encoding keyword
   (scratch (make-array 64 :element-type 'character :adjustable t :fill-pointer 0)))
 
+(defvar *stream-state-lock* (mp:make-lock :name "net stream state")
+  "Serialises the first-use creation of stream states, so a reader and a
+writer thread starting together share one.")
+
 (defun %stream-state (socket)
   "SOCKET's stream state, made on first use."
   (or (slot-value socket 'stream-state)
-      (setf (slot-value socket 'stream-state) (%make-stream-state))))
+      (mp:with-lock (*stream-state-lock*)
+        (or (slot-value socket 'stream-state)
+            (setf (slot-value socket 'stream-state) (%make-stream-state))))))
 
 ;;; Conditions
 
@@ -78,6 +84,13 @@ CONTINUE (write #\\? instead)."))
 (defun %would-block (socket syscall)
   (error 'would-block :errno 11 :syscall syscall :socket socket
                       :message "the socket is non-blocking and the operation would block"))
+
+(setf (documentation 'stream-decoding-error-octets 'function)
+      "The octets of a STREAM-DECODING-ERROR that are invalid in the stream's external format, a vector."
+      (documentation 'stream-encoding-error-character 'function)
+      "The character of a STREAM-ENCODING-ERROR that the stream's external format cannot encode."
+      (documentation 'stream-coding-error-external-format 'function)
+      "The external format in effect when a STREAM-DECODING-ERROR or STREAM-ENCODING-ERROR was signalled.")
 
 ;;; External formats
 
@@ -234,7 +247,7 @@ unwinds stay buffered."
 (declaim (inline %room))
 (defun %room (socket ss n)
   "Make room for N octets of output."
-  (declare (type stream-state ss) (fixnum n))
+  (declare (type stream-state ss) (fixnum n) (optimize (speed 3) (safety 0)))
   (when (> (+ (%ss-opos ss) n) (length (%ss-obuf ss)))
     (%flush socket ss)))
 
@@ -281,7 +294,7 @@ unwinds stay buffered."
             (+ pos n))))
 
 (defun %decode-utf-16 (buf pos end big)
-  (declare (type octets buf) (fixnum pos end))
+  (declare (type octets buf) (fixnum pos end) (optimize (speed 3) (safety 0)))
   (flet ((unit (p) (if big
                        (logior (ash (aref buf p) 8) (aref buf (1+ p)))
                        (logior (ash (aref buf (1+ p)) 8) (aref buf p)))))
@@ -298,7 +311,7 @@ unwinds stay buffered."
             (t (values u (+ pos 2)))))))
 
 (defun %decode-utf-32 (buf pos end big)
-  (declare (type octets buf) (fixnum pos end))
+  (declare (type octets buf) (fixnum pos end) (optimize (speed 3) (safety 0)))
   (if (> (+ pos 4) end)
       (values -1 pos)
       (let ((c (if big
@@ -324,7 +337,7 @@ unwinds stay buffered."
 (defun %decode-raw (ss buf pos end)
   "One character code of SS's codec at POS: (values code next); code -1 means
 incomplete (NEXT = POS), -2 invalid octets [POS,NEXT)."
-  (declare (type stream-state ss) (type octets buf) (fixnum pos end))
+  (declare (type stream-state ss) (type octets buf) (fixnum pos end) (optimize (speed 3) (safety 0)))
   (case (%ss-codec ss)
     (:utf-8 (let ((b (aref buf pos)))
               (if (< b #x80) (values b (1+ pos)) (%decode-utf-8 buf pos end))))
@@ -341,7 +354,7 @@ incomplete (NEXT = POS), -2 invalid octets [POS,NEXT)."
 (defun %decode-char (socket ss buf pos end eofp)
   "The character at POS with line endings and the invalid-input policy
 applied: (values char next), or (values NIL :INCOMPLETE) / (values NIL :EOF)."
-  (declare (type stream-state ss) (type octets buf) (fixnum pos end))
+  (declare (type stream-state ss) (type octets buf) (fixnum pos end) (optimize (speed 3) (safety 0)))
   (when (>= pos end)
     (return-from %decode-char (values nil (if eofp :eof :incomplete))))
   (multiple-value-bind (code next) (%decode-raw ss buf pos end)
@@ -361,7 +374,7 @@ applied: (values char next), or (values NIL :INCOMPLETE) / (values NIL :EOF)."
 (defun %read-char (socket ss nohang)
   "The next character, consumed; :EOF at end of file; NIL if NOHANG and
 none is complete yet."
-  (declare (type stream-state ss))
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (let ((deadline nil))
     (loop
       (let ((buf (%ss-ibuf ss)) (pos (%ss-ipos ss)) (end (%ss-iend ss)))
@@ -382,7 +395,7 @@ none is complete yet."
 (defun %decode-range (socket ss start end)
   "A fresh string of the characters of input octets [START,END), which hold
 no line end; an incomplete character at END is invalid."
-  (declare (type stream-state ss) (fixnum start end))
+  (declare (type stream-state ss) (fixnum start end) (optimize (speed 3) (safety 0)))
   (let ((buf (%ss-ibuf ss)))
     (declare (type octets buf))
     (case (%ss-codec ss)
@@ -405,6 +418,12 @@ no line end; an incomplete character at END is invalid."
   "True if a newline is octet 10 and octet 10 never occurs inside another character."
   (member (%ss-codec ss) '(:utf-8 :latin-1 :ascii :table :ecl)))
 
+(defun %find-lf (buf start end)
+  "The index of the first octet 10 of BUF[START,END), or NIL."
+  (declare (type octets buf) (fixnum start end) (optimize (speed 3) (safety 0)))
+  (loop for i fixnum from start below end
+        when (= (aref buf i) 10) return i))
+
 (defun %read-line-fast (socket ss)
   "READ-LINE for codecs where octet 10 is the line end: (values line missing-newline-p), or :EOF."
   (declare (type stream-state ss))
@@ -412,7 +431,7 @@ no line end; an incomplete character at END is invalid."
     (declare (fixnum scanned))
     (loop
       (let* ((buf (%ss-ibuf ss)) (pos (%ss-ipos ss)) (end (%ss-iend ss))
-             (lf (position 10 buf :start (+ pos scanned) :end end)))
+             (lf (%find-lf buf (+ pos scanned) end)))
         (declare (type octets buf) (fixnum pos end))
         (cond (lf
                (let ((line-end (if (and (eq (%ss-eol ss) :crlf) (> lf pos)
@@ -431,7 +450,7 @@ no line end; an incomplete character at END is invalid."
 
 (defun %read-line-general (socket ss)
   "READ-LINE for any codec, character by character without consuming until the end."
-  (declare (type stream-state ss))
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (let ((scratch (%ss-scratch ss)) (offset 0) (deadline nil))
     (declare (fixnum offset))
     (setf (fill-pointer scratch) 0)
@@ -475,7 +494,7 @@ no line end; an incomplete character at END is invalid."
 (defun %encode-code (socket ss code)
   "Put character CODE into the output buffer (room for 8 octets is made
 here); returns NIL if the codec cannot encode it."
-  (declare (type stream-state ss) (fixnum code))
+  (declare (type stream-state ss) (fixnum code) (optimize (speed 3) (safety 0)))
   (%room socket ss 8)
   (let ((buf (%ss-obuf ss)) (p (%ss-opos ss)))
     (declare (type octets buf) (fixnum p))
@@ -519,7 +538,7 @@ here); returns NIL if the codec cannot encode it."
                  (setf (%ss-opos ss) (+ p (length v)))))))))))
 
 (defun %write-char (socket ss char)
-  (declare (type stream-state ss) (character char))
+  (declare (type stream-state ss) (character char) (optimize (speed 3) (safety 0)))
   (let ((code (char-code char)))
     (when (and (= code 10) (eq (%ss-eol ss) :crlf))
       (%encode-code socket ss 13))
@@ -545,7 +564,7 @@ here); returns NIL if the codec cannot encode it."
                 (incf i)))))
 
 (defun %write-string (socket ss string start end)
-  (declare (type stream-state ss) (string string) (fixnum start end))
+  (declare (type stream-state ss) (string string) (fixnum start end) (optimize (speed 3) (safety 0)))
   (if (and (member (%ss-codec ss) '(:latin-1 :utf-8 :ascii)) (eq (%ss-eol ss) :lf)
            (simple-string-p string))
       (let ((column (%ss-column ss)))
@@ -773,6 +792,7 @@ it is at least a buffer's worth."
 
 (defun %read-chars (socket ss string start end)
   "READ-SEQUENCE into STRING: consumes only when it returns."
+  (declare (type stream-state ss) (fixnum start end) (optimize (speed 3) (safety 0)))
   (let ((pos start) (offset 0) (deadline nil))
     (declare (fixnum pos offset))
     (setf (%ss-mark ss) -1)
