@@ -548,3 +548,27 @@
     (is (char= #\x (read-char s)))
     (is (char= #\Space (peek-char #\Space s)))
     (is (string= " :KW" (read-line s)) "PEEK-CHAR skipped up to the space")))
+
+(test full-duplex-threads
+  "One thread writes and another reads the same stream socket at once."
+  (with-tcp-pair (c s :timeout 20)
+    (let* ((n 2000)
+           (echo (spawn (lambda ()
+                          (loop for line = (read-line s nil)
+                                while line
+                                do (write-line line s)
+                                   (when (zerop (random 8)) (finish-output s)))
+                          (finish-output s)
+                          (shutdown s :output))))
+           (writer (spawn (lambda ()
+                            (dotimes (i n) (format c "line ~d ~a~%" i *multilingual*))
+                            (finish-output c)
+                            (shutdown c :output)))))
+      (let ((bad 0))
+        (dotimes (i n)
+          (unless (equal (read-line c nil) (format nil "line ~d ~a" i *multilingual*))
+            (incf bad)))
+        (is (= 0 bad))
+        (is (eq :eof (read-line c nil :eof))))
+      (join writer)
+      (join echo))))
