@@ -572,3 +572,22 @@
         (is (eq :eof (read-line c nil :eof))))
       (join writer)
       (join echo))))
+
+(defun octet-round-trips (c s out in n)
+  "N times: WRITE-SEQUENCE OUT on C, READ-SEQUENCE IN from S."
+  (dotimes (i n)
+    (write-sequence out c)
+    (finish-output c)
+    (read-sequence in s)))
+
+(test octet-sequences-cons-nothing-per-call
+  (let ((f (compile nil #'octet-round-trips)))
+    (with-tcp-pair (c s :timeout 10)
+      (dolist (size '(1000 100000))
+        (let ((out (random-octets size)) (in (make-octets size)))
+          (funcall f c s out in 3)
+          (let ((before (si::gc-stats t)))
+            (funcall f c s out in 200)
+            (let ((consed (- (si::gc-stats t) before)))
+              (is (< consed 20000) "~d bytes consed moving 200 x ~d octets" consed size)))
+          (is (equalp out in)))))))
