@@ -591,3 +591,41 @@
             (let ((consed (- (si::gc-stats t) before)))
               (is (< consed 20000) "~d bytes consed moving 200 x ~d octets" consed size)))
           (is (equalp out in)))))))
+
+(test ipv6-stream
+  (handler-case (close (loopback-listener :ipv6))
+    (net:network-error () (skip "IPv6 loopback is not available")))
+  (with-tcp-pair (c s :family :ipv6 :timeout 5)
+    (write-line "über ::1" c)
+    (write-sequence (octets 0 255) c)
+    (finish-output c)
+    (is (string= "über ::1" (read-line s)))
+    (let ((v (make-octets 2)))
+      (read-sequence v s)
+      (is (equalp (octets 0 255) v)))))
+
+(test write-timeout-keeps-unsent-output
+  "A flush that times out keeps what it could not send; nothing is sent twice."
+  (with-tcp-pair (c s :timeout 0.3)
+    (let ((chunk (make-octets 1000)) (accepted 0) (timed-out nil))
+      (loop repeat 100000                ; the kernel buffers fill long before
+            until timed-out
+            do (dotimes (j 1000) (setf (aref chunk j) (mod (+ accepted j) 251)))
+               (handler-case (progn (write-sequence chunk c) (incf accepted 1000))
+                 (net:socket-timeout () (setf timed-out t))))
+      (is-true timed-out)
+      (let* ((reader (spawn (lambda ()
+                              (let ((v (make-octets 65536)) (total 0) (bad 0))
+                                (loop for n = (read-sequence v s)
+                                      do (dotimes (j n)
+                                           (unless (= (aref v j) (mod (+ total j) 251))
+                                             (incf bad)))
+                                         (incf total n)
+                                      while (= n (length v)))
+                                (list total bad))))))
+        (setf (net:socket-timeout-of c) 10)
+        (finish-output c)
+        (shutdown c :output)
+        (destructuring-bind (total bad) (join reader)
+          (is (= 0 bad) "the peer received one unbroken prefix of what was written")
+          (is (<= accepted total (+ accepted 1000))))))))
