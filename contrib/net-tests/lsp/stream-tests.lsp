@@ -629,3 +629,18 @@
         (destructuring-bind (total bad) (join reader)
           (is (= 0 bad) "the peer received one unbroken prefix of what was written")
           (is (<= accepted total (+ accepted 1000))))))))
+
+(test bad-arguments-are-type-errors
+  (with-tcp-pair (c s :timeout 5)
+    (signals type-error (write-char 42 c))
+    (signals type-error (write-string 42 c))
+    (signals type-error (write-sequence "abc" c :start 2 :end 1))
+    (signals type-error (read-sequence (make-string 3) s :start 4))
+    (signals type-error (read-sequence (make-octets 3) s :end 5))
+    (signals type-error (write-sequence (list 1 300) c))
+    (signals type-error (net:read-available s 42))
+    (signals type-error (net:read-available 42 (make-octets 1)))
+    (clear-output c)
+    (write-string "still fine" c)
+    (finish-output c)
+    (is (string= "still fine" (strings-all-read s 10)))))

@@ -779,9 +779,11 @@ it is at least a buffer's worth."
     nil))
 
 (defmethod gray:stream-write-char ((s stream-socket) char)
+  (check-type char character)
   (%write-char s (%stream-state s) char))
 
 (defmethod gray:stream-write-string ((s stream-socket) string &optional (start 0) end)
+  (check-type string string)
   (let ((end (%check-range string start end)))
     (%write-string s (%stream-state s) string start end)))
 
