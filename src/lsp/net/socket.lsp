@@ -54,7 +54,8 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
                          gray:fundamental-binary-output-stream
                          gray:fundamental-character-input-stream
                          gray:fundamental-character-output-stream)
-  ()
+  ((stream-state :initform nil
+                 :documentation "Buffers and codec of the stream (stream.lsp), made on first use."))
   (:documentation "A connection-oriented socket (TCP, Unix stream, seqpacket);
 once connected it is a bivalent stream."))
 (defclass datagram-socket (socket) ()

@@ -1,0 +1,649 @@
+;;;; stream-tests.lsp -- bivalent socket streams: every stream function, codecs, peers.
+
+(in-package "NET-TESTS")
+
+(def-suite :stream :in :net :description "Bivalent Gray streams on stream sockets.")
+(in-suite :stream)
+
+;;; Helpers
+
+(defun spawn (function)
+  "Run FUNCTION in a thread; JOIN returns its value or re-signals its error."
+  (let ((box (list nil nil)))
+    (list (mp:process-run-function
+           "stream-test"
+           (lambda ()
+             (handler-case (setf (first box) (funcall function))
+               (error (e) (setf (second box) e)))))
+          box)))
+
+(defun join (thread)
+  (mp:process-join (first thread))
+  (let ((box (second thread)))
+    (when (second box) (error (second box)))
+    (first box)))
+
+(defun utf8 (string)
+  "STRING encoded by ECL's own UTF-8 encoder, a simple octet vector."
+  (let ((v (make-array 16 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0)))
+    (write-string string (ext:make-sequence-output-stream v :external-format :utf-8))
+    (coerce v '(simple-array (unsigned-byte 8) (*)))))
+
+(defun send-octets (socket octets)
+  (send socket octets)
+  socket)
+
+(defun strings-all-read (socket n)
+  "A fresh string of the next N characters of SOCKET."
+  (let ((s (make-string n)))
+    (is (= n (read-sequence s socket)))
+    s))
+
+;;; Every CL stream function
+
+(test text-functions
+  (with-tcp-pair (c s :timeout 5)
+    (write-char #\a c)
+    (write-string "bcd" c)
+    (write-line "line" c)
+    (format c "~d ~a~%" 42 "ünïcødé")
+    (terpri c)
+    (is-false (fresh-line c) "FRESH-LINE at line start writes nothing")
+    (write-string "x" c)
+    (is-true (fresh-line c))
+    (finish-output c)
+    (is (char= #\a (read-char s)))
+    (is (char= #\b (peek-char nil s)))
+    (is (char= #\b (read-char s)))
+    (unread-char #\b s)
+    (is (string= "bcdline" (read-line s)))
+    (is (equal '("42 ünïcødé" nil) (multiple-value-list (read-line s))))
+    (is (string= "" (read-line s)))
+    (is (string= "x" (read-line s)))
+    (is (null (read-char-no-hang s)))
+    (is (null (listen s)))
+    (write-string "yz" c)
+    (force-output c)
+    (is (string= "yz" (strings-all-read s 2)))))
+
+(test binary-functions
+  (with-tcp-pair (c s :timeout 5)
+    (write-byte 200 c)
+    (write-sequence (octets 1 2 3 4 5) c :start 1 :end 4)
+    (finish-output c)
+    (is (= 200 (read-byte s)))
+    (let ((v (make-octets 5 9)))
+      (is (= 4 (read-sequence v s :start 1 :end 4)))
+      (is (equalp (octets 9 2 3 4 9) v)))
+    (signals type-error (write-byte 256 c))
+    (signals type-error (write-byte -1 c))
+    (signals type-error (write-sequence (octets 1 2) c :end 3))))
+
+(test stream-properties
+  (with-tcp-pair (c s :timeout 5)
+    (is (equal '(or (unsigned-byte 8) character) (stream-element-type c)))
+    (is-true (open-stream-p c))
+    (is-true (input-stream-p c))
+    (is-true (output-stream-p c))
+    (is-false (interactive-stream-p c))
+    (is (null (file-position c)) "no file position on a socket")
+    (is (eq :utf-8 (net:socket-external-format c)))
+    (close c)
+    (is-false (open-stream-p c))
+    (is-false (close c) "a second CLOSE does nothing")))
+
+(test clear-input-and-output
+  (with-tcp-pair (c s :timeout 5)
+    (write-string "discarded" c)
+    (clear-output c)
+    (write-string "kept" c)
+    (finish-output c)
+    (is (string= "kept" (strings-all-read s 4)))
+    (write-string "abcdef" c)
+    (finish-output c)
+    (is (char= #\a (read-char s)))
+    (sleep 0.05)
+    (read-char-no-hang s)
+    (clear-input s)
+    (write-string "g" c)
+    (finish-output c)
+    (is (char= #\g (read-char s)) "buffered input was discarded")))
+
+(test close-flushes-unless-abort
+  (with-tcp-pair (c s :timeout 5)
+    (write-string "flushed" c)
+    (close c)
+    (is (string= "flushed" (read-line s nil :eof)))
+    (is (eq :eof (read-line s nil :eof))))
+  ;; :abort discards the buffered text and resets the connection: the peer
+  ;; gets no octet of it, only the reset.
+  (with-tcp-pair (c s :timeout 5)
+    (write-string "dropped" c)
+    (close c :abort t)
+    (is (eq :reset (handler-case (read-char s nil :eof)
+                     (net:connection-reset () :reset))))))
+
+(test http-like-interleaving
+  "Header lines as text with CRLF, exactly N body octets, then text again."
+  (with-tcp-pair (c s :timeout 5)
+    (let ((body (random-octets 70000)))
+      (setf (net:socket-external-format c) '(:latin-1 :crlf))
+      (format c "POST /x HTTP/1.1~%Content-Length: ~d~%~%" (length body))
+      (write-sequence body c)
+      (write-line "trailer" c)
+      (finish-output c)
+      (setf (net:socket-external-format s) '(:latin-1 :crlf))
+      (is (string= "POST /x HTTP/1.1" (read-line s)))
+      (let ((n (parse-integer (read-line s) :start 16)))
+        (is (string= "" (read-line s)))
+        (let ((v (make-octets n)))
+          (is (= n (read-sequence v s)))
+          (is (equalp body v))))
+      (is (string= "trailer" (read-line s))))))
+
+;;; EOF, half close, reset, timeouts
+
+(test eof-handling
+  (with-tcp-pair (c s :timeout 5)
+    (write-string "ab" c)
+    (write-byte 7 c)
+    (finish-output c)
+    (shutdown c :output)
+    (is (string= "ab" (strings-all-read s 2)))
+    (is (= 7 (read-byte s)))
+    (is (eq :e1 (read-byte s nil :e1)))
+    (is (eq :e2 (read-char s nil :e2)))
+    (is (eq :e3 (read-line s nil :e3)))
+    (is (eq :e4 (peek-char nil s nil :e4)))
+    (signals end-of-file (read-byte s))
+    (signals end-of-file (read-char s))
+    (signals end-of-file (read-line s))
+    (let ((v (make-octets 4)))
+      (is (= 0 (read-sequence v s))))
+    (is (eq :e5 (read-char-no-hang s nil :e5)))))
+
+(test last-line-without-newline
+  (with-tcp-pair (c s :timeout 5)
+    (write-string "one" c)
+    (finish-output c)
+    (shutdown c :output)
+    (is (string= "one" (read-line s nil :eof)))
+    (is (eq :eof (read-line s nil :eof)))))
+
+(test half-closed-peer
+  (with-tcp-pair (c s :timeout 5)
+    (write-line "request" c)
+    (finish-output c)
+    (shutdown c :output)
+    (is (string= "request" (read-line s)))
+    (is (eq :eof (read-line s nil :eof)))
+    (write-line "reply after peer's half close" s)
+    (finish-output s)
+    (is (string= "reply after peer's half close" (read-line c)))))
+
+(test peer-reset
+  (with-tcp-pair (c s :timeout 5)
+    ;; Closing with unread data makes the kernel send a reset.
+    (write-string "unread by the peer" s)
+    (finish-output s)
+    (sleep 0.05)
+    (close c)
+    (sleep 0.05)
+    (signals net:connection-reset (read-char s))))
+
+(test read-timeout-loses-nothing
+  (with-tcp-pair (c s :timeout 0.2)
+    (let ((t0 (get-internal-real-time)))
+      (signals net:socket-timeout (read-char s))
+      (is (< (/ (- (get-internal-real-time) t0) internal-time-units-per-second) 2)))
+    ;; A partial line, a partial character, a partial octet vector.
+    (send-octets c (utf8 "partial "))
+    (send-octets c (subseq (utf8 "€") 0 2))
+    (signals net:socket-timeout (read-line s))
+    (send-octets c (concatenate '(vector (unsigned-byte 8)) (subseq (utf8 "€") 2) (octets 10 1 2 3)))
+    (is (string= "partial €" (read-line s)))
+    (let ((v (make-octets 5)))
+      (signals net:socket-timeout (read-sequence v s))
+      (send-octets c (octets 4 5))
+      (is (= 5 (read-sequence v s)))
+      (is (equalp (octets 1 2 3 4 5) v)))
+    (send-octets c (utf8 "ab"))
+    (let ((str (make-string 3)))
+      (signals net:socket-timeout (read-sequence str s))
+      (send-octets c (utf8 "c"))
+      (is (= 3 (read-sequence str s)))
+      (is (string= "abc" str)))
+    (net:with-deadline (0.1)
+      (signals net:socket-timeout (read-byte s)))))
+
+(test non-blocking-stream
+  (with-tcp-pair (c s :timeout 5)
+    (setf (net:socket-blocking-p s) nil)
+    (signals net:would-block (read-char s))
+    (is (null (read-char-no-hang s)))
+    (write-string "ok" c)
+    (finish-output c)
+    (sleep 0.05)
+    (is (char= #\o (read-char s)))))
+
+;;; Codecs
+
+(defparameter *multilingual* "aé€𝄞Ωж中 ok")
+
+(test utf-8-split-across-packets
+  "Every split point of every multibyte character, with the halves in two packets."
+  (let ((octets (utf8 *multilingual*)))
+    (with-tcp-pair (c s :timeout 5)
+      (loop for split from 1 below (length octets)
+            do (send-octets c (subseq octets 0 split))
+               (sleep 0.002)
+               (send-octets c (subseq octets split))
+               (is (string= *multilingual* (strings-all-read s (length *multilingual*)))
+                   "split at ~d" split)))))
+
+(test utf-8-across-buffer-boundary
+  "A multibyte character straddling the end of the input buffer decodes right."
+  (dolist (char (list #\é #\€ (code-char #x1d11e)))
+    (let ((enc (utf8 (string char))))
+      (loop for before from (- 32768 (length enc) -1) to 32768
+            do (with-tcp-pair (c s :timeout 5)
+                 (let ((pad (make-string before :initial-element #\.)))
+                   (write-string pad c)
+                   (write-char char c)
+                   (write-string "!" c)
+                   (finish-output c)
+                   (let ((got (strings-all-read s (+ before 2))))
+                     (is (char= char (char got before)) "char ~s after ~d" char before)
+                     (is (char= #\! (char got (1+ before)))))))))))
+
+(test read-line-longer-than-buffer
+  (with-tcp-pair (c s :timeout 5)
+    (let* ((line (make-string 100000 :initial-element #\ж))
+           (writer (spawn (lambda () (write-line line c) (write-line "next" c) (finish-output c)))))
+      (is (string= line (read-line s)))
+      (is (string= "next" (read-line s)))
+      (join writer))))
+
+(test switch-formats-mid-stream
+  (with-tcp-pair (c s :timeout 5)
+    (let ((plan '((:utf-8 "utf-8 €𝄞") ((:latin-1 :crlf) "latin-1 é ÿ")
+                  (:ascii "plain ascii") ((:utf-16le :crlf) "utf-16le €𝄞")
+                  (:utf-16be "utf-16be ж") (:utf-32le "utf-32 𝄞")
+                  (:koi8r "koi8 привет") (:cp932 "cp932 日本語")
+                  (:windows-1252 "cp1252 €"))))
+      (loop for (format text) in plan
+            do (setf (net:socket-external-format c) format)
+               (write-line text c)
+               (write-byte 255 c))
+      (finish-output c)
+      (loop for (format text) in plan
+            do (setf (net:socket-external-format s) format)
+               (is (string= text (read-line s)) "~s" format)
+               (is (= 255 (read-byte s)))))))
+
+(test crlf-line-endings
+  (with-tcp-pair (c s :timeout 5)
+    (setf (net:socket-external-format c) '(:utf-8 :crlf))
+    (write-line "a" c)
+    (terpri c)
+    (finish-output c)
+    (let ((v (make-octets 5)))
+      (read-sequence v s)
+      (is (equalp (octets 97 13 10 13 10) v)))
+    (setf (net:socket-external-format s) '(:utf-8 :crlf))
+    (send-octets c (octets 120 13 10 121 13 122 10))
+    (is (char= #\x (read-char s)))
+    (is (char= #\Newline (read-char s)))
+    (unread-char #\Newline s)
+    (is (char= #\Newline (read-char s)))
+    (is (equal (coerce '(#\y #\Return #\z) 'string) (read-line s)))))
+
+(test external-format-designators
+  (with-tcp-pair (c s :timeout 5)
+    (setf (net:socket-external-format c) '(:latin-1 :crlf :replacement #\?))
+    (is (equal '(:latin-1 :crlf :replacement #\?) (net:socket-external-format c)))
+    (setf (net:socket-external-format c) :default)
+    (is (eq :utf-8 (net:socket-external-format c)))
+    (signals error (setf (net:socket-external-format c) :no-such-encoding))
+    (signals error (setf (net:socket-external-format c) '(:utf-8 :cr)))
+    (signals type-error (net:socket-external-format 42))
+    (is (eq :utf-8 (net:socket-external-format c)) "a failed SETF changes nothing")))
+
+(test invalid-input-policy
+  (with-tcp-pair (c s :timeout 5)
+    (send-octets c (octets 97 #xff 98 #xc3 99 100))
+    (is (char= #\a (read-char s)))
+    (signals net:stream-decoding-error (read-char s))
+    (is (= #xff (read-byte s)) "an unhandled decoding error consumes nothing")
+    (is (char= #\b (read-char s)))
+    (is (char= #\x (handler-bind ((net:stream-decoding-error
+                                    (lambda (e) (use-value #\x e))))
+                     (read-char s))))
+    (is (char= #\c (read-char s)))
+    (setf (net:socket-external-format s) '(:utf-8 :replacement #\?))
+    (send-octets c (octets #xe2 #x82 10))
+    (is (string= "d?" (read-line s)))
+    (setf (net:socket-external-format s) :ascii)
+    (send-octets c (octets 200 10))
+    (is (string= (string (code-char #xfffd))
+                 (handler-bind ((net:stream-decoding-error #'continue))
+                   (read-line s))))))
+
+(test unencodable-output-policy
+  (with-tcp-pair (c s :timeout 5)
+    (setf (net:socket-external-format c) :latin-1)
+    (signals net:stream-encoding-error (write-char #\€ c))
+    (handler-bind ((net:stream-encoding-error (lambda (e) (use-value #\E e))))
+      (write-string "1€" c))
+    (handler-bind ((net:stream-encoding-error #'continue))
+      (write-string "2€" c))
+    (setf (net:socket-external-format c) '(:ascii :replacement #\_))
+    (write-line "3é" c)
+    (finish-output c)
+    (is (string= "1E2?3_" (read-line s)))))
+
+(test read-available-now
+  (with-tcp-pair (c s :timeout 5)
+    (let ((v (make-octets 10)) (str (make-string 10)))
+      (is (= 0 (net:read-available s v)))
+      (send-octets c (octets 1 2 3))
+      (sleep 0.05)
+      (is (= 3 (net:read-available s v)))
+      (is (equalp (octets 1 2 3) (subseq v 0 3)))
+      (send-octets c (concatenate '(vector (unsigned-byte 8)) (utf8 "hé") (subseq (utf8 "€") 0 1)))
+      (sleep 0.05)
+      (is (= 2 (net:read-available s str)) "only complete characters")
+      (is (string= "hé" (subseq str 0 2)))
+      (send-octets c (subseq (utf8 "€") 1))
+      (sleep 0.05)
+      (is (= 1 (net:read-available s str)))
+      (is (char= #\€ (char str 0)))
+      (finish-output c)
+    (shutdown c :output)
+      (sleep 0.05)
+      (is (equal '(0 t) (multiple-value-list (net:read-available s v)))))))
+
+;;; Random interleavings against a model
+
+(defun random-op (state)
+  (ecase (random 6 state)
+    (0 (list :octets (random-octets (random 5000 state) state)))
+    (1 (list :byte (random 256 state)))
+    (2 (list :line (map 'string (lambda (i) (declare (ignore i))
+                                  (char *multilingual* (random 7 state)))
+                        (make-list (random 200 state)))))
+    (3 (list :char (char *multilingual* (random 7 state))))
+    (4 (list :format (nth (random 4 state) '(:utf-8 (:utf-8 :crlf) :utf-16le (:utf-32be :crlf)))))
+    (5 (list :octets (random-octets (+ 32768 (random 40000 state)) state)))))
+
+(test random-interleavings
+  (let* ((state (make-random-state 20261124)) ; fixed: a failure replays
+         (ops (loop repeat 400 collect (random-op state))))
+    (with-tcp-pair (c s :timeout 10)
+      (let ((writer (spawn (lambda ()
+                             (dolist (op ops)
+                               (destructuring-bind (kind x) op
+                                 (ecase kind
+                                   (:octets (write-sequence x c))
+                                   (:byte (write-byte x c))
+                                   (:line (write-line x c))
+                                   (:char (write-char x c))
+                                   (:format (setf (net:socket-external-format c) x)))))
+                             (finish-output c)))))
+        (let ((mismatches 0))
+          (dolist (op ops)
+            (destructuring-bind (kind x) op
+              (unless (ecase kind
+                        (:octets (let ((v (make-octets (length x))))
+                                   (and (= (length x) (read-sequence v s)) (equalp v x))))
+                        (:byte (eql x (read-byte s)))
+                        (:line (string= x (read-line s)))
+                        (:char (eql x (read-char s)))
+                        (:format (setf (net:socket-external-format s) x) t))
+                (incf mismatches))))
+          (is (= 0 mismatches)))
+        (join writer)))))
+
+;;; Bulk transfer
+
+(defun pattern-octet (i) (logand (+ (* i 7) (ash i -9)) #xff))
+
+(test sixty-four-mib-byte-for-byte
+  (let ((total (* 64 1024 1024)))
+    (with-tcp-pair (c s :timeout 30)
+      (let ((writer
+              (spawn (lambda ()
+                       (let ((v (make-octets 200000)) (pos 0) (sizes #(1 7 1000 40000 200000 32768)))
+                         (loop for k from 0
+                               while (< pos total)
+                               do (let ((n (min (- total pos) (aref sizes (mod k 6)))))
+                                    (dotimes (j n) (setf (aref v j) (pattern-octet (+ pos j))))
+                                    (if (= n 1)
+                                        (write-byte (aref v 0) c)
+                                        (write-sequence v c :end n))
+                                    (incf pos n)))
+                         (finish-output c)
+                         (finish-output c)
+    (shutdown c :output)
+                         pos)))))
+        (let ((v (make-octets 150000)) (pos 0) (bad 0) (sizes #(150000 3 65536 1 9999)))
+          (loop for k from 0
+                do (let* ((want (aref sizes (mod k 5)))
+                          (n (if (= want 1)
+                                 (let ((b (read-byte s nil nil)))
+                                   (if b (progn (setf (aref v 0) b) 1) 0))
+                                 (read-sequence v s :end want))))
+                     (dotimes (j n)
+                       (unless (= (aref v j) (pattern-octet (+ pos j))) (incf bad)))
+                     (incf pos n)
+                     (when (< n want) (loop-finish))))
+          (is (= total (join writer)))
+          (is (= total pos))
+          (is (= 0 bad)))))))
+
+;;; Real HTTP/1.1 peers
+
+(defun free-port ()
+  (let ((l (loopback-listener :ipv4)))
+    (prog1 (net:socket-local-port l) (close l))))
+
+(test curl-client-against-our-server
+  (let ((l (loopback-listener :ipv4)))
+    (unwind-protect
+         (let* ((port (net:socket-local-port l))
+                (body "Hello from net €")
+                (out (format nil "/tmp/net-stream-curl-~d.out" (random 1000000 (make-random-state t))))
+                (curl (nth-value 2 (ext:run-program "curl" (list "-s" "-m" "10" "-H" "X-Test: yes" "-o" out
+                                                    (format nil "http://127.0.0.1:~d/path" port))
+                                       :wait nil :output nil :error nil :input nil))))
+           (let ((s (accept-connection l :timeout 10)))
+             (unwind-protect
+                  (progn
+                    (setf (net:socket-external-format s) '(:latin-1 :crlf))
+                    (is (string= "GET /path HTTP/1.1" (read-line s)))
+                    (let ((headers (loop for line = (read-line s)
+                                         until (string= line "") collect line)))
+                      (is (member "X-Test: yes" headers :test #'string=)))
+                    (let ((octets (utf8 body)))
+                      (format s "HTTP/1.1 200 OK~%Content-Length: ~d~%Content-Type: text/plain; charset=utf-8~%Connection: close~%~%"
+                              (length octets))
+                      (write-sequence octets s)
+                      (finish-output s)))
+               (close s)))
+           (is (eql 0 (nth-value 1 (ext:external-process-wait curl t))))
+           (with-open-file (f out :element-type '(unsigned-byte 8))
+             (let ((v (make-octets (file-length f))))
+               (read-sequence v f)
+               (is (equalp (utf8 body) v))))
+           (delete-file out))
+      (close l))))
+
+(test our-client-against-python-http-server
+  (let* ((port (free-port))
+         (dir (format nil "/tmp/net-stream-test-~d/" (random 1000000 (make-random-state t))))
+         (content (random-octets 300000))
+         (server nil))
+    (ensure-directories-exist dir)
+    (with-open-file (f (concatenate 'string dir "blob.bin") :direction :output
+                                                            :element-type '(unsigned-byte 8)
+                                                            :if-exists :supersede)
+      (write-sequence content f))
+    (unwind-protect
+         (progn
+           (setf server (nth-value 2 (ext:run-program "python3" (list "-m" "http.server" "--bind" "127.0.0.1"
+                                                         "--directory" dir (princ-to-string port))
+                                         :wait nil :output nil :error nil :input nil)))
+           (let ((c (loop repeat 100
+                          for c = (let ((c (make-socket :timeout 10)))
+                                    (handler-case (connect c "127.0.0.1" :port port :timeout 1)
+                                      (net:network-error ()
+                                        (close c) (sleep 0.1) nil)))
+                          when c return c)))
+             (is-true c "the python server answered within 10 s")
+             (when c
+               (unwind-protect
+                    (progn
+                      (setf (net:socket-external-format c) '(:latin-1 :crlf))
+                      (format c "GET /blob.bin HTTP/1.1~%Host: 127.0.0.1~%Connection: close~%~%")
+                      (finish-output c)
+                      (let ((status (read-line c)))
+                        (is (search " 200 " status) "status line ~s" status))
+                      (let* ((headers (loop for line = (read-line c)
+                                            until (string= line "") collect line))
+                             (cl (find-if (lambda (h) (eql 0 (search "Content-Length:" h :test #'char-equal)))
+                                          headers))
+                             (n (and cl (parse-integer cl :start 15))))
+                        (is (eql (length content) n))
+                        (when n
+                          (let ((v (make-octets n)))
+                            (is (= n (read-sequence v c)))
+                            (is (equalp content v))
+                            (is (eq :eof (read-byte c nil :eof)))))))
+                 (close c)))))
+      (when server
+        (ext:terminate-process server)
+        (ext:external-process-wait server t))
+      (ignore-errors (delete-file (concatenate 'string dir "blob.bin")))
+      (ignore-errors (si:rmdir dir)))))
+
+(test non-simple-octet-vectors
+  "Adjustable, fill-pointer and displaced octet vectors, below and above the buffer size."
+  (with-tcp-pair (c s :timeout 10)
+    (dolist (n '(100 100000))
+      (let* ((data (random-octets n))
+             (backing (make-octets (+ n 10)))
+             (displaced (make-array n :element-type '(unsigned-byte 8)
+                                      :displaced-to backing :displaced-index-offset 10))
+             (filled (make-array (* 2 n) :element-type '(unsigned-byte 8)
+                                         :fill-pointer n :adjustable t))
+             (writer (spawn (lambda () (write-sequence (replace filled data) c)
+                              (finish-output c)))))
+        (is (= n (read-sequence displaced s)))
+        (is (equalp data displaced))
+        (is (every #'zerop (subseq backing 0 10)) "no write before the displaced range")
+        (join writer)))))
+
+(test peek-char-types-and-format
+  (with-tcp-pair (c s :timeout 5)
+    (format c "   x~a ~s~%" "ü" :kw)
+    (finish-output c)
+    (is (char= #\x (peek-char t s)))
+    (is (char= #\x (read-char s)))
+    (is (char= #\Space (peek-char #\Space s)))
+    (is (string= " :KW" (read-line s)) "PEEK-CHAR skipped up to the space")))
+
+(test full-duplex-threads
+  "One thread writes and another reads the same stream socket at once."
+  (with-tcp-pair (c s :timeout 20)
+    (let* ((n 2000)
+           (echo (spawn (lambda ()
+                          (loop for line = (read-line s nil)
+                                while line
+                                do (write-line line s)
+                                   (when (zerop (random 8)) (finish-output s)))
+                          (finish-output s)
+                          (shutdown s :output))))
+           (writer (spawn (lambda ()
+                            (dotimes (i n) (format c "line ~d ~a~%" i *multilingual*))
+                            (finish-output c)
+                            (shutdown c :output)))))
+      (let ((bad 0))
+        (dotimes (i n)
+          (unless (equal (read-line c nil) (format nil "line ~d ~a" i *multilingual*))
+            (incf bad)))
+        (is (= 0 bad))
+        (is (eq :eof (read-line c nil :eof))))
+      (join writer)
+      (join echo))))
+
+(defun octet-round-trips (c s out in n)
+  "N times: WRITE-SEQUENCE OUT on C, READ-SEQUENCE IN from S."
+  (dotimes (i n)
+    (write-sequence out c)
+    (finish-output c)
+    (read-sequence in s)))
+
+(test octet-sequences-cons-nothing-per-call
+  (let ((f (compile nil #'octet-round-trips)))
+    (with-tcp-pair (c s :timeout 10)
+      (dolist (size '(1000 100000))
+        (let ((out (random-octets size)) (in (make-octets size)))
+          (funcall f c s out in 3)
+          (let ((before (si::gc-stats t)))
+            (funcall f c s out in 200)
+            (let ((consed (- (si::gc-stats t) before)))
+              (is (< consed 20000) "~d bytes consed moving 200 x ~d octets" consed size)))
+          (is (equalp out in)))))))
+
+(test ipv6-stream
+  (handler-case (close (loopback-listener :ipv6))
+    (net:network-error () (skip "IPv6 loopback is not available")))
+  (with-tcp-pair (c s :family :ipv6 :timeout 5)
+    (write-line "über ::1" c)
+    (write-sequence (octets 0 255) c)
+    (finish-output c)
+    (is (string= "über ::1" (read-line s)))
+    (let ((v (make-octets 2)))
+      (read-sequence v s)
+      (is (equalp (octets 0 255) v)))))
+
+(test write-timeout-keeps-unsent-output
+  "A flush that times out keeps what it could not send; nothing is sent twice."
+  (with-tcp-pair (c s :timeout 0.3)
+    (let ((chunk (make-octets 1000)) (accepted 0) (timed-out nil))
+      (loop repeat 100000                ; the kernel buffers fill long before
+            until timed-out
+            do (dotimes (j 1000) (setf (aref chunk j) (mod (+ accepted j) 251)))
+               (handler-case (progn (write-sequence chunk c) (incf accepted 1000))
+                 (net:socket-timeout () (setf timed-out t))))
+      (is-true timed-out)
+      (let* ((reader (spawn (lambda ()
+                              (let ((v (make-octets 65536)) (total 0) (bad 0))
+                                (loop for n = (read-sequence v s)
+                                      do (dotimes (j n)
+                                           (unless (= (aref v j) (mod (+ total j) 251))
+                                             (incf bad)))
+                                         (incf total n)
+                                      while (= n (length v)))
+                                (list total bad))))))
+        (setf (net:socket-timeout-of c) 10)
+        (finish-output c)
+        (shutdown c :output)
+        (destructuring-bind (total bad) (join reader)
+          (is (= 0 bad) "the peer received one unbroken prefix of what was written")
+          (is (<= accepted total (+ accepted 1000))))))))
+
+(test bad-arguments-are-type-errors
+  (with-tcp-pair (c s :timeout 5)
+    (signals type-error (write-char 42 c))
+    (signals type-error (write-string 42 c))
+    (signals type-error (write-sequence "abc" c :start 2 :end 1))
+    (signals type-error (read-sequence (make-string 3) s :start 4))
+    (signals type-error (read-sequence (make-octets 3) s :end 5))
+    (signals type-error (write-sequence (list 1 300) c))
+    (signals type-error (net:read-available s 42))
+    (signals type-error (net:read-available 42 (make-octets 1)))
+    (clear-output c)
+    (write-string "still fine" c)
+    (finish-output c)
+    (is (string= "still fine" (strings-all-read s 10)))))
