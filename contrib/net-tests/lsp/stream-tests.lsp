@@ -647,3 +647,52 @@
     (write-string "still fine" c)
     (finish-output c)
     (is (string= "still fine" (strings-all-read s 10)))))
+
+(test make-socket-external-format-is-the-first-and-inherited
+  (let ((l (net:make-socket :external-format '(:latin-1 :crlf))))
+    (unwind-protect
+         (progn
+           (bind-address l "127.0.0.1")
+           (listen-on l)
+           (net:with-open-socket (c :timeout 5 :external-format :latin-1)
+             (connect c "127.0.0.1" :port (net:socket-local-port l))
+             (let ((s (accept-connection l :timeout 5)))
+               (unwind-protect
+                    (progn
+                      (is (equal '(:latin-1 :crlf) (net:socket-external-format s)))
+                      (is (eq :latin-1 (net:socket-external-format c)))
+                      (write-line "cafe" s)
+                      (write-char (code-char #xe9) s)
+                      (terpri s)
+                      (finish-output s)
+                      ;; the client reads the raw CRLFs and the one-octet Latin-1 e-acute
+                      (let ((v (make-octets 9)))
+                        (is (= 9 (read-sequence v c)))
+                        (is (equalp #(99 97 102 101 13 10 #xe9 13 10) v))))
+                 (close s)))))
+      (close l))))
+
+(test make-socket-rejects-a-bad-format-before-the-system-call
+  (let ((before (open-fd-count)))
+    (signals type-error (net:make-socket :external-format :no-such-encoding))
+    (is (= before (open-fd-count)))))
+
+(test shutdown-output-sends-buffered-text-first
+  (with-tcp-pair (c s :timeout 5)
+    (write-string "last words" c)           ; buffered, not yet sent
+    (shutdown c :output)
+    (is (string= "last words" (read-line s nil :eof)))
+    (is (eq :eof (read-line s nil :eof)))))
+
+(test unix-stream-socket-pair-is-a-bivalent-stream
+  (multiple-value-bind (a b) (net:make-socket-pair)
+    (unwind-protect
+         (progn
+           (setf (net:socket-timeout-of a) 5 (net:socket-timeout-of b) 5)
+           (write-line "λ over a Unix socket" a)
+           (write-byte 200 a)
+           (finish-output a)
+           (is (string= "λ over a Unix socket" (read-line b)))
+           (is (= 200 (read-byte b))))
+      (close a)
+      (close b))))

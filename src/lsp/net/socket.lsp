@@ -16,6 +16,9 @@
              :documentation "NIL: calls that would block return NIL at once.")
    (timeout :initarg :timeout :initform nil :accessor socket-timeout-of
             :documentation "Default timeout of blocking calls, in seconds; NIL waits forever.")
+   (external-format :initarg :external-format :initform nil
+                    :documentation "The external format the socket's stream starts with, and
+the one sockets accepted from it start with; NIL means :UTF-8.")
    (timeout-ns :initform nil :reader %socket-timeout-ns
                :documentation "TIMEOUT in nanoseconds, a fixnum, kept in step with it so
 that a call does not redo the arithmetic (nor cons a float) each time."))
@@ -156,6 +159,8 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
 
 ;;; Creation
 
+(declaim (ftype function %parse-external-format)) ; stream.lsp
+
 (defun make-socket (&rest options &key (address-family :ipv4) (type :stream)
                                        (protocol :default) (blocking t) timeout
                                        external-format &allow-other-keys
@@ -163,23 +168,28 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
   "Create a socket of ADDRESS-FAMILY (:IPV4, :IPV6 or :LOCAL) and TYPE
 (:STREAM, :DATAGRAM, :SEQPACKET or :RAW).  PROTOCOL is :DEFAULT or a protocol
 number.  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
-is the default timeout of blocking calls, in seconds.  The descriptor is
-non-blocking and close-on-exec underneath in every case."
-  (declare (ignore external-format))
+is the default timeout of blocking calls, in seconds.  EXTERNAL-FORMAT is
+the stream's first external format (see SOCKET-EXTERNAL-FORMAT), which
+sockets accepted from this one inherit.  The descriptor is non-blocking and
+close-on-exec underneath in every case."
+  (when external-format
+    (%parse-external-format external-format)) ; checked before any system call
   (let* ((proto (if (eq protocol :default) 0 protocol))
          (handle (net-sys:socket-open (%family-number address-family)
                                       (%type-number type) proto)))
     (%apply-socket-options
      (make-instance (%socket-class address-family (%role-of-type type))
                     :handle handle :address-family address-family :type type
-                    :blocking blocking :timeout timeout)
+                    :blocking blocking :timeout timeout
+                    :external-format external-format)
      options)))
 
 (defun %wrap-accepted (listener handle)
   (make-instance (%socket-class (socket-address-family listener) :stream)
                  :handle handle :address-family (socket-address-family listener)
                  :type (socket-type listener)
-                 :timeout (socket-timeout-of listener)))
+                 :timeout (socket-timeout-of listener)
+                 :external-format (slot-value listener 'external-format)))
 
 ;;; Addresses of calls
 
@@ -280,7 +290,12 @@ never issued twice: it is waited for."
 
 (defun shutdown (socket direction)
   "Shut down DIRECTION of SOCKET's connection: :INPUT, :OUTPUT (the peer
-reads end of file and can still send) or :BOTH."
+reads end of file and can still send) or :BOTH.  Text or octets still in the
+stream's output buffer are sent first."
+  (when (and (member direction '(:output :both))
+             (typep socket 'stream-socket)
+             (slot-value socket 'stream-state))
+    (finish-output socket))
   (net-sys:shutdown (socket-handle socket)
                     (ecase direction (:input 0) (:output 1) (:both 2))
                     socket)

@@ -46,11 +46,16 @@
 writer thread starting together share one.")
 
 (defun %stream-state (socket)
-  "SOCKET's stream state, made on first use."
+  "SOCKET's stream state, made on first use, in the socket's initial
+external format."
   (or (slot-value socket 'stream-state)
       (mp:with-lock (*stream-state-lock*)
         (or (slot-value socket 'stream-state)
-            (setf (slot-value socket 'stream-state) (%make-stream-state))))))
+            (let ((ss (%make-stream-state))
+                  (format (slot-value socket 'external-format)))
+              (when format
+                (%set-stream-format ss format))
+              (setf (slot-value socket 'stream-state) ss))))))
 
 ;;; Conditions
 
@@ -185,16 +190,19 @@ EXT:ALL-ENCODINGS; EOL is :LF (default) or :CRLF; with :REPLACEMENT, invalid
 input decodes to CHAR and unencodable output is written as CHAR instead of
 signalling STREAM-DECODING-ERROR or STREAM-ENCODING-ERROR."
   (check-type socket stream-socket)
+  (%set-stream-format (%stream-state socket) format)
+  format)
+
+(defun %set-stream-format (ss format)
   (multiple-value-bind (codec eol replacement encoding) (%parse-external-format format)
-    (let ((ss (%stream-state socket)))
-      (setf (%ss-codec ss) codec (%ss-eol ss) eol (%ss-replacement ss) replacement
-            (%ss-format ss) encoding
-            (%ss-dtable ss) nil (%ss-etable ss) nil (%ss-ecl-format ss) nil)
-      (case codec
-        (:table (let ((tables (%ecl-tables encoding)))
-                  (setf (%ss-dtable ss) (car tables) (%ss-etable ss) (cdr tables))))
-        (:ecl (setf (%ss-ecl-format ss) (list encoding :lf))))
-      format)))
+    (setf (%ss-codec ss) codec (%ss-eol ss) eol (%ss-replacement ss) replacement
+          (%ss-format ss) encoding
+          (%ss-dtable ss) nil (%ss-etable ss) nil (%ss-ecl-format ss) nil)
+    (case codec
+      (:table (let ((tables (%ecl-tables encoding)))
+                (setf (%ss-dtable ss) (car tables) (%ss-etable ss) (cdr tables))))
+      (:ecl (setf (%ss-ecl-format ss) (list encoding :lf))))
+    ss))
 
 ;;; Filling and flushing
 
