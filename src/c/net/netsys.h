@@ -40,6 +40,11 @@ cl_object netsys_handle_prealloc(void);
 /* Gives FD to the preallocated OBJ; 0, or NET_ENOMEM (FD is then closed). */
 int netsys_handle_attach(cl_object obj, int fd);
 net_handle *netsys_handle(cl_object handle);
+/* The fd of HANDLE for one short system call, with ECL interrupts disabled
+ * until netsys_fd_leave, so that nothing unwinds while it is held; raises
+ * (holding nothing) if the handle is closed. */
+int netsys_fd_enter(cl_object handle, const char *call, cl_object sock);
+void netsys_fd_leave(cl_object handle);
 cl_object netsys_handle_close(cl_object handle);
 cl_object netsys_handle_fd(cl_object handle);
 cl_object netsys_handle_open_p(cl_object handle);
@@ -58,6 +63,10 @@ typedef ssize_t (*netsys_op)(int fd, void *arg);
  * ready, NET_ETIMEOUT, NET_ECLOSED or another negative code.  Pending Lisp
  * interrupts run between attempts, never while the fd is held. */
 ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg);
+/* After netsys_io: 0 when R says a non-blocking call would block (the
+ * primitive then returns NIL), 1 when it succeeded; raises CALL's
+ * condition on SOCK for any other error. */
+int netsys_io_done(ssize_t r, const char *call, cl_object sock);
 cl_object netsys_now(void);
 
 /* ---- Sockets (netsys_socket.c) ------------------------------------------ */
@@ -89,8 +98,7 @@ void netsys__sockaddr(net_sockaddr *out, cl_object addr, cl_object port, cl_obje
 /* A sockaddr for Lisp: (octets port scope-id), ("path" NIL abstract-p) for
  * a Unix-domain name, or NIL for an unnamed one. */
 cl_object netsys__sockaddr_list(const net_sockaddr *sa);
-/* A fresh (unsigned-byte 8) vector holding P[N]. */
-cl_object netsys__octet_vector(const uint8_t *p, size_t n);
+
 /* ---- Addresses (netsys_address.c) --------------------------------------- */
 
 /* A fresh (unsigned-byte 8) vector of N octets. */

@@ -53,6 +53,24 @@ net_handle *netsys_handle(cl_object handle) {
   return (net_handle *) handle->foreign.data;
 }
 
+int netsys_fd_enter(cl_object handle, const char *call, cl_object sock) {
+  net_handle *h = netsys_handle(handle);
+  const cl_env_ptr env = ecl_process_env();
+  int fd;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  if (fd < 0) {
+    ecl_enable_interrupts_env(env);
+    netsys_raise(fd, call, sock);
+  }
+  return fd;
+}
+
+void netsys_fd_leave(cl_object handle) {
+  net_handle_release((net_handle *) handle->foreign.data);
+  ecl_enable_interrupts_env(ecl_process_env());
+}
+
 cl_object netsys_handle_close(cl_object handle) {
   return net_handle_close(netsys_handle(handle)) ? ECL_T : ECL_NIL;
 }

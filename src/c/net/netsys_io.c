@@ -39,10 +39,8 @@ cl_object netsys_send(cl_object handle, cl_object buffer, cl_object start, cl_ob
   b.p = netsys_octets(buffer, start, end, &b.len);
   b.flags = netsys__flags(flags);
   r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__send_op, &b);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "send", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "send", sock);
   return ecl_make_fixnum(r);
 }
 
@@ -56,10 +54,8 @@ cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_ob
   b.flags = netsys__flags(flags);
   r = netsys_io(handle, (b.flags & MSG_OOB) ? NET_WAIT_URGENT : NET_WAIT_READ, deadline,
                 netsys__recv_op, &b);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "recv", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "recv", sock);
   return ecl_make_fixnum(r);
 }
 
@@ -93,10 +89,8 @@ cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl
   if (d.has_addr)
     netsys__sockaddr(&d.addr, addr, port, scope);
   r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__send_to_op, &d);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "sendto", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "sendto", sock);
   return ecl_make_fixnum(r);
 }
 
@@ -110,10 +104,8 @@ cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, 
   d.b.flags = netsys__flags(flags);
   d.truncated = 0;
   r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__recv_from_op, &d);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "recvfrom", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "recvfrom", sock);
   return cl_listX(3, ecl_make_fixnum(r), d.truncated ? ECL_T : ECL_NIL,
                   netsys__sockaddr_list(&d.addr));
 }

@@ -107,10 +107,8 @@ cl_object netsys_send_message(cl_object handle, cl_object buffers, cl_object add
     x.m.addr = &x.addr;
   }
   r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__sendmsg_op, &x);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "sendmsg", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "sendmsg", sock);
   return ecl_make_fixnum(r);
 }
 
@@ -135,7 +133,7 @@ static cl_object netsys__ancillary(const net_msg *m) {
                      ecl_make_fixnum(c.uid), ecl_make_fixnum(c.gid));
     } else if (c.kind == NET_CMSG_PKTINFO4 || c.kind == NET_CMSG_PKTINFO6) {
       item = cl_list(3, ecl_make_keyword("PACKET-INFO"),
-                     netsys__octet_vector(c.addr, (size_t) c.addrlen), ecl_make_fixnum(c.ifindex));
+                     netsys_octet_vector(c.addr, (int) c.addrlen), ecl_make_fixnum(c.ifindex));
     } else {
       continue;
     }
@@ -158,10 +156,8 @@ cl_object netsys_recv_message(cl_object handle, cl_object buffers, cl_object con
   x.m.addr = &x.addr;
   x.addr.len = 0;
   r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__recvmsg_op, &x);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "recvmsg", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "recvmsg", sock);
   return cl_list(4, ecl_make_fixnum(r), ecl_make_fixnum(x.m.flags),
                  netsys__sockaddr_list(&x.addr), netsys__ancillary(&x.m));
 }

@@ -21,26 +21,6 @@ static int netsys__mc_index(cl_object x) {
   return (int) ecl_fixnum(x);
 }
 
-/* The fd of HANDLE, with ECL interrupts disabled until netsys__mc_release
- * so that nothing unwinds while it is held; raises if closed. */
-static int netsys__mc_acquire(cl_object handle, const char *call, cl_object sock) {
-  net_handle *h = netsys_handle(handle);
-  const cl_env_ptr env = ecl_process_env();
-  int fd;
-  ecl_disable_interrupts_env(env);
-  fd = net_handle_acquire(h);
-  if (fd < 0) {
-    ecl_enable_interrupts_env(env);
-    netsys_raise(fd, call, sock);
-  }
-  return fd;
-}
-
-static void netsys__mc_release(cl_object handle) {
-  net_handle_release((net_handle *) handle->foreign.data);
-  ecl_enable_interrupts_env(ecl_process_env());
-}
-
 /* FAMILY 4 or 6; JOIN true joins, NIL leaves; IFADDR, SOURCE may be NIL. */
 cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_object join,
                                       cl_object group, cl_object ifaddr, cl_object ifindex,
@@ -53,9 +33,9 @@ cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_obj
   const char *call = Null(join) ? "setsockopt (leave group)" : "setsockopt (join group)";
   if (!g)
     netsys_type_error(group, v6 ? "(VECTOR (UNSIGNED-BYTE 8) 16)" : "(VECTOR (UNSIGNED-BYTE 8) 4)");
-  fd = netsys__mc_acquire(handle, call, sock);
+  fd = netsys_fd_enter(handle, call, sock);
   r = net_multicast_membership(fd, v6 ? AF_INET6 : AF_INET, !Null(join), g, a, idx, s);
-  netsys__mc_release(handle);
+  netsys_fd_leave(handle);
   return netsys_check(r, call, sock);
 }
 
@@ -63,9 +43,9 @@ cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_o
                                         cl_object sock) {
   const uint8_t *a = netsys__mc_octets(ifaddr, 4);
   int idx = netsys__mc_index(ifindex), fd, r;
-  fd = netsys__mc_acquire(handle, "setsockopt", sock);
+  fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_multicast_interface_v4(fd, a, idx);
-  netsys__mc_release(handle);
+  netsys_fd_leave(handle);
   return netsys_check(r, "setsockopt", sock);
 }
 

@@ -18,33 +18,16 @@ static int netsys__opt_int(cl_object x, int lo, int hi, const char *type) {
 #define NETSYS__LEVEL(x) netsys__opt_int(x, 0, INT32_MAX, "(INTEGER 0 2147483647)")
 #define NETSYS__NAME(x) netsys__opt_int(x, 0, INT32_MAX, "(INTEGER 0 2147483647)")
 
-/* The fd of HANDLE for one call, with ECL interrupts disabled until
- * netsys__opt_done, so that nothing unwinds while the fd is held; raises
- * (holding nothing) if the handle is closed. */
-static int netsys__opt_fd(cl_object handle, const char *call, cl_object sock) {
-  net_handle *h = netsys_handle(handle);
-  const cl_env_ptr env = ecl_process_env();
-  int fd;
-  ecl_disable_interrupts_env(env);
-  fd = net_handle_acquire(h);
-  if (fd < 0) {
-    ecl_enable_interrupts_env(env);
-    netsys_raise(fd, call, sock);
-  }
-  return fd;
-}
-
-/* Releases what netsys__opt_fd acquired, then raises if R is an error. */
+/* Releases what netsys_fd_enter acquired, then raises if R is an error. */
 static void netsys__opt_done(cl_object handle, int r, const char *call, cl_object sock) {
-  net_handle_release((net_handle *) handle->foreign.data);
-  ecl_enable_interrupts_env(ecl_process_env());
+  netsys_fd_leave(handle);
   if (r < 0)
     netsys_raise(r, call, sock);
 }
 
 cl_object netsys_sockopt_int(cl_object handle, cl_object level, cl_object name, cl_object sock) {
   int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), v, r;
-  int fd = netsys__opt_fd(handle, "getsockopt", sock);
+  int fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt_int(fd, l, n, &v);
   netsys__opt_done(handle, r, "getsockopt", sock);
   return ecl_make_integer(v);
@@ -54,7 +37,7 @@ cl_object netsys_set_sockopt_int(cl_object handle, cl_object level, cl_object na
                                  cl_object value, cl_object sock) {
   int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name);
   int v = netsys__opt_int(value, INT32_MIN, INT32_MAX, "(SIGNED-BYTE 32)"), r;
-  int fd = netsys__opt_fd(handle, "setsockopt", sock);
+  int fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_socket_setopt_int(fd, l, n, v);
   netsys__opt_done(handle, r, "setsockopt", sock);
   return value;
@@ -63,7 +46,7 @@ cl_object netsys_set_sockopt_int(cl_object handle, cl_object level, cl_object na
 cl_object netsys_sockopt_usec(cl_object handle, cl_object level, cl_object name, cl_object sock) {
   int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), r;
   int64_t usec;
-  int fd = netsys__opt_fd(handle, "getsockopt", sock);
+  int fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt_usec(fd, l, n, &usec);
   netsys__opt_done(handle, r, "getsockopt", sock);
   return ecl_make_int64_t(usec);
@@ -76,7 +59,7 @@ cl_object netsys_set_sockopt_usec(cl_object handle, cl_object level, cl_object n
   if (!ECL_FIXNUMP(usec) || ecl_fixnum(usec) < 0)
     netsys_type_error(usec, "(AND FIXNUM (INTEGER 0))");
   u = ecl_fixnum(usec);
-  fd = netsys__opt_fd(handle, "setsockopt", sock);
+  fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_socket_setopt_usec(fd, l, n, u);
   netsys__opt_done(handle, r, "setsockopt", sock);
   return usec;
@@ -84,7 +67,7 @@ cl_object netsys_set_sockopt_usec(cl_object handle, cl_object level, cl_object n
 
 cl_object netsys_sockopt_linger(cl_object handle, cl_object sock) {
   int on, secs, r;
-  int fd = netsys__opt_fd(handle, "getsockopt", sock);
+  int fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt_linger(fd, &on, &secs);
   netsys__opt_done(handle, r, "getsockopt", sock);
   return on ? ecl_make_fixnum(secs) : ECL_NIL;
@@ -93,7 +76,7 @@ cl_object netsys_sockopt_linger(cl_object handle, cl_object sock) {
 /* SECONDS NIL turns lingering off. */
 cl_object netsys_set_sockopt_linger(cl_object handle, cl_object seconds, cl_object sock) {
   int s = Null(seconds) ? 0 : netsys__opt_int(seconds, 0, INT32_MAX, "(OR NULL (INTEGER 0 2147483647))");
-  int fd = netsys__opt_fd(handle, "setsockopt", sock), r;
+  int fd = netsys_fd_enter(handle, "setsockopt", sock), r;
   r = net_socket_setopt_linger(fd, !Null(seconds), s);
   netsys__opt_done(handle, r, "setsockopt", sock);
   return seconds;
@@ -106,7 +89,7 @@ cl_object netsys_sockopt_raw(cl_object handle, cl_object level, cl_object name, 
   size_t len;
   uint8_t *p = netsys_octets(buffer, start, end, &len);
   socklen_t sl = (socklen_t) len;
-  fd = netsys__opt_fd(handle, "getsockopt", sock);
+  fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt(fd, l, n, p, &sl);
   netsys__opt_done(handle, r, "getsockopt", sock);
   return ecl_make_fixnum(sl);
@@ -118,7 +101,7 @@ cl_object netsys_set_sockopt_raw(cl_object handle, cl_object level, cl_object na
   int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), r, fd;
   size_t len;
   uint8_t *p = netsys_octets(buffer, start, end, &len);
-  fd = netsys__opt_fd(handle, "setsockopt", sock);
+  fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_socket_setopt(fd, l, n, p, (socklen_t) len);
   netsys__opt_done(handle, r, "setsockopt", sock);
   return ecl_make_fixnum(len);
@@ -127,7 +110,7 @@ cl_object netsys_set_sockopt_raw(cl_object handle, cl_object level, cl_object na
 cl_object netsys_tcp_info(cl_object handle, cl_object sock) {
   uint32_t v[NET_TCP_INFO_FIELDS];
   cl_object list = ECL_NIL;
-  int fd = netsys__opt_fd(handle, "getsockopt", sock), r, i;
+  int fd = netsys_fd_enter(handle, "getsockopt", sock), r, i;
   r = net_socket_tcp_info(fd, v);
   netsys__opt_done(handle, r, "getsockopt", sock);
   for (i = NET_TCP_INFO_FIELDS - 1; i >= 0; i--)

@@ -91,13 +91,6 @@ void netsys__sockaddr(net_sockaddr *out, cl_object addr, cl_object port, cl_obje
   }
 }
 
-cl_object netsys__octet_vector(const uint8_t *p, size_t n) {
-  cl_object v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n), ECL_NIL,
-                               ECL_NIL, ECL_NIL, ECL_NIL);
-  memcpy(v->vector.self.b8, p, n);
-  return v;
-}
-
 cl_object netsys__sockaddr_list(const net_sockaddr *sa) {
   uint8_t oct[16];
   uint32_t scope;
@@ -111,6 +104,6 @@ cl_object netsys__sockaddr_list(const net_sockaddr *sa) {
     return cl_list(3, netsys__from_utf8((const unsigned char *) path, len), ECL_NIL,
                    abstract ? ECL_T : ECL_NIL);
   }
-  return cl_list(3, netsys__octet_vector(oct, (size_t) n), ecl_make_fixnum(port),
+  return cl_list(3, netsys_octet_vector(oct, n), ecl_make_fixnum(port),
                  ecl_make_fixnum(scope));
 }

@@ -63,10 +63,8 @@ cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock) {
   ssize_t r;
   a.handle = netsys_handle_prealloc();
   r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__accept_op, &a);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "accept", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "accept", sock);
   return ecl_cons(a.handle, netsys__sockaddr_list(&a.peer));
 }
 
@@ -96,10 +94,8 @@ cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_
   netsys__sockaddr(&a.addr, octets, port, scope);
   a.started = 0;
   r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__connect_op, &a);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "connect", sock))
     return ECL_NIL; /* non-blocking: in progress, completion shows as :write */
-  if (r < 0)
-    netsys_raise((int) r, "connect", sock);
   return ECL_T;
 }
 
@@ -190,10 +186,8 @@ static ssize_t netsys__connect_poll_op(int fd, void *arg) {
  * connected, NIL if non-blocking and still in progress. */
 cl_object netsys_connect_finish(cl_object handle, cl_object deadline, cl_object sock) {
   ssize_t r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__connect_poll_op, NULL);
-  if (r == NET_EAGAIN)
+  if (!netsys_io_done(r, "connect", sock))
     return ECL_NIL;
-  if (r < 0)
-    netsys_raise((int) r, "connect", sock);
   return ECL_T;
 }
 

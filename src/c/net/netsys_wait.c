@@ -54,6 +54,14 @@ ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op
   return r;
 }
 
+int netsys_io_done(ssize_t r, const char *call, cl_object sock) {
+  if (r == NET_EAGAIN)
+    return 0;
+  if (r < 0)
+    netsys_raise((int) r, call, sock);
+  return 1;
+}
+
 cl_object netsys_now(void) {
   return ecl_make_fixnum(net_now_ns());
 }
