@@ -79,7 +79,6 @@ cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_
                          cl_object deadline, cl_object sock);
 cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock);
 cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock);
-cl_object netsys_ip_parse(cl_object text);
 
 cl_object netsys_at_mark(cl_object handle, cl_object sock);
 cl_object netsys_set_abortive(cl_object handle, cl_object sock);

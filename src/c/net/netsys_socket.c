@@ -22,26 +22,20 @@ cl_object netsys_socket_open(cl_object family, cl_object type, cl_object protoco
 }
 
 cl_object netsys_bind(cl_object handle, cl_object octets, cl_object port, cl_object scope, cl_object sock) {
-  net_handle *h = netsys_handle(handle);
   net_sockaddr sa;
   int fd, r;
   netsys__sockaddr(&sa, octets, port, scope);
-  fd = net_handle_acquire(h);
-  if (fd < 0)
-    netsys_raise(fd, "bind", sock);
+  fd = netsys_fd_enter(handle, "bind", sock);
   r = net_socket_bind(fd, &sa);
-  net_handle_release(h);
+  netsys_fd_leave(handle);
   return netsys_check(r, "bind", sock);
 }
 
 cl_object netsys_listen(cl_object handle, cl_object backlog, cl_object sock) {
-  net_handle *h = netsys_handle(handle);
   int b = netsys__int(backlog, 0, 65535, "(INTEGER 0 65535)");
-  int fd = net_handle_acquire(h), r;
-  if (fd < 0)
-    netsys_raise(fd, "listen", sock);
+  int fd = netsys_fd_enter(handle, "listen", sock), r;
   r = net_socket_listen(fd, b);
-  net_handle_release(h);
+  netsys_fd_leave(handle);
   return netsys_check(r, "listen", sock);
 }
 
@@ -100,59 +94,30 @@ cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_
 }
 
 cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock) {
-  net_handle *h = netsys_handle(handle);
   int hw = netsys__int(how, SHUT_RD, SHUT_RDWR, "(INTEGER 0 2)");
-  int fd = net_handle_acquire(h), r;
-  if (fd < 0)
-    netsys_raise(fd, "shutdown", sock);
+  int fd = netsys_fd_enter(handle, "shutdown", sock), r;
   r = net_socket_shutdown(fd, hw);
-  net_handle_release(h);
+  netsys_fd_leave(handle);
   return netsys_check(r, "shutdown", sock);
 }
 
 cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock) {
-  net_handle *h = netsys_handle(handle);
   net_sockaddr sa;
-  int fd = net_handle_acquire(h), r;
   const char *call = Null(peer_p) ? "getsockname" : "getpeername";
-  if (fd < 0)
-    netsys_raise(fd, call, sock);
+  int fd = netsys_fd_enter(handle, call, sock), r;
   r = Null(peer_p) ? net_socket_name(fd, &sa) : net_socket_peer_name(fd, &sa);
-  net_handle_release(h);
+  netsys_fd_leave(handle);
   netsys_check(r, call, sock);
   return netsys__sockaddr_list(&sa);
-}
-
-cl_object netsys_ip_parse(cl_object text) {
-  uint8_t oct[16];
-  uint32_t scope;
-  int n, i;
-  cl_object v;
-  if (!ecl_stringp(text))
-    netsys_type_error(text, "STRING");
-  text = si_coerce_to_base_string(text);
-  if (Null(text))
-    return ECL_NIL;
-  n = net_ip_parse((const char *) text->base_string.self, text->base_string.fillp, oct, &scope);
-  if (n < 0)
-    return ECL_NIL;
-  v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n), ECL_NIL, ECL_NIL,
-                     ECL_NIL, ECL_NIL);
-  for (i = 0; i < n; i++)
-    v->vector.self.b8[i] = oct[i];
-  return ecl_cons(v, ecl_make_fixnum(scope));
 }
 
 /* FN on HANDLE's fd, acquired for the call; raises on failure (after the
  * release), else returns FN's result. */
 static int netsys__on_fd(cl_object handle, const char *call, cl_object sock,
                          int (*fn)(int fd, void *arg), void *arg) {
-  net_handle *h = netsys_handle(handle);
-  int fd = net_handle_acquire(h), r;
-  if (fd < 0)
-    netsys_raise(fd, call, sock);
+  int fd = netsys_fd_enter(handle, call, sock), r;
   r = fn(fd, arg);
-  net_handle_release(h);
+  netsys_fd_leave(handle);
   if (r < 0)
     netsys_raise(r, call, sock);
   return r;

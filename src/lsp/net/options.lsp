@@ -194,7 +194,7 @@ index, an interface name, or (IPv4 only) an address designator."
     (typecase designator
       (null (values nil 0))
       ((integer 0 2147483647) (values nil designator))
-      (string (if (net-sys:ip-parse designator)
+      (string (if (consp (net-sys:ip-parse-text designator))
                   (by-address designator)
                   (values nil (or (interface-index designator)
                                   (error 'unknown-interface :name designator)))))

@@ -53,8 +53,6 @@ one cl_object out), inlined into compiled callers."
   "shutdown(2) with HOW 0, 1 or 2.")
 (define-primitive socket-name (handle peer-p socket) "netsys_socket_name"
   "getsockname(2) or getpeername(2): (octets port scope), or NIL.")
-(define-primitive ip-parse (text) "netsys_ip_parse"
-  "Parse a numeric IP literal: (octets . scope-id), or NIL.")
 (define-primitive send (handle buffer start end flags deadline socket) "netsys_send"
   "One send(2) from BUFFER[START,END): the count sent, or NIL if it would block.")
 (define-primitive recv (handle buffer start end flags deadline socket) "netsys_recv"
