@@ -147,7 +147,7 @@ static int bind_file(const char *file, const char *text) {
     return -1;
   ok = write(fd, text, strlen(text)) == (ssize_t) strlen(text);
   close(fd);
-  ok = ok && mount(tmp, file, NULL, MS_BIND, NULL) == 0;
+  ok = ok && mount(tmp, file, "none", MS_BIND, NULL) == 0;
   unlink(tmp);
   return ok ? 0 : -1;
 }
@@ -156,7 +156,7 @@ static int bind_file(const char *file, const char *text) {
  * possible as root; the test passes vacuously, saying so, otherwise. */
 static int private_hosts(const char *hosts) {
   if (geteuid() != 0 || unshare(CLONE_NEWNS | CLONE_NEWNET) != 0 ||
-      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
       bind_file("/etc/hosts", hosts) != 0 || bind_file("/etc/nsswitch.conf", "hosts: files\n") != 0) {
     fprintf(stderr, "check_resolver: SKIPPED hosts-file test (needs root and unshare)\n");
     return -1;
