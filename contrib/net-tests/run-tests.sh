@@ -47,8 +47,10 @@ suite "Lisp suites (FiveAM)" env NET_BUILDDIR="$builddir/" \
 suite "example: embed (C program embedding ECL with libnet.a)" \
   "$builddir/examples/embed/embed"
 
-suite "example: echo.lsp" env NET_FAS="$builddir/net.fas" \
-  "$ECL" --norc --load "$srcdir/examples/echo.lsp" --eval '(ext:quit 0)'
+for example in echo tour; do
+  suite "example: $example.lsp" env NET_FAS="$builddir/net.fas" \
+    "$ECL" --norc --load "$srcdir/examples/$example.lsp" --eval '(ext:quit 0)'
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
