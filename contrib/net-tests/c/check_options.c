@@ -67,6 +67,19 @@ START_TEST(tcp_info_of_connection) {
 }
 END_TEST
 
+START_TEST(peer_credentials_of_a_pair) {
+  int fds[2];
+  int64_t cred[3] = {-1, -1, -1};
+  ck_assert_int_eq(net_socket_pair(SOCK_STREAM, fds), 0);
+  ck_assert_int_eq(net_socket_peer_credentials(fds[0], cred), 0);
+  ck_assert_int_eq(cred[0], getpid());
+  ck_assert_int_eq(cred[1], getuid());
+  ck_assert_int_eq(cred[2], getgid());
+  close(fds[0]);
+  close(fds[1]);
+}
+END_TEST
+
 START_TEST(raw_bytes_round_trip) {
   int fd = net_socket_open(AF_INET, SOCK_STREAM, 0);
   char name[16] = "cubic";
@@ -92,6 +105,7 @@ Suite *options_suite(void) {
   tcase_add_test(tc, linger_round_trip);
   tcase_add_test(tc, tcp_info_of_connection);
   tcase_add_test(tc, raw_bytes_round_trip);
+  tcase_add_test(tc, peer_credentials_of_a_pair);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -322,3 +322,23 @@ kernel changes by itself, not what was set.")
       (signals type-error (net:raw-socket-option s :socket reuse v :end 9))
       (signals type-error (net:raw-socket-option s :nowhere reuse v))
       (signals net:option-not-supported (net:raw-socket-option s :socket 9999 v)))))
+
+(test peer-credentials-name-the-peer-process
+  (multiple-value-bind (a b) (net:make-socket-pair)
+    (unwind-protect
+         (let ((cred (net:socket-option a :peer-credentials)))
+           (is (eql (ext:getpid) (getf cred :pid)))
+           (is (eql (ext:getuid) (getf cred :uid)))
+           (is (integerp (getf cred :gid)))
+           (is (equal cred (getf (net:list-socket-options b) :peer-credentials))))
+      (close a)
+      (close b)))
+  ;; read-only, and only for Unix-domain sockets
+  (multiple-value-bind (a b) (net:make-socket-pair)
+    (unwind-protect
+         (signals net:socket-option-not-applicable
+           (setf (net:socket-option a :peer-credentials) '(:pid 1)))
+      (close a)
+      (close b)))
+  (net:with-open-socket (s)
+    (signals net:socket-option-not-applicable (net:socket-option s :peer-credentials))))

@@ -266,6 +266,9 @@ int net_socket_setopt_linger(int fd, int on, int seconds);
  * rcv_space total_retrans. */
 #define NET_TCP_INFO_FIELDS 32
 int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]);
+/* SO_PEERCRED of a Unix-domain socket: the peer's pid, uid and gid as they
+ * were when it connected (or made the pair). */
+int net_socket_peer_credentials(int fd, int64_t out[3]);
 
 /* ---- Multicast (multicast.c) ----------------------------------------------- */
 

@@ -118,6 +118,14 @@ cl_object netsys_tcp_info(cl_object handle, cl_object sock) {
   return list;
 }
 
+cl_object netsys_peer_credentials(cl_object handle, cl_object sock) {
+  int64_t v[3];
+  int fd = netsys_fd_enter(handle, "getsockopt", sock);
+  int r = net_socket_peer_credentials(fd, v);
+  netsys__opt_done(handle, r, "getsockopt", sock);
+  return cl_list(3, ecl_make_int64_t(v[0]), ecl_make_int64_t(v[1]), ecl_make_int64_t(v[2]));
+}
+
 /* The system's values of the constants the option table names. */
 #define C(x) {#x, x}
 static const struct {
@@ -129,7 +137,7 @@ static const struct {
   C(SO_SNDBUF), C(SO_RCVBUF), C(SO_SNDLOWAT), C(SO_RCVLOWAT), C(SO_SNDTIMEO),
   C(SO_RCVTIMEO), C(SO_OOBINLINE), C(SO_ERROR), C(SO_TYPE), C(SO_PROTOCOL), C(SO_DOMAIN),
   C(SO_ACCEPTCONN), C(SO_BINDTODEVICE), C(SO_PRIORITY), C(SO_MARK), C(SO_DONTROUTE),
-  C(SO_PASSCRED), C(SO_TIMESTAMP), C(SO_RCVBUFFORCE), C(SO_SNDBUFFORCE), C(SO_BUSY_POLL),
+  C(SO_PASSCRED), C(SO_PEERCRED), C(SO_TIMESTAMP), C(SO_RCVBUFFORCE), C(SO_SNDBUFFORCE), C(SO_BUSY_POLL),
   C(SO_INCOMING_CPU),
 #ifdef SO_ZEROCOPY
   C(SO_ZEROCOPY),

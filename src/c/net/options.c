@@ -87,3 +87,17 @@ int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]) {
   }
   return 0;
 }
+
+int net_socket_peer_credentials(int fd, int64_t out[3]) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  int r;
+  memset(&cred, 0, sizeof cred);
+  r = net_socket_getopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+  if (r < 0)
+    return r;
+  out[0] = cred.pid;
+  out[1] = cred.uid;
+  out[2] = cred.gid;
+  return 0;
+}

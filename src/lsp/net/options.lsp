@@ -77,7 +77,7 @@ or type, or it cannot be read or cannot be written."))
 
 (defparameter +codecs+
   '(:boolean :int :seconds :milliseconds :linger :keyword :string :ipv4-interface
-    :interface-index :errno :tcp-info :octets)
+    :interface-index :errno :tcp-info :credentials :octets)
   "The value types an option can have; each is one encoding over the C primitives.")
 
 (defun %default-value-type (codec values)
@@ -90,7 +90,7 @@ or type, or it cannot be read or cannot be written."))
     (:keyword `(member ,@(mapcar #'car values)))
     (:string '(or null string))
     ((:ipv4-interface :interface-index) '(or null (integer 0 2147483647) string address))
-    ((:errno :tcp-info) 't)
+    ((:errno :tcp-info :credentials) 't)
     (:octets '(vector (unsigned-byte 8)))))
 
 (defun %overlap-p (a b)
@@ -135,7 +135,8 @@ protocol number; NUMBER the option's number (the C constant's value); TYPE
 the codec of its value: :BOOLEAN, :INT, :SECONDS (a struct timeval, as a
 real or NIL), :MILLISECONDS (an int of milliseconds, as seconds),
 :LINGER, :KEYWORD (an int named by the alist VALUES of (keyword . integer)),
-:STRING, :IPV4-INTERFACE, :INTERFACE-INDEX, :ERRNO, :TCP-INFO or :OCTETS
+:STRING, :IPV4-INTERFACE, :INTERFACE-INDEX, :ERRNO, :TCP-INFO, :CREDENTIALS
+(read-only: a plist of :PID :UID :GID) or :OCTETS
 (raw bytes, SIZE of them when read).  ADDRESS-FAMILIES (default all of
 :IPV4 :IPV6 :LOCAL) and SOCKET-TYPES (default all) say where it applies;
 READABLE and WRITABLE default to T; VALUE-TYPE narrows the Lisp type
@@ -257,6 +258,8 @@ index, an interface name, or (IPv4 only) an address designator."
         (:string (multiple-value-call #'%octets-string (raw (option-info-size info))))
         (:ipv4-interface (%make-inet-address (raw 4)))
         (:tcp-info (%tcp-info-plist (net-sys:tcp-info h socket)))
+        (:credentials (destructuring-bind (pid uid gid) (net-sys:peer-credentials h socket)
+                        (list :pid pid :uid uid :gid gid)))
         (:octets (multiple-value-bind (buf len) (raw (option-info-size info))
                    (subseq buf 0 len)))))))
 
@@ -406,6 +409,8 @@ Returns BUFFER."
      (:mark :socket "SO_MARK" :int)
      (:dont-route :socket "SO_DONTROUTE" :boolean :address-families inet)
      (:pass-credentials :socket "SO_PASSCRED" :boolean :address-families local)
+     (:peer-credentials :socket "SO_PEERCRED" :credentials :address-families local
+      :socket-types '(:stream :seqpacket) :writable nil)
      (:timestamp :socket "SO_TIMESTAMP" :boolean)
      (:busy-poll :socket "SO_BUSY_POLL" :int :address-families inet
       :value-type '(integer 0 2147483647))

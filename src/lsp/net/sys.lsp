@@ -115,6 +115,8 @@ one cl_object out), inlined into compiled callers."
   "getsockopt(2) into BUFFER[START,END); returns the length written.")
 (define-primitive set-sockopt-raw (handle level name buffer start end socket) "netsys_set_sockopt_raw"
   "setsockopt(2) from BUFFER[START,END).")
+(define-primitive peer-credentials (handle socket) "netsys_peer_credentials"
+  "SO_PEERCRED of a Unix-domain socket: (pid uid gid) of its peer.")
 (define-primitive tcp-info (handle socket) "netsys_tcp_info"
   "TCP_INFO as a list of integers in struct tcp_info's order.")
 (define-primitive option-constants () "netsys_option_constants"
