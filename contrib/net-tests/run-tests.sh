@@ -52,5 +52,10 @@ for example in echo tour; do
     "$ECL" --norc --load "$srcdir/examples/$example.lsp" --eval '(ext:quit 0)'
 done
 
+# The manual's table of error classes is generated from errors.def: it must
+# not drift from it.
+suite "manual: doc/errors-table.texi matches src/c/net/errors.def" \
+  sh -c "sh '$srcdir/doc/errors-table.sh' '$srcdir/src/c/net/errors.def' | cmp - '$srcdir/doc/errors-table.texi'"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
