@@ -193,30 +193,15 @@ close-on-exec underneath in every case."
 
 ;;; Addresses of calls
 
-(defconstant +local-name-max+ 107
-  "The longest Unix-domain name, in octets of UTF-8 (sun_path less its NUL).")
-
 (defun %local-args (address)
-  "The (path abstract-p) the C glue takes for a local ADDRESS designator."
+  "The (path abstract-p) the C glue takes for a local ADDRESS designator.
+MAKE-LOCAL-ADDRESS has checked the name (length, NUL, empty)."
   (let ((a (typecase address
              (local-address address)
              ((or string pathname) (make-local-address address))
              (t (error 'type-error :datum address
                                    :expected-type '(or local-address string pathname))))))
-    (let* ((path (local-address-path a))
-           (octets (loop for c across path
-                         sum (let ((code (char-code c)))
-                               (cond ((< code #x80) 1) ((< code #x800) 2)
-                                     ((< code #x10000) 3) (t 4))))))
-      (cond ((and (zerop octets) (not (local-address-abstract-p a)))
-             (error 'invalid-address :text address :reason "an empty Unix-domain path"))
-            ((> octets +local-name-max+)
-             (error 'invalid-address :text address
-                                     :reason (format nil "a Unix-domain name of ~d octets (at most ~d)"
-                                                     octets +local-name-max+)))
-            ((and (not (local-address-abstract-p a)) (find (code-char 0) path))
-             (error 'invalid-address :text address :reason "a Unix-domain path holding NUL")))
-      (values path (local-address-abstract-p a)))))
+    (values (local-address-path a) (local-address-abstract-p a))))
 
 (defun %sockaddr-args (socket address)
   "The (octets scope) the C glue takes for ADDRESS on SOCKET's family; for a
