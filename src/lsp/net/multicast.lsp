@@ -6,12 +6,6 @@
 
 (in-package "NET")
 
-(defun %multicast-address-p (a)
-  (let ((o (address-octets a)))
-    (if (ipv4-address-p a)
-        (<= 224 (aref o 0) 239)
-        (= (aref o 0) #xff))))
-
 (defun %multicast-address (socket designator what)
   "DESIGNATOR as an address of SOCKET's family; for WHAT :GROUP a multicast
 one, for :SOURCE a unicast one."
@@ -21,7 +15,7 @@ one, for :SOURCE a unicast one."
       (error 'invalid-address :text designator
                               :reason (format nil "not an ~a address, as the socket is"
                                               (if (eq family :ipv4) "IPv4" "IPv6"))))
-    (unless (eq (%multicast-address-p a) (eq what :group))
+    (unless (eq (and (address-multicast-p a) t) (eq what :group))
       (error 'invalid-address :text designator
                               :reason (if (eq what :group)
                                           "not a multicast group address"
