@@ -3,7 +3,7 @@
 ;;;
 ;;; Run by make as:
 ;;;   ecl --norc --eval '(defparameter cl-user::*net-build* (list ...))' --load build.lsp
-;;; with the plist :srcdir :builddir :files :c-library :ld-flags.
+;;; with the plist :srcdir :builddir :files :c-libraries :ld-flags.
 
 (require :cmp)
 
@@ -31,13 +31,14 @@
 (defun main ()
   ;; Every compiled file sees the glue's declarations.
   (setf c::*user-cc-flags*
-        (format nil "~@[~a ~]-I~a -include netsys.h"
+        (format nil "~@[~a ~]-I~a -I~a -include netsys.h"
                 c::*user-cc-flags*
+                (namestring (merge-pathnames "src/c/net/ecl/" (arg :srcdir)))
                 (namestring (merge-pathnames "src/c/net/" (arg :srcdir)))))
   (let ((objects (mapcar #'compile-one (arg :files))))
     (c:build-fasl (merge-pathnames "net.fas" (arg :builddir))
                   :lisp-files objects
-                  :ld-flags (list* (namestring (arg :c-library)) (arg :ld-flags)))
+                  :ld-flags (append (arg :c-libraries) (arg :ld-flags)))
     (c:build-static-library (merge-pathnames "libnet-lisp.a" (arg :builddir))
                             :lisp-files objects
                             :init-name "init_lib_NET")

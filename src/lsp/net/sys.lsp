@@ -4,7 +4,7 @@
 ;;; FUNCALL) and a compiler macro that turns a call in compiled code into a
 ;;; direct C call with FFI:C-INLINE: the cheapest path ECL has (see the
 ;;; manual, "Calling the primitives", and bench/callpath.lsp).  This is the
-;;; only file with C-INLINE; the C is in src/c/net/netsys_*.c.
+;;; only file with C-INLINE; the C is in src/c/net/ecl/.
 
 (in-package "NET-SYS")
 
@@ -98,7 +98,7 @@ one cl_object out), inlined into compiled callers."
 (define-primitive bench-noop (x) "netsys_bench_noop"
   "Returns X; the target of the call-path benchmark.")
 
-;;; Socket options and multicast (netsys_options.c, netsys_multicast.c).
+;;; Socket options and multicast (src/c/net/ecl/options.c, multicast.c).
 (define-primitive sockopt-int (handle level name socket) "netsys_sockopt_int"
   "getsockopt(2) of an int option.")
 (define-primitive set-sockopt-int (handle level name value socket) "netsys_set_sockopt_int"

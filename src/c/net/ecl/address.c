@@ -1,4 +1,4 @@
-/* netsys_address.c -- glue for parsing and printing IP address text. */
+/* address.c -- glue for parsing and printing IP address text. */
 #include "netsys.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* netsys_init.c -- module initialisation, run when net's Lisp code loads. */
+/* init.c -- glue: module initialisation, run when net's Lisp code loads. */
 #include "netsys.h"
 
 #include <signal.h>

@@ -1,4 +1,4 @@
-/* netsys_wait.c -- the blocking policy: retry, wait, and let Lisp interrupts run. */
+/* wait.c -- glue: the blocking policy: retry, wait, and let Lisp interrupts run. */
 #include "netsys.h"
 
 static int64_t netsys__deadline(cl_object deadline, int *nonblocking) {

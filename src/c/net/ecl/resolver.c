@@ -1,4 +1,4 @@
-/* netsys_resolver.c -- glue for host names, services and protocols.
+/* resolver.c -- glue for host names, services and protocols.
  *
  * The lookups may wait for the network (DNS) for seconds.  They run with
  * ECL's interrupts disabled: an interrupt that unwound from inside

@@ -1,4 +1,4 @@
-/* netsys_handle.c -- Lisp handle objects that own descriptors. */
+/* handle.c -- glue: Lisp handle objects that own descriptors. */
 #include "netsys.h"
 
 #include <stdatomic.h>

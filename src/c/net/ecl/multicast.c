@@ -1,4 +1,4 @@
-/* netsys_multicast.c -- glue for multicast memberships and interfaces. */
+/* multicast.c -- glue for multicast memberships and interfaces. */
 #include "netsys.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* netsys_io.c -- glue for sending and receiving into Lisp octet vectors in place. */
+/* io.c -- glue for sending and receiving into Lisp octet vectors in place. */
 #include "netsys.h"
 
 #include <sys/socket.h>

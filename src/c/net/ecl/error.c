@@ -1,4 +1,4 @@
-/* netsys_error.c -- turning error codes into Lisp conditions, in one place. */
+/* error.c -- glue: turning error codes into Lisp conditions, in one place. */
 #include "netsys.h"
 
 void netsys_raise(int code, const char *syscall, cl_object socket) {

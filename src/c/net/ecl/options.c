@@ -1,4 +1,4 @@
-/* netsys_options.c -- glue for socket options: a few generic getters and
+/* options.c -- glue for socket options: a few generic getters and
  * setters (int, timeval, linger, raw bytes, tcp_info) and the table of the
  * system's option constants, from which Lisp builds its option table. */
 #include "netsys.h"

@@ -1,4 +1,4 @@
-/* netsys_socket.c -- glue for creating, naming and connecting sockets. */
+/* socket.c -- glue for creating, naming and connecting sockets. */
 #include "netsys.h"
 
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-/* netsys_sockaddr.c -- socket addresses and small integers between Lisp and C. */
+/* sockaddr.c -- glue: socket addresses and small integers between Lisp and C. */
 #include "netsys.h"
 
 #include <string.h>

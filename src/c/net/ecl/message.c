@@ -1,4 +1,4 @@
-/* netsys_message.c -- glue for sendmsg/recvmsg over several Lisp octet vectors. */
+/* message.c -- glue for sendmsg/recvmsg over several Lisp octet vectors. */
 #include "netsys.h"
 
 #include <string.h>
