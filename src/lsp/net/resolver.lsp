@@ -64,7 +64,8 @@ lower-cased (:http -> \"http\")."
        (every #'digit-char-p string)
        (parse-integer string)))
 
-(defun %check-range (n lo hi)
+(defun %check-integer-range (n lo hi)
+  "N if it is an integer from LO to HI, else a type-error."
   (unless (typep n `(integer ,lo ,hi))
     (error 'type-error :datum n :expected-type `(integer ,lo ,hi)))
   n)
@@ -79,10 +80,10 @@ database names no service on that port.  Signals UNKNOWN-SERVICE for an
 unknown name, TYPE-ERROR for a port outside 0-65535."
   (let* ((proto (%db-name protocol 'keyword))
          (service (if (integerp name-or-port)
-                      (%check-range name-or-port 0 65535)
+                      (%check-integer-range name-or-port 0 65535)
                       (let ((s (%db-name name-or-port '(integer 0 65535))))
                         (let ((n (%decimal s)))
-                          (if n (%check-range n 0 65535) s)))))
+                          (if n (%check-integer-range n 0 65535) s)))))
          (r (net-sys:lookup-service service proto)))
     (values (car r) (cdr r))))
 
@@ -93,9 +94,9 @@ two values, its number and its official name: (lookup-protocol :udp) => 17,
 or symbol) or a number from 0 to 255 (an integer or a string of digits).
 Signals UNKNOWN-PROTOCOL when the database has no such protocol."
   (let ((p (if (integerp name-or-number)
-               (%check-range name-or-number 0 255)
+               (%check-integer-range name-or-number 0 255)
                (let* ((s (%db-name name-or-number '(integer 0 255)))
                       (n (%decimal s)))
-                 (if n (%check-range n 0 255) s)))))
+                 (if n (%check-integer-range n 0 255) s)))))
     (let ((r (net-sys:lookup-protocol p)))
       (values (car r) (cdr r)))))
