@@ -35,7 +35,9 @@ suite() {
   fi
 }
 
-suite "C suites (Check)" "$builddir/contrib/net-tests/c/check_net"
+suite "C suites of the core (Check)" "$builddir/contrib/net-tests/c/check_net"
+
+suite "C suites of the glue (Check, booting ECL)" "$builddir/contrib/net-tests/c/check_glue"
 
 suite "fuzz target over the seed corpus (fuzz/corpus/address)" \
   "$builddir/fuzz/address_replay" "$srcdir/fuzz/corpus/address"
@@ -56,6 +58,14 @@ done
 # not drift from it.
 suite "manual: doc/errors-table.texi matches src/c/net/errors.def" \
   sh -c "sh '$srcdir/doc/errors-table.sh' '$srcdir/src/c/net/errors.def' | cmp - '$srcdir/doc/errors-table.texi'"
+
+# Every exported symbol of NET has exactly one entry in the manual.
+suite "manual: one entry per exported symbol of NET" env NET_FAS="$builddir/net.fas" \
+  NET_SRCDIR="$srcdir/" "$ECL" --norc --load "$srcdir/contrib/net-tests/checks/manual-entries.lsp"
+
+# Every function, macro, generic function and primitive is defined once.
+suite "sources: each function of NET and NET-SYS defined once" env NET_FAS="$builddir/net.fas" \
+  NET_SRCDIR="$srcdir/" "$ECL" --norc --load "$srcdir/contrib/net-tests/checks/single-definitions.lsp"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
