@@ -112,8 +112,8 @@
 (defun run-in-namespace (forms &key (nsswitch "hosts: files") python background)
   "Run FORMS (a string of Lisp forms) in a child ECL, with net loaded, in new
 network and mount namespaces with *NS-HOSTS* as /etc/hosts.  With PYTHON, a
-python3 program run first in the same namespace (in the background, given a
-second to start, with BACKGROUND).  Returns what the child printed (python's
+python3 program run first in the same namespace (in the background with
+BACKGROUND: a name server, waited for until it has bound port 53, at most 20 s).  Returns what the child printed (python's
 output first)."
   (let* ((dir (format nil "/tmp/net-ns-~d-~d/" (ext:getpid) (random 1000000)))
          (script (concatenate 'string dir "run.sh"))
@@ -141,7 +141,8 @@ ip link set lo up
 ~a
 " dir
                           (cond ((not python) "")
-                                (background "python3 prog.py & PY=$!; sleep 1")
+                                (background (format nil "python3 prog.py & PY=$!~@
+                                   i=0; while [ $i -lt 200 ] && ! grep -qs ':0035 ' /proc/net/udp /proc/net/tcp; do sleep 0.1; i=$((i + 1)); done"))
                                 (t "python3 prog.py"))
                           (or (ext:getenv "ECL") "ecl") (ext:getenv "NET_BUILDDIR")
                           (if background "kill $PY" ""))))
