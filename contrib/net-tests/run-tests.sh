@@ -25,6 +25,8 @@ suite() {
   if [ -n "$line" ]; then
     p=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) .*/\1/')
     f=$(echo "$line" | sed -E 's/^[^:]*: [0-9]+ [a-z]+, ([0-9]+) .*/\1/')
+    # "N run" counts failing tests too; "N checks" counts passed ones only.
+    case $line in *" run, "*) p=$((p - f)) ;; esac
     [ "$status" -ne 0 ] && [ "$f" -eq 0 ] && f=1
     count "$p" "$f"
   elif [ "$status" -eq 0 ]; then
