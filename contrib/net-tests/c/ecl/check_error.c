@@ -1,5 +1,5 @@
-/* check_error.c -- tests of the glue's error.c: type-errors, and the
- * bounds of octet vector ranges (netsys_octets). */
+/* check_error.c -- tests of the glue's error.c: type-errors, error codes,
+ * and the bounds of octet vector ranges (netsys_octets). */
 #include "check_glue.h"
 
 struct octets_call {
@@ -122,6 +122,36 @@ START_TEST(octets_honours_fill_pointer) {
 }
 END_TEST
 
+static void call_check(void *arg) {
+  netsys_check(*(int *) arg, "connect", ECL_NIL);
+}
+
+START_TEST(check_passes_counts_and_raises_codes) {
+  int code = NET_ECONNREFUSED;
+  cl_object c;
+  ck_assert(netsys_check(7, "send", ECL_NIL) == ecl_make_fixnum(7));
+  ck_assert(netsys_check(0, "send", ECL_NIL) == ecl_make_fixnum(0));
+  c = check_glue_signal(call_check, &code);
+  ck_assert(!Null(c));
+  ck_assert_int_eq(check_glue_last_code(), NET_ECONNREFUSED);
+}
+END_TEST
+
+static void call_strerror(void *arg) {
+  netsys_strerror((cl_object) arg);
+}
+
+START_TEST(strerror_of_codes_and_non_fixnums) {
+  cl_object text = netsys_strerror(ecl_make_fixnum(NET_ECONNREFUSED));
+  cl_object c;
+  ck_assert(ecl_stringp(text));
+  ck_assert_int_gt(ecl_length(text), 0);
+  c = check_glue_signal(call_strerror, ecl_make_simple_base_string("ECONNREFUSED", -1));
+  ck_assert(check_glue_typep(c, "TYPE-ERROR"));
+  ck_assert_str_eq(check_glue_expected_type(c), "FIXNUM");
+}
+END_TEST
+
 Suite *glue_error_suite(void) {
   Suite *s = suite_create("glue error");
   TCase *tc = check_glue_tcase("type errors and octet ranges");
@@ -132,6 +162,8 @@ Suite *glue_error_suite(void) {
   tcase_add_test(tc, octets_rejects_non_fixnum_bounds);
   tcase_add_test(tc, octets_rejects_other_vectors);
   tcase_add_test(tc, octets_honours_fill_pointer);
+  tcase_add_test(tc, check_passes_counts_and_raises_codes);
+  tcase_add_test(tc, strerror_of_codes_and_non_fixnums);
   suite_add_tcase(s, tc);
   return s;
 }
