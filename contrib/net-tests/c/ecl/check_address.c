@@ -1,5 +1,5 @@
 /* check_address.c -- tests of the glue's address.c: octet vectors, IP text
- * strings made for, and taken from, Lisp. */
+ * and strings made for, and taken from, Lisp. */
 #include "check_glue.h"
 
 #include <string.h>
