@@ -136,7 +136,35 @@
   (signals type-error (make-socket :type :telepathy))
   (signals type-error (make-socket :timeout -1))
   (signals type-error (make-socket :timeout "soon"))
-  (signals type-error (make-socket :protocol "tcp")))
+  (signals type-error (make-socket :protocol 3.5)))
+
+(test protocols-by-name
+  ;; by keyword and by string, a TCP and a UDP exchange over loopback
+  (let ((l (make-socket :protocol :tcp :timeout 5))
+        (c (make-socket :protocol "tcp" :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address l "127.0.0.1")
+           (listen-on l)
+           (connect c "127.0.0.1" :port (net:socket-local-port l))
+           (let ((s (accept-connection l)))
+             (unwind-protect
+                  (progn (send c (octets 1 2 3))
+                         (is (equalp (octets 1 2 3) (net:receive-octets s :size 3 :wait-all t))))
+               (close s))))
+      (close c)
+      (close l)))
+  (let ((a (make-socket :type :datagram :protocol :udp :timeout 5))
+        (b (make-socket :type :datagram :protocol 17 :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address a "127.0.0.1")
+           (net:send-to b (octets 7) "127.0.0.1" :port (net:socket-local-port a))
+           (is (equalp (octets 7) (net:receive-octets a))))
+      (close a)
+      (close b)))
+  (signals net:unknown-protocol (make-socket :protocol :no-such-protocol))
+  (signals net:protocol-not-supported (make-socket :type :stream :protocol :udp)))
 
 (test raw-sockets-where-permitted
   ;; An ICMP echo to 127.0.0.1 over a raw socket, when we may open one.

@@ -166,15 +166,16 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
                                        external-format &allow-other-keys
                     &aux (timeout (%check-timeout timeout))) ; checked before any system call
   "Create a socket of ADDRESS-FAMILY (:IPV4, :IPV6 or :LOCAL) and TYPE
-(:STREAM, :DATAGRAM, :SEQPACKET or :RAW).  PROTOCOL is :DEFAULT or a protocol
-number.  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
+(:STREAM, :DATAGRAM, :SEQPACKET or :RAW).  PROTOCOL is :DEFAULT, a protocol
+number, or a protocol name: :TCP, :UDP, :ICMP, :ICMPV6, :SCTP, :UDPLITE, or
+any name LOOKUP-PROTOCOL knows (a keyword or string).  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
 is the default timeout of blocking calls, in seconds.  EXTERNAL-FORMAT is
 the stream's first external format (see SOCKET-EXTERNAL-FORMAT), which
 sockets accepted from this one inherit.  The descriptor is non-blocking and
 close-on-exec underneath in every case."
   (when external-format
     (%parse-external-format external-format)) ; checked before any system call
-  (let* ((proto (if (eq protocol :default) 0 protocol))
+  (let* ((proto (%protocol-number protocol))
          (handle (net-sys:socket-open (%family-number address-family)
                                       (%type-number type) proto)))
     (%apply-socket-options
