@@ -145,3 +145,9 @@ one cl_object out), inlined into compiled callers."
     +sock-seqpacket+ "SOCK_SEQPACKET" +sock-raw+ "SOCK_RAW"
     +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"
     +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"))
+
+;;; Network interfaces (src/c/net/ecl/interface.c).
+(define-primitive interfaces () "netsys_interfaces"
+  "getifaddrs(3): (name index flags) per interface and (name index flags octets prefix other-kind other scope) per IP address.")
+(define-primitive interface-name (index) "netsys_interface_name"
+  "if_indextoname(3): the name of the interface of INDEX, or NIL.")

@@ -176,6 +176,14 @@ cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_o
                                         cl_object sock);
 cl_object netsys_interface_index(cl_object name);
 
+/* ---- Interfaces (netsys_interface.c) ------------------------------------ */
+
+/* Every interface, (name index flags), and every IP address of one, (name
+ * index flags octets prefix other-kind other scope), in the system's order. */
+cl_object netsys_interfaces(void);
+/* The name of the interface of INDEX, or NIL. */
+cl_object netsys_interface_name(cl_object index);
+
 /* ---- Module (netsys_init.c) --------------------------------------------- */
 
 /* Called once when the module is loaded. */
