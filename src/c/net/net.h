@@ -169,6 +169,12 @@ int net_socket_set_abortive(int fd);
 /* What an inherited descriptor is: sets FAMILY, TYPE and LISTENING (0/1),
  * and makes it non-blocking and close-on-exec. */
 int net_socket_adopt(int fd, int *family, int *type, int *listening);
+/* A new descriptor, close-on-exec, sharing FD's open file description
+ * (dup(2): same socket, same O_NONBLOCK). */
+int net_socket_dup(int fd);
+/* 1 if FD has a peer (a connected stream, a connected datagram socket, one
+ * end of a pair), 0 if not (ENOTCONN), or another negative code. */
+int net_socket_connected(int fd);
 
 /* ---- I/O --------------------------------------------------------------------- */
 
@@ -328,6 +334,10 @@ int net_handle_fd(const net_handle *h);
 int net_handle_close(net_handle *h);
 /* Closes if still open, then frees; for finalizers. */
 void net_handle_free(net_handle *h);
+/* Marks H closed without closing its fd, which is returned (the caller now
+ * owns it), or NET_ECLOSED if H was closed already.  Calls in flight go on
+ * with the fd; new ones see NET_ECLOSED. */
+int net_handle_detach(net_handle *h);
 
 #ifdef __cplusplus
 }

@@ -458,4 +458,41 @@ sockets explicitly (WITH-OPEN-SOCKET does)."
   (net-sys:finalized-count))
 
 
+;;; Descriptors: a peer, a second descriptor, giving the descriptor away.
+
+(defun socket-connected-p (socket)
+  "True if SOCKET has a peer: a connected stream socket (until it is
+closed: a peer that went away still counts until the connection is reset),
+a datagram socket given a default destination with CONNECT, either end of
+MAKE-SOCKET-PAIR.  NIL for an unconnected, listening or closed socket."
+  (net-sys:socket-connected (socket-handle socket) socket))
+
+(defun dup-socket (socket)
+  "A new socket object of SOCKET's class, family, type, blocking policy and
+timeout, owning a new descriptor (close-on-exec) made by dup(2) of SOCKET's:
+both name the same open socket, so data sent on either goes on the one
+connection, and the socket stays open until both are closed (SHUTDOWN on
+either acts on the socket itself).  A stream's buffers are not shared: the
+new object starts with empty ones."
+  (let ((handle (net-sys:handle-dup (socket-handle socket) socket)))
+    (make-instance (class-of socket)
+                   :handle handle :address-family (socket-address-family socket)
+                   :type (socket-type socket) :blocking (socket-blocking-p socket)
+                   :timeout (socket-timeout-of socket)
+                   :external-format (slot-value socket 'external-format))))
+
+(defun socket-detach (socket)
+  "Give SOCKET's descriptor away: returns it, open, and SOCKET becomes
+closed (SOCKET-OPEN-P is false, calls signal SOCKET-CLOSED) without closing
+it; neither CLOSE nor the finalizer will.  The caller now owns the
+descriptor (it stays non-blocking and close-on-exec).  Text or octets still
+in the stream's output buffer are sent first; octets already read into the
+stream's input buffer stay behind.  Signals SOCKET-CLOSED if SOCKET was
+closed already."
+  (when (and (typep socket 'stream-socket)
+             (slot-value socket 'stream-state)
+             (socket-open-p socket))
+    (finish-output socket))
+  (net-sys:handle-detach (socket-handle socket) socket))
+
 (provide :net)

@@ -49,6 +49,12 @@ cl_object netsys_handle_close(cl_object handle);
 cl_object netsys_handle_fd(cl_object handle);
 cl_object netsys_handle_open_p(cl_object handle);
 cl_object netsys_finalized_count(void);
+/* The fd of HANDLE, which becomes closed without closing it. */
+cl_object netsys_handle_detach(cl_object handle, cl_object sock);
+/* A new handle owning a close-on-exec dup(2) of HANDLE's fd. */
+cl_object netsys_handle_dup(cl_object handle, cl_object sock);
+/* T if HANDLE's socket has a peer, NIL if not or closed. */
+cl_object netsys_socket_connected(cl_object handle, cl_object sock);
 /* Registers the finalizer function as a GC root; from netsys_init. */
 void netsys__handle_init(void);
 
