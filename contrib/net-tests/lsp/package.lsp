@@ -81,6 +81,44 @@ name a socket, as ls shows them."
       (read-sequence v in))
     v))
 
+;;; Threads and octets for the stream and codec suites
+
+(defparameter *multilingual* "aé€𝄞Ωж中 ok"
+  "Characters of one to four UTF-8 octets, for codec and stream tests.")
+
+(defun spawn (function)
+  "Run FUNCTION in a thread; JOIN returns its value or re-signals its error."
+  (let ((box (list nil nil)))
+    (list (mp:process-run-function
+           "stream-test"
+           (lambda ()
+             (handler-case (setf (first box) (funcall function))
+               (error (e) (setf (second box) e)))))
+          box)))
+
+(defun join (thread)
+  (mp:process-join (first thread))
+  (let ((box (second thread)))
+    (when (second box) (error (second box)))
+    (first box)))
+
+(defun utf8 (string)
+  "STRING encoded by ECL's own UTF-8 encoder, a simple octet vector."
+  (let ((v (make-array 16 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0)))
+    (write-string string (ext:make-sequence-output-stream v :external-format :utf-8))
+    (coerce v '(simple-array (unsigned-byte 8) (*)))))
+
+(defun send-octets (socket octets)
+  (send socket octets)
+  socket)
+
+(defun strings-all-read (socket n)
+  "A fresh string of the next N characters of SOCKET."
+  (let ((s (make-string n)))
+    (is (= n (read-sequence s socket)))
+    s))
+
+
 (defun run-thread (name function)
   "Run FUNCTION in a new thread; returns a function that joins it and
 returns FUNCTION's value, or re-signals nothing but returns the condition

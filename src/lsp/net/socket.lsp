@@ -159,7 +159,7 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
 
 ;;; Creation
 
-(declaim (ftype function %parse-external-format)) ; stream.lsp
+(declaim (ftype function %parse-external-format)) ; codec.lsp
 
 (defun make-socket (&rest options &key (address-family :ipv4) (type :stream)
                                        (protocol :default) (blocking t) timeout
