@@ -19,6 +19,9 @@
    (external-format :initarg :external-format :initform nil
                     :documentation "The external format the socket's stream starts with, and
 the one sockets accepted from it start with; NIL means :UTF-8.")
+   (buffering :initarg :buffering :initform :full
+              :documentation "The stream's output buffering, :FULL, :LINE or :NONE;
+sockets accepted from this one start with it (see SOCKET-BUFFERING).")
    (timeout-ns :initform nil :reader %socket-timeout-ns
                :documentation "TIMEOUT in nanoseconds, a fixnum, kept in step with it so
 that a call does not redo the arithmetic (nor cons a float) each time."))
@@ -159,11 +162,11 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
 
 ;;; Creation
 
-(declaim (ftype function %parse-external-format)) ; codec.lsp
+(declaim (ftype function %parse-external-format %check-buffering)) ; codec.lsp, stream.lsp
 
 (defun make-socket (&rest options &key (address-family :ipv4) (type :stream)
                                        (protocol :default) (blocking t) timeout
-                                       external-format &allow-other-keys
+                                       external-format (buffering :full) &allow-other-keys
                     &aux (timeout (%check-timeout timeout))) ; checked before any system call
   "Create a socket of ADDRESS-FAMILY (:IPV4, :IPV6 or :LOCAL) and TYPE
 (:STREAM, :DATAGRAM, :SEQPACKET or :RAW).  PROTOCOL is :DEFAULT, a protocol
@@ -171,10 +174,13 @@ number, or a protocol name: :TCP, :UDP, :ICMP, :ICMPV6, :SCTP, :UDPLITE, or
 any name LOOKUP-PROTOCOL knows (a keyword or string).  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
 is the default timeout of blocking calls, in seconds.  EXTERNAL-FORMAT is
 the stream's first external format (see SOCKET-EXTERNAL-FORMAT), which
-sockets accepted from this one inherit.  The descriptor is non-blocking and
+sockets accepted from this one inherit, and BUFFERING the stream's output
+buffering (:FULL, the default, :LINE or :NONE; see SOCKET-BUFFERING), which
+they inherit too.  The descriptor is non-blocking and
 close-on-exec underneath in every case."
   (when external-format
     (%parse-external-format external-format)) ; checked before any system call
+  (%check-buffering buffering)
   (let* ((proto (%protocol-number protocol))
          (handle (net-sys:socket-open (%family-number address-family)
                                       (%type-number type) proto)))
@@ -182,7 +188,7 @@ close-on-exec underneath in every case."
      (make-instance (%socket-class address-family (%role-of-type type))
                     :handle handle :address-family address-family :type type
                     :blocking blocking :timeout timeout
-                    :external-format external-format)
+                    :external-format external-format :buffering buffering)
      options)))
 
 (defun %wrap-accepted (listener handle)
@@ -190,7 +196,8 @@ close-on-exec underneath in every case."
                  :handle handle :address-family (socket-address-family listener)
                  :type (socket-type listener)
                  :timeout (socket-timeout-of listener)
-                 :external-format (slot-value listener 'external-format)))
+                 :external-format (slot-value listener 'external-format)
+                 :buffering (slot-value listener 'buffering)))
 
 ;;; Addresses of calls
 
@@ -479,7 +486,8 @@ new object starts with empty ones."
                    :handle handle :address-family (socket-address-family socket)
                    :type (socket-type socket) :blocking (socket-blocking-p socket)
                    :timeout (socket-timeout-of socket)
-                   :external-format (slot-value socket 'external-format))))
+                   :external-format (slot-value socket 'external-format)
+                   :buffering (slot-value socket 'buffering))))
 
 (defun socket-detach (socket)
   "Give SOCKET's descriptor away: returns it, open, and SOCKET becomes
