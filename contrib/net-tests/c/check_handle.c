@@ -86,6 +86,32 @@ START_TEST(freeing_an_open_handle_closes_its_fd) {
 }
 END_TEST
 
+START_TEST(detach_hands_over_the_fd) {
+  int fd = net_socket_open(AF_INET, SOCK_STREAM, 0);
+  net_handle *h = net_handle_new(fd);
+  ck_assert_int_eq(net_handle_detach(h), fd);
+  ck_assert_int_eq(net_handle_detach(h), NET_ECLOSED);
+  ck_assert_int_eq(net_handle_acquire(h), NET_ECLOSED);
+  ck_assert_int_eq(net_handle_fd(h), -1);
+  ck_assert_int_eq(net_handle_close(h), 0);
+  net_handle_free(h);
+  ck_assert_int_ne(fcntl(fd, F_GETFD), -1); /* still open: the caller's */
+  close(fd);
+}
+END_TEST
+
+START_TEST(detach_during_a_call_never_closes) {
+  int fd = net_socket_open(AF_INET, SOCK_STREAM, 0);
+  net_handle *h = net_handle_new(fd);
+  ck_assert_int_eq(net_handle_acquire(h), fd);
+  ck_assert_int_eq(net_handle_detach(h), fd);
+  net_handle_release(h); /* the last user of a detached handle */
+  net_handle_free(h);
+  ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
+  close(fd);
+}
+END_TEST
+
 Suite *handle_suite(void) {
   Suite *s = suite_create("handle");
   TCase *tc = tcase_create("lifecycle");
@@ -95,6 +121,8 @@ Suite *handle_suite(void) {
   tcase_add_test(tc, close_wakes_a_blocked_reader);
   tcase_add_test(tc, freeing_a_closed_handle_spares_a_reused_fd);
   tcase_add_test(tc, freeing_an_open_handle_closes_its_fd);
+  tcase_add_test(tc, detach_hands_over_the_fd);
+  tcase_add_test(tc, detach_during_a_call_never_closes);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -87,6 +87,43 @@ START_TEST(send_to_reset_peer_is_an_error_not_sigpipe) {
 }
 END_TEST
 
+START_TEST(dup_shares_the_socket) {
+  int fds[2], d;
+  char c = 0;
+  check_tcp_pair(0, fds);
+  d = net_socket_dup(fds[0]);
+  ck_assert_int_ge(d, 0);
+  ck_assert_int_ne(d, fds[0]);
+  ck_assert(fcntl(d, F_GETFD) & FD_CLOEXEC);
+  close(fds[0]);
+  ck_assert_int_eq(net_send(d, "x", 1, 0), 1);
+  ck_assert_int_eq(net_wait(fds[1], NET_WAIT_READ, net_now_ns() + 2000000000LL), NET_WAIT_READ);
+  ck_assert_int_eq(net_recv(fds[1], &c, 1, 0), 1);
+  ck_assert_int_eq(c, 'x');
+  close(d);
+  close(fds[1]);
+}
+END_TEST
+
+START_TEST(connected_means_a_peer) {
+  int fds[2], u = net_socket_open(AF_INET, SOCK_DGRAM, 0);
+  net_sockaddr addr;
+  int l = check_listener(0, &addr);
+  check_tcp_pair(0, fds);
+  ck_assert_int_eq(net_socket_connected(fds[0]), 1);
+  ck_assert_int_eq(net_socket_connected(fds[1]), 1);
+  ck_assert_int_eq(net_socket_connected(l), 0);
+  ck_assert_int_eq(net_socket_connected(u), 0);
+  ck_assert_int_eq(net_socket_connect(u, &addr), 0);
+  ck_assert_int_eq(net_socket_connected(u), 1);
+  ck_assert_int_eq(net_socket_connected(-1), NET_EBADF);
+  close(u);
+  close(l);
+  close(fds[0]);
+  close(fds[1]);
+}
+END_TEST
+
 Suite *socket_suite(void) {
   Suite *s = suite_create("socket");
   TCase *tc = tcase_create("loopback");
@@ -97,6 +134,8 @@ Suite *socket_suite(void) {
   tcase_add_test(tc, connect_to_closed_port_is_refused);
   tcase_add_test(tc, wait_times_out_at_deadline);
   tcase_add_test(tc, send_to_reset_peer_is_an_error_not_sigpipe);
+  tcase_add_test(tc, dup_shares_the_socket);
+  tcase_add_test(tc, connected_means_a_peer);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -75,9 +75,42 @@
   (is (equal "2001:db8::1"
              (net:address-string (net:ensure-address #x20010db8000000000000000000000001
                                                      :address-family :ipv6))))
-  (signals net:invalid-address (net:ensure-address (expt 2 32)))
+  ;; too large for IPv4 without a family: IPv6, as nothing else can be meant
+  (is (equal "::1:0:0" (net:address-string (net:ensure-address (expt 2 32)))))
+  (is (equal "0:10::" (net:address-string (net:ensure-address (expt 2 100)))))
+  (signals net:invalid-address (net:ensure-address (expt 2 32) :address-family :ipv4))
+  (signals net:invalid-address (net:ensure-address (expt 2 128)))
   (signals net:invalid-address (net:ensure-address -1))
   (signals net:invalid-address (net:ensure-address (expt 2 128) :address-family :ipv6)))
+
+(test address-integer-round-trips
+  (is (= #x7f000001 (net:address-integer "127.0.0.1")))
+  (is (= #x7f000001 (net:address-integer #(127 0 0 1))))
+  (is (= 1 (net:address-integer "::1")))
+  (is (= 0 (net:address-integer net:+ipv4-any+)))
+  (is (= (1- (expt 2 128)) (net:address-integer "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")))
+  (is (= #x20010db8000000000000000000000001 (net:address-integer "2001:db8::1%3")))
+  (dolist (text '("10.0.0.1" "255.255.255.255" "2001:db8::1" "fe80::1234:5678"))
+    (is (net:address= text (net:ensure-address (net:address-integer text)))))
+  (is (net:address= "::1" (net:ensure-address (net:address-integer "::1") :address-family :ipv6)))
+  (is (net:address= "10.0.1.0" (1+ (net:address-integer "10.0.0.255"))))
+  (signals net:invalid-address (net:address-integer (net:make-local-address "/tmp/x")))
+  (signals net:invalid-address (net:address-integer "not an address"))
+  (signals type-error (net:address-integer :ten)))
+
+(test ensure-address-without-errors
+  (is (null (net:ensure-address "example.org" :errorp nil)))
+  (is (null (net:ensure-address "1.2.3" :errorp nil)))
+  (is (null (net:ensure-address "01.2.3.4" :errorp nil)))
+  (is (null (net:ensure-address "" :errorp nil)))
+  (is (null (net:ensure-address #(1 2 3) :errorp nil)))
+  (is (null (net:ensure-address -1 :errorp nil)))
+  (is (null (net:ensure-address "::1" :address-family :ipv4 :errorp nil)))
+  (is (net:address= "10.0.0.1" (net:ensure-address "10.0.0.1" :errorp nil)))
+  (is (net:address= "::1" (net:ensure-address "::1" :address-family :ipv6 :errorp nil)))
+  ;; objects of other types are still type errors
+  (signals type-error (net:ensure-address :ten :errorp nil))
+  (signals type-error (net:ensure-address "::1" :address-family :ipx :errorp nil)))
 
 (defun reason-of (designator &rest args)
   (handler-case (progn (apply #'net:ensure-address designator args) nil)

@@ -82,7 +82,7 @@
     (setf (net:socket-external-format c) :default)
     (is (eq :utf-8 (net:socket-external-format c)))
     (signals error (setf (net:socket-external-format c) :no-such-encoding))
-    (signals error (setf (net:socket-external-format c) '(:utf-8 :cr)))
+    (signals error (setf (net:socket-external-format c) '(:utf-8 :lfcr)))
     (signals type-error (net:socket-external-format 42))
     (is (eq :utf-8 (net:socket-external-format c)) "a failed SETF changes nothing")))
 

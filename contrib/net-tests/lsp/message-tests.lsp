@@ -195,7 +195,7 @@
     (signals type-error (net:send-message a (list (octets 1)) :ancillary '((:colour 3))))
     (signals type-error (net:send-message a (list (octets 1)) :ancillary '((:credentials 1 2))))
     (signals type-error (net:send-message a (loop repeat 65 collect (octets 1))))
-    (signals type-error (net:receive-message b (list (octets 1)) :control-size 100000))
+    (signals type-error (net:receive-message b (list (octets 1)) :control-size -1))
     (let ((closed (make-socket)))
       (close closed)
       (signals net:socket-closed
@@ -269,3 +269,18 @@
                (close s))))
       (close c)
       (close l))))
+
+(test large-control-sizes-are-accepted
+  ;; more than the buffer holds is taken as all of it
+  (with-socket-pair (a b :type :datagram :timeout 5)
+    (dolist (size '(10240 100000))
+      (let ((buf (make-octets 1)))
+        (net:send-message a (list (octets 9)) :ancillary `((:file-descriptors ,(net:socket-fd a))))
+        (multiple-value-bind (count address port ancillary flags)
+            (net:receive-message b (list buf) :control-size size)
+          (declare (ignore address port))
+          (is (= 1 count))
+          (is (null flags))
+          (let ((fds (cdr (assoc :file-descriptors ancillary))))
+            (is (= 1 (length fds)))
+            (mapc (lambda (fd) (close (net:make-socket-from-fd fd))) fds)))))))

@@ -35,6 +35,15 @@
   (is (net:address= "10.9.8.7" (first (net:lookup-host (net:ensure-address "10.9.8.7")))))
   (signals net:host-not-found (net:lookup-host "10.9.8.7" :address-family :ipv6)))
 
+(test addresses-of-the-other-family-are-not-found
+  ;; as for the text of the same address: no address of that family
+  (signals net:host-not-found (net:lookup-host #(127 0 0 1) :address-family :ipv6))
+  (signals net:host-not-found (net:lookup-host net:+ipv4-loopback+ :address-family :ipv6))
+  (signals net:host-not-found (net:lookup-host net:+ipv6-loopback+ :address-family :ipv4))
+  (signals net:host-not-found (net:lookup-host "::1" :address-family :ipv4))
+  (is (net:address= "::1" (first (net:lookup-host net:+ipv6-loopback+ :address-family :ipv6))))
+  (signals net:invalid-address (net:lookup-host #(127 0 0) :address-family :ipv6)))
+
 (test bad-names-are-refused-before-libc
   ;; Each of these would be misread or truncated by libc.
   (dolist (case `(("1.2.3" "four parts")

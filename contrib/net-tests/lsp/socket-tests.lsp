@@ -136,7 +136,35 @@
   (signals type-error (make-socket :type :telepathy))
   (signals type-error (make-socket :timeout -1))
   (signals type-error (make-socket :timeout "soon"))
-  (signals type-error (make-socket :protocol "tcp")))
+  (signals type-error (make-socket :protocol 3.5)))
+
+(test protocols-by-name
+  ;; by keyword and by string, a TCP and a UDP exchange over loopback
+  (let ((l (make-socket :protocol :tcp :timeout 5))
+        (c (make-socket :protocol "tcp" :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address l "127.0.0.1")
+           (listen-on l)
+           (connect c "127.0.0.1" :port (net:socket-local-port l))
+           (let ((s (accept-connection l)))
+             (unwind-protect
+                  (progn (send c (octets 1 2 3))
+                         (is (equalp (octets 1 2 3) (net:receive-octets s :size 3 :wait-all t))))
+               (close s))))
+      (close c)
+      (close l)))
+  (let ((a (make-socket :type :datagram :protocol :udp :timeout 5))
+        (b (make-socket :type :datagram :protocol 17 :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address a "127.0.0.1")
+           (net:send-to b (octets 7) "127.0.0.1" :port (net:socket-local-port a))
+           (is (equalp (octets 7) (net:receive-octets a))))
+      (close a)
+      (close b)))
+  (signals net:unknown-protocol (make-socket :protocol :no-such-protocol))
+  (signals net:protocol-not-supported (make-socket :type :stream :protocol :udp)))
 
 (test raw-sockets-where-permitted
   ;; An ICMP echo to 127.0.0.1 over a raw socket, when we may open one.
@@ -653,3 +681,99 @@ same descriptor number), and that number."
       (is (eql n (funcall writer)))
       (is (= 10 interrupted))
       (is (null (mismatch data got))))))
+
+;;; Descriptors: connected-p, dup, detach, adoption
+
+(test socket-connected-p-follows-the-peer
+  (with-tcp-pair (c s :timeout 5)
+    (is (eq t (net:socket-connected-p c)))
+    (is (eq t (net:socket-connected-p s))))
+  (net:with-open-socket (fresh)
+    (is (null (net:socket-connected-p fresh))))
+  (let ((l (loopback-listener :ipv4)))
+    (is (null (net:socket-connected-p l)))
+    (close l)
+    (is (null (net:socket-connected-p l))))        ; closed: no peer, no error
+  (net:with-open-socket (u :type :datagram)
+    (is (null (net:socket-connected-p u)))
+    (connect u "127.0.0.1" :port 9)
+    (is (eq t (net:socket-connected-p u))))
+  (with-socket-pair (a b)
+    (is (eq t (net:socket-connected-p a)))))
+
+(test dup-socket-shares-the-connection
+  (with-socket-pair (a b :timeout 5)
+    (let ((d (net:dup-socket a)))
+      (unwind-protect
+           (progn
+             (is (eq (class-of a) (class-of d)))
+             (is (/= (net:socket-fd a) (net:socket-fd d)))
+             (is (logtest (fd-flags (net:socket-fd d)) #o2000000))   ; O_CLOEXEC
+             (is (= 5 (net:socket-timeout-of d)))
+             (send d (octets 1 2))
+             (is (equalp (octets 1 2) (net:receive-octets b :size 2 :wait-all t)))
+             ;; closing one leaves the socket open through the other
+             (close a)
+             (send d (octets 3))
+             (is (equalp (octets 3) (net:receive-octets b :size 1)))
+             (send b (octets 4))
+             (is (equalp (octets 4) (net:receive-octets d :size 1))))
+        (close d))
+      ;; both closed: the peer sees end of file
+      (is (equalp (octets) (net:receive-octets b :size 1)))
+      (signals net:socket-closed (net:dup-socket a)))))
+
+(test socket-detach-gives-the-descriptor-away
+  (with-socket-pair (a b :timeout 5)
+    (write-string "buffered" a)                     ; still in the stream buffer
+    (let ((fd (net:socket-detach a)))
+      (is (integerp fd))
+      (is (not (net:socket-open-p a)))
+      (is (null (net:socket-fd a)))
+      (is (null (close a)))                         ; closed already, fd untouched
+      (signals net:socket-closed (send a (octets 1)))
+      (signals net:socket-closed (net:socket-detach a))
+      (is (integerp (fd-flags fd)))                 ; still open
+      (is (equal "buffered" (map 'string #'code-char (net:receive-octets b :size 8 :wait-all t))))
+      (let ((again (net:make-socket-from-fd fd :timeout 5)))
+        (unwind-protect
+             (progn (send again (octets 5 6))
+                    (is (equalp (octets 5 6) (net:receive-octets b :size 2 :wait-all t))))
+          (close again))))))
+
+(test make-socket-from-fd-adopts-another-librarys-socket
+  ;; ECL's own sockets module makes blocking descriptors without close-on-exec
+  (require :sockets)
+  (let* ((bsd (find-package "SB-BSD-SOCKETS"))
+         (other (make-instance (find-symbol "INET-SOCKET" bsd) :type :stream :protocol :tcp))
+         (fd (funcall (find-symbol "SOCKET-FILE-DESCRIPTOR" bsd) other))
+         (l (loopback-listener :ipv4)))
+    (is (not (logtest (fd-flags fd) #o4000)))
+    (let ((s (net:make-socket-from-fd fd :timeout 5)))
+      (unwind-protect
+           (progn
+             (is (typep s 'net:stream-socket))
+             (is (eq :ipv4 (net:socket-address-family s)))
+             (is (logtest (fd-flags fd) #o4000))          ; O_NONBLOCK
+             (is (logtest (fd-flags fd) #o2000000))       ; O_CLOEXEC
+             (connect s "127.0.0.1" :port (net:socket-local-port l))
+             (let ((peer (accept-connection l :timeout 5)))
+               (unwind-protect
+                    (progn (send peer (octets 42))
+                           (is (equalp (octets 42) (net:receive-octets s :size 1))))
+                 (close peer))))
+        (close s)
+        (close l)))))
+
+(defun detached-descriptors (n)
+  "N descriptors detached from socket objects left to the collector."
+  (loop repeat n collect (net:socket-detach (make-socket :type :datagram))))
+
+(test detached-descriptors-outlive-their-garbage-sockets
+  (let ((before (net:finalized-socket-count))
+        (fds (detached-descriptors 5)))
+    (loop repeat 3 do (si:gc t) (sleep 0.05))
+    (is (every (lambda (fd) (integerp (fd-flags fd))) fds))
+    (is (= before (net:finalized-socket-count)))
+    (dolist (fd fds)
+      (close (net:make-socket-from-fd fd)))))

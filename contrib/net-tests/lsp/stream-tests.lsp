@@ -547,3 +547,105 @@
            (is (= 200 (read-byte b))))
       (close a)
       (close b))))
+
+;;; Output buffering, the CR line ending, datagram sockets
+
+(defun sent-now (receiver)
+  "What RECEIVER (non-blocking) can read now, as a string."
+  (let ((buffer (make-string 64)))
+    (subseq buffer 0 (net:read-available receiver buffer))))
+
+(test buffering-modes
+  (with-socket-pair (a b :timeout 5)
+    (setf (net:socket-blocking-p b) nil)
+    (is (eq :full (net:socket-buffering a)))
+    (write-line "full" a)
+    (is (string= "" (sent-now b)))                  ; held until finish-output
+    (finish-output a)
+    (is (string= (format nil "full~%") (sent-now b)))
+    (setf (net:socket-buffering a) :line)
+    (is (eq :line (net:socket-buffering a)))
+    (write-string "part" a)
+    (is (string= "" (sent-now b)))                  ; no newline yet
+    (format a ", end~%")
+    (is (string= (format nil "part, end~%") (sent-now b)))
+    (write-char #\x a)
+    (is (string= "" (sent-now b)))
+    (terpri a)
+    (is (string= (format nil "x~%") (sent-now b)))
+    (write-sequence (octets 65 10) a)               ; an octet 10 is a newline too
+    (is (string= (format nil "A~%") (sent-now b)))
+    (write-string "held" a)
+    (setf (net:socket-buffering a) :none)           ; leaving :full flushes
+    (is (string= "held" (sent-now b)))
+    (write-char #\y a)
+    (is (string= "y" (sent-now b)))
+    (write-byte 66 a)
+    (is (string= "B" (sent-now b)))
+    (write-sequence "zz" a)
+    (is (string= "zz" (sent-now b)))
+    (signals type-error (setf (net:socket-buffering a) :sometimes))
+    (is (eq :none (net:socket-buffering a)))))
+
+(test buffering-is-given-to-make-socket-and-inherited
+  (signals type-error (make-socket :buffering :always))
+  (let ((l (make-socket :buffering :line :timeout 5))
+        (c (make-socket :timeout 5)))
+    (unwind-protect
+         (progn
+           (bind-address l "127.0.0.1")
+           (listen-on l)
+           (is (eq :line (net:socket-buffering l)))
+           (connect c "127.0.0.1" :port (net:socket-local-port l))
+           (let ((s (accept-connection l)))
+             (unwind-protect
+                  (progn
+                    (is (eq :line (net:socket-buffering s)))
+                    (let ((d (net:dup-socket s)))
+                      (is (eq :line (net:socket-buffering d)))
+                      (close d))
+                    ;; an interactive exchange without finish-output
+                    (format s "question~%")
+                    (is (string= "question" (read-line c)))
+                    (setf (net:socket-buffering c) :line)
+                    (format c "answer~%")
+                    (is (string= "answer" (read-line s))))
+               (close s))))
+      (close c)
+      (close l))))
+
+(test cr-line-ending
+  (with-socket-pair (a b :timeout 5)
+    (setf (net:socket-external-format a) '(:utf-8 :cr)
+          (net:socket-external-format b) '(:utf-8 :mac))
+    (is (equal '(:utf-8 :cr) (net:socket-external-format a)))
+    (is (equal '(:utf-8 :cr) (net:socket-external-format b)))
+    (format a "one~%two ~a~%" #\GREEK_SMALL_LETTER_LAMDA)
+    (write-char #\Newline a)
+    (finish-output a)
+    (let ((octets (make-octets 12)))
+      (is (= 12 (read-sequence octets b)))
+      (is (equalp (octets 111 110 101 13 116 119 111 32 206 187 13 13) octets)))
+    (write-sequence (octets 97 13 98 13 13) a)
+    (finish-output a)
+    (is (string= "a" (read-line b)))
+    (is (char= #\b (read-char b)))
+    (is (char= #\Newline (read-char b)))
+    (is (string= "" (read-line b)))
+    (write-sequence (octets 99 13 100) a)
+    (finish-output a)
+    (let ((s (make-string 3)))
+      (is (= 3 (read-sequence s b)))
+      (is (string= (format nil "c~%d") s)))
+    (setf (net:socket-external-format a) '(:latin-1 :cr))
+    (write-string (format nil "x~%") a)
+    (finish-output a)
+    (is (equalp (octets 120 13) (let ((v (make-octets 2))) (read-sequence v b) v)))))
+
+(test datagram-sockets-are-not-streams
+  (net:with-open-socket (u :type :datagram)
+    (is (not (streamp u)))
+    (signals type-error (read-line u))
+    (signals type-error (write-string "x" u))
+    (signals type-error (net:socket-external-format u))
+    (signals type-error (net:read-available u (make-octets 1)))))

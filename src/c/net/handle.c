@@ -10,6 +10,8 @@
  * fd is released by whoever brings the state to exactly CLOSED: the closer
  * when no call is in flight, otherwise the last call to leave. */
 #define NET__CLOSED ((long) 1 << 40)
+/* Set with CLOSED by a detach: nobody releases the fd, its new owner does. */
+#define NET__DETACHED ((long) 1 << 41)
 
 struct net_handle {
   atomic_long state;
@@ -70,4 +72,15 @@ void net_handle_free(net_handle *h) {
     return;
   net_handle_close(h);
   free(h);
+}
+
+int net_handle_detach(net_handle *h) {
+  long s = atomic_load(&h->state);
+  do {
+    if (s & NET__CLOSED)
+      return NET_ECLOSED;
+  } while (!atomic_compare_exchange_weak(&h->state, &s, s | NET__CLOSED | NET__DETACHED));
+  /* Calls in flight keep using the fd, now the caller's; their release
+   * never matches CLOSED | 1 and so never closes it. */
+  return h->fd;
 }

@@ -169,6 +169,12 @@ int net_socket_set_abortive(int fd);
 /* What an inherited descriptor is: sets FAMILY, TYPE and LISTENING (0/1),
  * and makes it non-blocking and close-on-exec. */
 int net_socket_adopt(int fd, int *family, int *type, int *listening);
+/* A new descriptor, close-on-exec, sharing FD's open file description
+ * (dup(2): same socket, same O_NONBLOCK). */
+int net_socket_dup(int fd);
+/* 1 if FD has a peer (a connected stream, a connected datagram socket, one
+ * end of a pair), 0 if not (ENOTCONN), or another negative code. */
+int net_socket_connected(int fd);
 
 /* ---- I/O --------------------------------------------------------------------- */
 
@@ -283,6 +289,32 @@ int net_multicast_membership(int fd, int family, int join, const uint8_t *group,
 /* IP_MULTICAST_IF of an IPv4 socket, by address (NULL: none) and/or index. */
 int net_multicast_interface_v4(int fd, const uint8_t *ifaddr, int ifindex);
 
+/* ---- Interfaces (interface.c) ------------------------------------------------ */
+
+#define NET_IFNAME_MAX 16     /* IF_NAMESIZE: a name and its NUL */
+enum { NET_IFADDR_NONE = 0, NET_IFADDR_BROADCAST = 1, NET_IFADDR_DESTINATION = 2 };
+
+/* One interface address as getifaddrs(3) reports it. */
+typedef struct net_ifaddr {
+  char name[NET_IFNAME_MAX];
+  unsigned index;             /* if_nametoindex of NAME; 0 if it has none */
+  unsigned flags;             /* the IFF_ bits, IFF_LOWER_UP (0x10000) included */
+  int family;                 /* AF_INET, AF_INET6, or 0: the interface itself */
+  uint8_t addr[16];           /* 4 or 16 octets by FAMILY */
+  int prefix;                 /* the netmask's length in bits */
+  int other_kind;             /* NET_IFADDR_BROADCAST, _DESTINATION or _NONE */
+  uint8_t other[16];          /* the broadcast or point-to-point peer address */
+  unsigned scope_id;          /* IPv6: the address's scope id */
+} net_ifaddr;
+
+/* Fills OUT (room for MAX) with one entry per interface (FAMILY 0, in the
+ * order of the system's list) and one per IPv4 or IPv6 address; returns
+ * how many there are, which may exceed MAX (call again with more room), or
+ * a negative code.  Other families' addresses are left out. */
+int net_interface_list(net_ifaddr *out, int max);
+/* The name of the interface of INDEX into BUF; 0, or NET_ENODEV. */
+int net_interface_name(unsigned index, char buf[NET_IFNAME_MAX]);
+
 /* ---- Handles ----------------------------------------------------------------- */
 
 /* A handle owns one descriptor and counts the calls using it, so that a close
@@ -302,6 +334,10 @@ int net_handle_fd(const net_handle *h);
 int net_handle_close(net_handle *h);
 /* Closes if still open, then frees; for finalizers. */
 void net_handle_free(net_handle *h);
+/* Marks H closed without closing its fd, which is returned (the caller now
+ * owns it), or NET_ECLOSED if H was closed already.  Calls in flight go on
+ * with the fd; new ones see NET_ECLOSED. */
+int net_handle_detach(net_handle *h);
 
 #ifdef __cplusplus
 }

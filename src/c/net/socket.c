@@ -104,3 +104,14 @@ int net_socket_adopt(int fd, int *family, int *type, int *listening) {
     return -errno;
   return 0;
 }
+
+int net_socket_dup(int fd) {
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return r < 0 ? -errno : r;
+}
+
+int net_socket_connected(int fd) {
+  net_sockaddr sa;
+  int r = net_socket_peer_name(fd, &sa);
+  return r == 0 ? 1 : r == -ENOTCONN ? 0 : r;
+}

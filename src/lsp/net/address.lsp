@@ -110,10 +110,8 @@ back to an equal address.")
 (defun %address-from-integer (n family)
   (let ((size (ecase family (:ipv4 4) (:ipv6 16))))
     (unless (< -1 n (ash 1 (* 8 size)))
-      (%invalid n (format nil "out of range for an ~a address, 0 to 2^~d - 1~:[~;~
-                               (give :ADDRESS-FAMILY :IPV6 for an IPv6 address)~]"
-                          (if (eq family :ipv4) "IPv4" "IPv6") (* 8 size)
-                          (and (eq family :ipv4) (plusp n)))))
+      (%invalid n (format nil "out of range for an ~a address, 0 to 2^~d - 1"
+                          (if (eq family :ipv4) "IPv4" "IPv6") (* 8 size))))
     (%make-inet-address
      (%octets (loop for i from (1- size) downto 0 collect (ldb (byte 8 (* 8 i)) n))))))
 
@@ -140,11 +138,16 @@ back to an equal address.")
                 (make-local-address designator)
                 (%address-from-string designator)))
     (vector (%address-from-vector designator))
-    (integer (%address-from-integer designator (if (eq family :ipv6) :ipv6 :ipv4)))
+    ;; Without a family, an integer too large for IPv4 can only mean IPv6.
+    (integer (%address-from-integer designator
+                                    (if (or (eq family :ipv6)
+                                            (and (null family) (>= designator (ash 1 32))))
+                                        :ipv6
+                                        :ipv4)))
     (t (error 'type-error :datum designator
                           :expected-type '(or address string vector integer pathname)))))
 
-(defun ensure-address (designator &key address-family)
+(defun ensure-address (designator &key address-family (errorp t))
   "Return the address DESIGNATOR designates:
 - an address object, returned as it is;
 - a string: a numeric IPv4 address in dotted decimal (\"127.0.0.1\"; four
@@ -153,18 +156,37 @@ back to an equal address.")
   Unix-domain path;
 - a pathname: a Unix-domain path;
 - a vector of 4 or 16 integers from 0 to 255 (an IPv4 or IPv6 address);
-- an integer, the address as a big-endian number: IPv4 unless
-  ADDRESS-FAMILY is :IPV6.
+- an integer, the address as a big-endian number (see ADDRESS-INTEGER):
+  IPv4 when below 2^32, IPv6 when larger or when ADDRESS-FAMILY is :IPV6.
 When ADDRESS-FAMILY (:IPV4, :IPV6 or :LOCAL) is given, the address must be
 of that family.  Signals INVALID-ADDRESS, saying what is wrong, for a
-designator that is no valid address, and TYPE-ERROR for other objects."
+designator that is no valid address -- or, with ERRORP NIL, returns NIL
+instead (to test text that may or may not be an address) -- and TYPE-ERROR
+for other objects, whatever ERRORP."
   (%check-family address-family)
+  (if errorp
+      (%ensure-address designator address-family)
+      (handler-case (%ensure-address designator address-family)
+        (invalid-address () nil))))
+
+(defun %ensure-address (designator address-family)
   (let ((a (%designated-address designator address-family)))
     (when (and address-family (not (eq address-family (address-family a))))
       (%invalid designator (format nil "it is ~a, not ~a"
                                    (%family-name (address-family a))
                                    (%family-name address-family))))
     a))
+
+(defun address-integer (address)
+  "The IP address ADDRESS (a designator) as a non-negative integer: its
+octets read as one big-endian number, 0 to 2^32 - 1 for IPv4, 0 to 2^128 - 1
+for IPv6 (the scope id is not part of it).  ENSURE-ADDRESS reads it back:
+(ensure-address (address-integer a)) is A for IPv4, and for IPv6 whenever
+the integer is 2^32 or more (else give :ADDRESS-FAMILY :IPV6)."
+  (let ((n 0))
+    (loop for octet across (address-octets (%inet address))
+          do (setf n (logior (ash n 8) octet)))
+    n))
 
 (defun %family-of (address)
   (address-family address))

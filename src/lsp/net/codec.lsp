@@ -21,7 +21,7 @@
 (defstruct (codec (:conc-name %cd-) (:constructor nil) (:copier nil) (:predicate nil))
   (format :utf-8)                       ; the external format as given
   (codec :utf-8 :type symbol)           ; :UTF-8 :LATIN-1 :ASCII :UTF-16LE ... :TABLE :ECL
-  (eol :lf :type symbol)                ; :LF or :CRLF
+  (eol :lf :type symbol)                ; :LF, :CRLF or :CR
   (replacement nil)                     ; NIL: signal; else the replacement character
   (dtable nil)                          ; :TABLE: octet -> char or NIL
   (etable nil)                          ; :TABLE: char -> octet
@@ -117,12 +117,13 @@ CONTINUE (write #\\? instead)."))
           for x = (first rest)
           do (cond ((member x '(:lf :unix)) (setf eol :lf))
                    ((member x '(:crlf :dos)) (setf eol :crlf))
+                   ((member x '(:cr :mac)) (setf eol :cr))
                    ((eq x :replacement)
                     (setf replacement (second rest))
                     (unless (characterp replacement)
                       (error 'type-error :datum replacement :expected-type 'character))
                     (return))
-                   (t (error 'simple-type-error :datum x :expected-type '(member :lf :crlf)
+                   (t (error 'simple-type-error :datum x :expected-type '(member :lf :crlf :cr)
                              :format-control "Unknown external format option ~s in ~s"
                              :format-arguments (list x format)))))
     (when (eq encoding :default) (setf encoding :utf-8))
@@ -151,7 +152,7 @@ UTF-8, Latin-1, ASCII, UTF-16, UTF-32 or an encoding of EXT:ALL-ENCODINGS (state
 
 (defun %codec-external-format (cd)
   "The external format of CD as SOCKET-EXTERNAL-FORMAT reports it."
-  (if (or (eq (%cd-eol cd) :crlf) (%cd-replacement cd))
+  (if (or (not (eq (%cd-eol cd) :lf)) (%cd-replacement cd))
       `(,(%cd-format cd) ,(%cd-eol cd)
         ,@(and (%cd-replacement cd) (list :replacement (%cd-replacement cd))))
       (%cd-format cd)))
@@ -271,6 +272,7 @@ applied: (values char next), or (values NIL :INCOMPLETE) / (values NIL :EOF)."
                  (cond ((= c2 10) (values #\Newline next2))
                        ((and (= c2 -1) (not eofp)) (values nil :incomplete))
                        (t (values #\Return next))))))
+          ((and (= code 13) (eq (%cd-eol cd) :cr)) (values #\Newline next))
           ((>= code 0) (values (code-char code) next))
           ((and (= code -1) (not eofp)) (values nil :incomplete))
           (t (let ((next (if (= code -1) end next)))
@@ -333,7 +335,8 @@ is invalid or incomplete (the caller then decodes it slowly)."
 
 (defun %octet-newlines-p (cd)
   "True if a newline is octet 10 and octet 10 never occurs inside another character."
-  (member (%cd-codec cd) '(:utf-8 :latin-1 :ascii :table :ecl)))
+  (and (not (eq (%cd-eol cd) :cr))
+       (member (%cd-codec cd) '(:utf-8 :latin-1 :ascii :table :ecl))))
 
 ;;; Encoding
 

@@ -61,7 +61,9 @@ than everything."
 (defun receive-message (socket buffers &key (control-size 1024) peek timeout)
   "Receive one message from SOCKET, scattered over BUFFERS (as for
 SEND-MESSAGE: vectors or (vector start end), filled in order, in place), with
-up to CONTROL-SIZE (at most 2048) octets of ancillary data.  Returns five
+up to CONTROL-SIZE octets of ancillary data (a non-negative integer; more
+than 2048 is taken as 2048, room for all that one message carries: 253
+descriptors, credentials and packet info).  Returns five
 values: the count received (0 at end of file), the sender's address and port
 when there is one, the ancillary data -- a list of (:FILE-DESCRIPTORS fd
 ...) (new descriptors, close-on-exec, now owned by the caller: adopt them

@@ -321,7 +321,7 @@ any system call.  Returns VALUE."
   (%set-option socket (%writable-info socket name value) value))
 
 (defparameter *make-socket-keys*
-  '(:address-family :type :protocol :blocking :timeout :external-format)
+  '(:address-family :type :protocol :blocking :timeout :external-format :buffering)
   "MAKE-SOCKET's own keywords; every other keyword it gets is a socket option.")
 
 (defun %apply-socket-options (socket plist)

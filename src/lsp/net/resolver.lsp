@@ -20,7 +20,8 @@ returns that address without a lookup.
 NAME is checked before any call into libc: a string that is empty, too long,
 holds a NUL, white space or a non-ASCII character (use the punycode form), or
 that libc would read as a lax number (\"1.2.3\", \"0177.0.0.1\", \"0x7f.1\")
-signals INVALID-ADDRESS.  A name that does not resolve signals
+signals INVALID-ADDRESS.  A name that does not resolve, or an address (text,
+vector or object) of the other family than ADDRESS-FAMILY, signals
 HOST-NOT-FOUND; a temporary failure RESOLVER-AGAIN; other failures
 RESOLVER-FAILURE (all RESOLVER-ERRORs).  The lookup may wait for the network;
 Lisp interrupts are held until it returns."
@@ -30,7 +31,11 @@ Lisp interrupts are held until it returns."
       ((or address vector) (%lookup-designator name address-family)))))
 
 (defun %lookup-designator (designator address-family)
-  (let ((a (ensure-address designator :address-family address-family)))
+  (let ((a (ensure-address designator)))
+    ;; An address of the other family is a host with no address of the
+    ;; family asked for, as getaddrinfo answers for the same text.
+    (when (and address-family (not (eq address-family (address-family a))))
+      (net-sys::%signal-error -3009 "getaddrinfo" designator)) ; EAI_ADDRFAMILY
     (values (list a) (address-string a))))
 
 (defun %lookup-name (name family)
@@ -100,3 +105,11 @@ Signals UNKNOWN-PROTOCOL when the database has no such protocol."
                  (if n (%check-integer-range n 0 255) s)))))
     (let ((r (net-sys:lookup-protocol p)))
       (values (car r) (cdr r)))))
+
+(defun %protocol-number (protocol)
+  "The protocol number MAKE-SOCKET passes to socket(2): 0 for :DEFAULT, an
+integer as it is, a name by LOOKUP-PROTOCOL; the usual names need no
+protocols database (containers often lack /etc/protocols)."
+  (case protocol
+    (:default 0) (:icmp 1) (:tcp 6) (:udp 17) (:icmpv6 58) (:sctp 132) (:udplite 136)
+    (t (values (lookup-protocol protocol)))))

@@ -19,6 +19,9 @@
    (external-format :initarg :external-format :initform nil
                     :documentation "The external format the socket's stream starts with, and
 the one sockets accepted from it start with; NIL means :UTF-8.")
+   (buffering :initarg :buffering :initform :full
+              :documentation "The stream's output buffering, :FULL, :LINE or :NONE;
+sockets accepted from this one start with it (see SOCKET-BUFFERING).")
    (timeout-ns :initform nil :reader %socket-timeout-ns
                :documentation "TIMEOUT in nanoseconds, a fixnum, kept in step with it so
 that a call does not redo the arithmetic (nor cons a float) each time."))
@@ -159,29 +162,33 @@ the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
 
 ;;; Creation
 
-(declaim (ftype function %parse-external-format)) ; codec.lsp
+(declaim (ftype function %parse-external-format %check-buffering)) ; codec.lsp, stream.lsp
 
 (defun make-socket (&rest options &key (address-family :ipv4) (type :stream)
                                        (protocol :default) (blocking t) timeout
-                                       external-format &allow-other-keys
+                                       external-format (buffering :full) &allow-other-keys
                     &aux (timeout (%check-timeout timeout))) ; checked before any system call
   "Create a socket of ADDRESS-FAMILY (:IPV4, :IPV6 or :LOCAL) and TYPE
-(:STREAM, :DATAGRAM, :SEQPACKET or :RAW).  PROTOCOL is :DEFAULT or a protocol
-number.  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
+(:STREAM, :DATAGRAM, :SEQPACKET or :RAW).  PROTOCOL is :DEFAULT, a protocol
+number, or a protocol name: :TCP, :UDP, :ICMP, :ICMPV6, :SCTP, :UDPLITE, or
+any name LOOKUP-PROTOCOL knows (a keyword or string).  BLOCKING NIL makes calls return NIL where they would block; TIMEOUT
 is the default timeout of blocking calls, in seconds.  EXTERNAL-FORMAT is
 the stream's first external format (see SOCKET-EXTERNAL-FORMAT), which
-sockets accepted from this one inherit.  The descriptor is non-blocking and
+sockets accepted from this one inherit, and BUFFERING the stream's output
+buffering (:FULL, the default, :LINE or :NONE; see SOCKET-BUFFERING), which
+they inherit too.  The descriptor is non-blocking and
 close-on-exec underneath in every case."
   (when external-format
     (%parse-external-format external-format)) ; checked before any system call
-  (let* ((proto (if (eq protocol :default) 0 protocol))
+  (%check-buffering buffering)
+  (let* ((proto (%protocol-number protocol))
          (handle (net-sys:socket-open (%family-number address-family)
                                       (%type-number type) proto)))
     (%apply-socket-options
      (make-instance (%socket-class address-family (%role-of-type type))
                     :handle handle :address-family address-family :type type
                     :blocking blocking :timeout timeout
-                    :external-format external-format)
+                    :external-format external-format :buffering buffering)
      options)))
 
 (defun %wrap-accepted (listener handle)
@@ -189,7 +196,8 @@ close-on-exec underneath in every case."
                  :handle handle :address-family (socket-address-family listener)
                  :type (socket-type listener)
                  :timeout (socket-timeout-of listener)
-                 :external-format (slot-value listener 'external-format)))
+                 :external-format (slot-value listener 'external-format)
+                 :buffering (slot-value listener 'buffering)))
 
 ;;; Addresses of calls
 
@@ -456,5 +464,43 @@ garbage while still open.  Each is also reported on standard error: close
 sockets explicitly (WITH-OPEN-SOCKET does)."
   (net-sys:finalized-count))
 
+
+;;; Descriptors: a peer, a second descriptor, giving the descriptor away.
+
+(defun socket-connected-p (socket)
+  "True if SOCKET has a peer: a connected stream socket (until it is
+closed: a peer that went away still counts until the connection is reset),
+a datagram socket given a default destination with CONNECT, either end of
+MAKE-SOCKET-PAIR.  NIL for an unconnected, listening or closed socket."
+  (net-sys:socket-connected (socket-handle socket) socket))
+
+(defun dup-socket (socket)
+  "A new socket object of SOCKET's class, family, type, blocking policy and
+timeout, owning a new descriptor (close-on-exec) made by dup(2) of SOCKET's:
+both name the same open socket, so data sent on either goes on the one
+connection, and the socket stays open until both are closed (SHUTDOWN on
+either acts on the socket itself).  A stream's buffers are not shared: the
+new object starts with empty ones."
+  (let ((handle (net-sys:handle-dup (socket-handle socket) socket)))
+    (make-instance (class-of socket)
+                   :handle handle :address-family (socket-address-family socket)
+                   :type (socket-type socket) :blocking (socket-blocking-p socket)
+                   :timeout (socket-timeout-of socket)
+                   :external-format (slot-value socket 'external-format)
+                   :buffering (slot-value socket 'buffering))))
+
+(defun socket-detach (socket)
+  "Give SOCKET's descriptor away: returns it, open, and SOCKET becomes
+closed (SOCKET-OPEN-P is false, calls signal SOCKET-CLOSED) without closing
+it; neither CLOSE nor the finalizer will.  The caller now owns the
+descriptor (it stays non-blocking and close-on-exec).  Text or octets still
+in the stream's output buffer are sent first; octets already read into the
+stream's input buffer stay behind.  Signals SOCKET-CLOSED if SOCKET was
+closed already."
+  (when (and (typep socket 'stream-socket)
+             (slot-value socket 'stream-state)
+             (socket-open-p socket))
+    (finish-output socket))
+  (net-sys:handle-detach (socket-handle socket) socket))
 
 (provide :net)

@@ -23,6 +23,7 @@
   (eof nil)                             ; the peer ended its output
   (obuf (make-array +buffer-size+ :element-type '(unsigned-byte 8)) :type octets)
   (opos 0 :type fixnum)                 ; end of buffered output
+  (buffering :full :type symbol)        ; :FULL, :LINE or :NONE (SOCKET-BUFFERING)
   (column 0))                           ; output column, NIL after binary output
 
 (defvar *stream-state-lock* (mp:make-lock :name "net stream state")
@@ -39,6 +40,7 @@ external format."
                   (format (slot-value socket 'external-format)))
               (when format
                 (%set-codec-format ss format))
+              (setf (%ss-buffering ss) (slot-value socket 'buffering))
               (setf (slot-value socket 'stream-state) ss))))))
 
 (defun %would-block (socket syscall)
@@ -47,7 +49,7 @@ external format."
 
 (defun socket-external-format (socket)
   "The external format of the stream SOCKET: the encoding keyword, or a list
-(ENCODING EOL) when the line ending is :CRLF, with :REPLACEMENT CHAR when
+(ENCODING EOL) when the line ending is :CRLF or :CR, with :REPLACEMENT CHAR when
 set.  SETF-able at any point of the connection; the default is :UTF-8."
   (check-type socket stream-socket)
   (%codec-external-format (%stream-state socket)))
@@ -57,12 +59,51 @@ set.  SETF-able at any point of the connection; the default is :UTF-8."
 FORMAT is an encoding keyword or a list (ENCODING [EOL] [:REPLACEMENT CHAR]):
 ENCODING is :UTF-8, :LATIN-1, :ASCII, :UTF-16LE, :UTF-16BE (:UTF-16 is
 big-endian), :UTF-32LE, :UTF-32BE or any other encoding of ECL's
-EXT:ALL-ENCODINGS; EOL is :LF (default) or :CRLF; with :REPLACEMENT, invalid
+EXT:ALL-ENCODINGS; EOL is :LF (default), :CRLF or :CR (#\Newline is written
+as CR, and CR is read as #\Newline); with :REPLACEMENT, invalid
 input decodes to CHAR and unencodable output is written as CHAR instead of
 signalling STREAM-DECODING-ERROR or STREAM-ENCODING-ERROR."
   (check-type socket stream-socket)
   (%set-codec-format (%stream-state socket) format)
   format)
+
+;;; Output buffering
+
+(defun %check-buffering (mode)
+  (unless (member mode '(:full :line :none))
+    (error 'type-error :datum mode :expected-type '(member :full :line :none)))
+  mode)
+
+(defun socket-buffering (socket)
+  "The output buffering of the stream SOCKET: :FULL (the default: output is
+sent when the buffer is full, and by FINISH-OUTPUT, FORCE-OUTPUT, SHUTDOWN
+and CLOSE), :LINE (also after every write that holds a newline: a
+#\\Newline, or an octet 10 among octets) or :NONE (after every write
+call).  SETF-able at any time; sockets accepted from a listener start with
+its buffering, set by MAKE-SOCKET's :BUFFERING."
+  (check-type socket socket)
+  (slot-value socket 'buffering))
+
+(defun (setf socket-buffering) (mode socket)
+  "Set SOCKET's output buffering to MODE, :FULL, :LINE or :NONE (see
+SOCKET-BUFFERING); leaving :FULL sends what is buffered now."
+  (check-type socket socket)
+  (%check-buffering mode)
+  (setf (slot-value socket 'buffering) mode)
+  (let ((ss (and (typep socket 'stream-socket) (slot-value socket 'stream-state))))
+    (when ss
+      (setf (%ss-buffering ss) mode)
+      (unless (or (eq mode :full) (not (socket-open-p socket)))
+        (%flush socket ss))))
+  mode)
+
+(defmacro %flush-by-buffering (socket ss newline-form)
+  "After a write: send the buffer if the buffering says so; NEWLINE-FORM
+(evaluated only under :LINE) says whether the write held a newline."
+  `(let ((mode (%ss-buffering ,ss)))
+     (unless (eq mode :full)
+       (when (or (eq mode :none) ,newline-form)
+         (%flush ,socket ,ss)))))
 
 ;;; Filling and flushing
 
@@ -198,10 +239,12 @@ none is complete yet."
 
 (defun %write-char (socket ss char)
   (declare (type stream-state ss) (character char) (optimize (speed 3) (safety 0)))
-  (let ((code (char-code char)))
+  (let* ((code (char-code char))
+         (out (if (and (= code 10) (eq (%ss-eol ss) :cr)) 13 code)))
+    (declare (fixnum code out))
     (when (and (= code 10) (eq (%ss-eol ss) :crlf))
       (%put-code socket ss 13))
-    (unless (%put-code socket ss code)
+    (unless (%put-code socket ss out)
       (let ((new (%unencodable socket ss char)))
         (unless (%put-code socket ss (char-code new))
           (error 'stream-encoding-error :stream socket :character new
@@ -213,7 +256,8 @@ none is complete yet."
 (defmacro %ascii-run (type)
   "Copy the ASCII characters of STRING of TYPE straight into the buffer."
   `(let ((string string) (buf (%ss-obuf ss)) (i start) (utf-8 (eq (%ss-codec ss) :utf-8))
-          (latin-1 (eq (%ss-codec ss) :latin-1)) (crlf (eq (%ss-eol ss) :crlf)))
+          (latin-1 (eq (%ss-codec ss) :latin-1)) (crlf (eq (%ss-eol ss) :crlf))
+          (newline (if (eq (%ss-eol ss) :cr) 13 10)))
      (declare (type ,type string) (type octets buf) (fixnum i))
      (loop while (< i end)
            do (let ((code (char-code (schar string i))) (p (%ss-opos ss)))
@@ -223,7 +267,7 @@ none is complete yet."
                       ((and (= code 10) (< (+ p 1) (length buf)))
                        (if crlf
                            (setf (aref buf p) 13 (aref buf (+ p 1)) 10 (%ss-opos ss) (+ p 2))
-                           (setf (aref buf p) 10 (%ss-opos ss) (+ p 1))))
+                           (setf (aref buf p) newline (%ss-opos ss) (+ p 1))))
                       ((and latin-1 (< code 256) (< p (length buf)))
                        (setf (aref buf p) code (%ss-opos ss) (1+ p)))
                       ((and utf-8 (< code #x800) (< (+ p 1) (length buf)))
@@ -362,6 +406,7 @@ it is at least a buffer's worth."
     (setf (aref (%ss-obuf ss) (%ss-opos ss)) byte)
     (incf (%ss-opos ss))
     (setf (%ss-column ss) nil)
+    (%flush-by-buffering s ss (= byte 10))
     byte))
 
 (defmethod gray:stream-read-char ((s stream-socket))
@@ -408,15 +453,23 @@ it is at least a buffer's worth."
 
 (defmethod gray:stream-write-char ((s stream-socket) char)
   (check-type char character)
-  (%write-char s (%stream-state s) char))
+  (let ((ss (%stream-state s)))
+    (%write-char s ss char)
+    (%flush-by-buffering s ss (char= char #\Newline))
+    char))
 
 (defmethod gray:stream-write-string ((s stream-socket) string &optional (start 0) end)
   (check-type string string)
-  (let ((end (%check-range string start end)))
-    (%write-string s (%stream-state s) string start end)))
+  (let ((end (%check-range string start end))
+        (ss (%stream-state s)))
+    (%write-string s ss string start end)
+    (%flush-by-buffering s ss (find #\Newline string :start start :end end))
+    string))
 
 (defmethod gray:stream-terpri ((s stream-socket))
-  (%write-char s (%stream-state s) #\Newline)
+  (let ((ss (%stream-state s)))
+    (%write-char s ss #\Newline)
+    (%flush-by-buffering s ss t))
   nil)
 
 (defmethod gray:stream-line-column ((s stream-socket))
@@ -426,14 +479,17 @@ it is at least a buffer's worth."
   (eql (%ss-column (%stream-state s)) 0))
 
 (defmethod gray:stream-fresh-line ((s stream-socket))
-  (unless (eql (%ss-column (%stream-state s)) 0)
-    (%write-char s (%stream-state s) #\Newline)
-    t))
+  (let ((ss (%stream-state s)))
+    (unless (eql (%ss-column ss) 0)
+      (%write-char s ss #\Newline)
+      (%flush-by-buffering s ss t)
+      t)))
 
 (defmethod gray:stream-advance-to-column ((s stream-socket) column)
   (let ((ss (%stream-state s)))
     (when (%ss-column ss)
       (loop repeat (- column (%ss-column ss)) do (%write-char s ss #\Space))
+      (%flush-by-buffering s ss nil)
       t)))
 
 (defmethod gray:stream-finish-output ((s stream-socket))
@@ -464,8 +520,10 @@ it is at least a buffer's worth."
   (let ((end (%check-range sequence start end))
         (ss (%stream-state s)))
     (if (stringp sequence)
-        (%write-string s ss sequence start end)
-        (%write-octets s ss sequence start end))
+        (progn (%write-string s ss sequence start end)
+               (%flush-by-buffering s ss (find #\Newline sequence :start start :end end)))
+        (progn (%write-octets s ss sequence start end)
+               (%flush-by-buffering s ss (find 10 sequence :start start :end end))))
     sequence))
 
 (defun %read-chars (socket ss string start end)

@@ -145,3 +145,17 @@ one cl_object out), inlined into compiled callers."
     +sock-seqpacket+ "SOCK_SEQPACKET" +sock-raw+ "SOCK_RAW"
     +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"
     +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"))
+
+;;; Network interfaces (src/c/net/ecl/interface.c).
+(define-primitive interfaces () "netsys_interfaces"
+  "getifaddrs(3): (name index flags) per interface and (name index flags octets prefix other-kind other scope) per IP address.")
+(define-primitive interface-name (index) "netsys_interface_name"
+  "if_indextoname(3): the name of the interface of INDEX, or NIL.")
+
+;;; Descriptors: dup, detach, connected (src/c/net/ecl/handle.c).
+(define-primitive handle-dup (handle socket) "netsys_handle_dup"
+  "A new handle owning a close-on-exec dup(2) of HANDLE's descriptor.")
+(define-primitive handle-detach (handle socket) "netsys_handle_detach"
+  "Mark HANDLE closed without closing its descriptor; returns the descriptor.")
+(define-primitive socket-connected (handle socket) "netsys_socket_connected"
+  "T if the socket of HANDLE has a peer (getpeername(2) succeeds); NIL if not, or closed.")

@@ -87,3 +87,44 @@ cl_object netsys_handle_open_p(cl_object handle) {
 cl_object netsys_finalized_count(void) {
   return ecl_make_fixnum(atomic_load(&netsys__finalized));
 }
+
+/* Marks HANDLE closed and returns its fd, which its finalizer no longer
+ * owns; signals socket-closed if it was closed already. */
+cl_object netsys_handle_detach(cl_object handle, cl_object sock) {
+  int fd = net_handle_detach(netsys_handle(handle));
+  if (fd < 0)
+    netsys_raise(fd, "close", sock);
+  return ecl_make_fixnum(fd);
+}
+
+/* A new handle owning a dup(2) of HANDLE's fd. */
+cl_object netsys_handle_dup(cl_object handle, cl_object sock) {
+  cl_object obj = netsys_handle_prealloc();
+  int fd = netsys_fd_enter(handle, "dup", sock), r;
+  r = net_socket_dup(fd);
+  if (r >= 0)
+    r = netsys_handle_attach(obj, r);
+  netsys_fd_leave(handle);
+  if (r < 0)
+    netsys_raise(r, "dup", sock);
+  return obj;
+}
+
+/* T if HANDLE's socket has a peer; NIL if not or if it is closed. */
+cl_object netsys_socket_connected(cl_object handle, cl_object sock) {
+  const cl_env_ptr env = ecl_process_env();
+  net_handle *h = netsys_handle(handle);
+  int fd, r;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  if (fd < 0) {
+    ecl_enable_interrupts_env(env);
+    return ECL_NIL;
+  }
+  r = net_socket_connected(fd);
+  net_handle_release(h);
+  ecl_enable_interrupts_env(env);
+  if (r < 0)
+    netsys_raise(r, "getpeername", sock);
+  return r > 0 ? ECL_T : ECL_NIL;
+}

@@ -149,8 +149,11 @@ cl_object netsys_recv_message(cl_object handle, cl_object buffers, cl_object con
   struct netsys__msg x;
   ssize_t r;
   netsys__iov(&x, buffers);
-  x.m.controllen = (size_t) netsys__int(control_size, 0, NETSYS_CONTROL_MAX,
-                                        "(INTEGER 0 2048)");
+  /* A larger request is clamped: the buffer already holds everything one
+   * message can carry on Linux (253 descriptors, credentials, packet info). */
+  x.m.controllen = (size_t) netsys__int(control_size, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  if (x.m.controllen > NETSYS_CONTROL_MAX)
+    x.m.controllen = NETSYS_CONTROL_MAX;
   x.m.control = x.m.controllen ? x.control.bytes : NULL;
   x.flags = netsys__int(flags, 0, INT32_MAX, "(INTEGER 0 2147483647)");
   x.m.addr = &x.addr;

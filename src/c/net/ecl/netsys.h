@@ -49,6 +49,12 @@ cl_object netsys_handle_close(cl_object handle);
 cl_object netsys_handle_fd(cl_object handle);
 cl_object netsys_handle_open_p(cl_object handle);
 cl_object netsys_finalized_count(void);
+/* The fd of HANDLE, which becomes closed without closing it. */
+cl_object netsys_handle_detach(cl_object handle, cl_object sock);
+/* A new handle owning a close-on-exec dup(2) of HANDLE's fd. */
+cl_object netsys_handle_dup(cl_object handle, cl_object sock);
+/* T if HANDLE's socket has a peer, NIL if not or closed. */
+cl_object netsys_socket_connected(cl_object handle, cl_object sock);
 /* Registers the finalizer function as a GC root; from netsys_init. */
 void netsys__handle_init(void);
 
@@ -175,6 +181,14 @@ cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_obj
 cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_object ifindex,
                                         cl_object sock);
 cl_object netsys_interface_index(cl_object name);
+
+/* ---- Interfaces (netsys_interface.c) ------------------------------------ */
+
+/* Every interface, (name index flags), and every IP address of one, (name
+ * index flags octets prefix other-kind other scope), in the system's order. */
+cl_object netsys_interfaces(void);
+/* The name of the interface of INDEX, or NIL. */
+cl_object netsys_interface_name(cl_object index);
 
 /* ---- Module (netsys_init.c) --------------------------------------------- */
 
