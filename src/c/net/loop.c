@@ -2,6 +2,7 @@
 #include "net-private.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,12 @@ struct net_watch {
 
 struct net_timer {
   uv_timer_t timer;
+  net_loop *loop;
+  int id;
+};
+
+struct net_signal {
+  uv_signal_t sig;
   net_loop *loop;
   int id;
 };
@@ -343,6 +350,58 @@ int net_timer_active(const net_timer *x) {
 
 void net_timer_free(net_timer *x) {
   uv_close((uv_handle_t *) &x->timer, net__timer_closed);
+}
+
+/* ---- Signals ------------------------------------------------------------------ */
+
+/* libuv's handler, once it installed one: a signal that has it is free to
+ * watch again; one with any other handler belongs to someone else. */
+static void (*net__uv_handler)(int);
+
+static void net__signal_cb(uv_signal_t *s, int signum) {
+  net_signal *x = s->data;
+  (void) signum;
+  net__record(x->loop, x->id, NET_EV_SIGNAL);
+}
+
+static void net__signal_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+int net_signal_start(net_loop *l, int id, int signum, net_signal **out) {
+  struct sigaction sa;
+  net_signal *x;
+  int r;
+  *out = NULL;
+  if (sigaction(signum, NULL, &sa) < 0)
+    return -errno;
+  if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
+      (!net__uv_handler || sa.sa_handler != net__uv_handler))
+    return -EBUSY;
+  x = calloc(1, sizeof(*x));
+  if (!x)
+    return NET_ENOMEM;
+  r = uv_signal_init(&l->uv, &x->sig);
+  if (r < 0) {
+    free(x);
+    return r;
+  }
+  x->sig.data = x;
+  x->loop = l;
+  x->id = id;
+  r = uv_signal_start(&x->sig, net__signal_cb, signum);
+  if (r < 0) {
+    uv_close((uv_handle_t *) &x->sig, net__signal_closed);
+    return r;
+  }
+  if (sigaction(signum, NULL, &sa) == 0)
+    net__uv_handler = sa.sa_handler;
+  *out = x;
+  return 0;
+}
+
+void net_signal_free(net_signal *x) {
+  uv_close((uv_handle_t *) &x->sig, net__signal_closed);
 }
 
 /* ---- Host lookups ------------------------------------------------------------- */

@@ -318,6 +318,7 @@ typedef struct net_loop net_loop;
 typedef struct net_watch net_watch;
 typedef struct net_timer net_timer;
 typedef struct net_lookup net_lookup;
+typedef struct net_signal net_signal;
 
 typedef struct net_event {
   int32_t id;
@@ -332,6 +333,7 @@ typedef struct net_event {
 #define NET_EV_CLOSED 32      /* the watched socket was closed: the watcher is gone */
 #define NET_EV_WAKE 64        /* net_loop_wake or net_loop_stop was called */
 #define NET_EV_LOOKUP 128     /* a host lookup finished */
+#define NET_EV_SIGNAL 256     /* a watched signal arrived */
 /* The id of events of the loop itself (NET_EV_WAKE). */
 #define NET_LOOP_ID (-1)
 
@@ -378,6 +380,13 @@ int net_timer_start(net_loop *l, int id, uint64_t ms, uint64_t repeat_ms, net_ti
 /* 1 while it will fire again. */
 int net_timer_active(const net_timer *x);
 void net_timer_free(net_timer *x);
+
+/* Record NET_EV_SIGNAL under ID each time SIGNUM arrives (uv_signal_t).
+ * -EBUSY when the signal has a handler that is not libuv's (ECL's own:
+ * SIGINT, SIGSEGV, SIGPWR...; or an embedder's): libuv would take it over,
+ * and restore SIG_DFL, not that handler, when done. */
+int net_signal_start(net_loop *l, int id, int signum, net_signal **out);
+void net_signal_free(net_signal *x);
 
 /* getaddrinfo on libuv's thread pool (a numeric NAME is answered at once),
  * recording NET_EV_LOOKUP under ID when done.  NAME is checked first as by
