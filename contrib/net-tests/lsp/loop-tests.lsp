@@ -608,3 +608,20 @@ callbacks would cons.")
     (let ((w (net:add-signal-watcher l :usr2 nil)))
       (ext:system (format nil "kill -USR2 ~d" (ext:getpid)))
       (is (equal (list (cons w :signal)) (net:wait-for-events l :timeout 5))))))
+
+(test close-then-remove-then-reuse-keeps-new-watcher
+  ;; Closing a watched socket queues a closed event under its watcher's id;
+  ;; a new watcher made before that event is dispatched must not get it.
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (c d :blocking nil)
+        (let* ((w (net:add-watcher l a '(:read)))
+               (calls 0))
+          (close a)
+          (net:remove-watcher l w)
+          (net:add-watcher l c '(:read) (lambda (s e) (declare (ignore e))
+                                          (receive s (make-octets 4)) (incf calls)))
+          (net:run-event-loop l :mode :nowait)
+          (send d (octets 1))
+          (net:run-event-loop l :mode :once)
+          (is (= 1 calls)))))))

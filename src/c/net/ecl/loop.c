@@ -148,6 +148,11 @@ cl_object netsys_watch_set_events(cl_object watch, cl_object events, cl_object s
   return events;
 }
 
+cl_object netsys_watch_attached(cl_object watch) {
+  net_watch *w = netsys__ptr(watch, "NET-SYS::WATCH-POINTER");
+  return net_watch_attached(w) ? ECL_T : ECL_NIL;
+}
+
 cl_object netsys_watch_free(cl_object watch) {
   const cl_env_ptr env = ecl_process_env();
   if (ecl_t_of(watch) == t_foreign && watch->foreign.data)
