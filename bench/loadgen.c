@@ -60,8 +60,8 @@ struct conn {
   int fd;
   uint8_t state;
   uint8_t retries;
-  uint16_t sent;
-  uint16_t got;
+  uint32_t sent;
+  uint32_t got;
   uint32_t round;
   double since;       /* connect started, or when to retry */
 };
@@ -266,7 +266,7 @@ static void conn_send(struct conn *c) {
     return;
   }
   c->sent += n;
-  if (c->sent == opt.size) c->state = CONN_RECEIVING;
+  if (c->sent == (uint32_t)opt.size) c->state = CONN_RECEIVING;
 }
 
 /* Idle and warm-up connections are counted ready; accept cycles close. */
@@ -292,7 +292,7 @@ static void conn_receive(struct conn *c) {
         return;
       }
     c->got += n;
-    if (c->got == opt.size) {
+    if (c->got == (uint32_t)opt.size) {
       round_done(c);
       return;
     }
