@@ -15,6 +15,7 @@ Suite *local_suite(void);
 Suite *message_suite(void);
 Suite *options_suite(void);
 Suite *multicast_suite(void);
+Suite *wait_suite(void);
 
 /* A TCP listener on 127.0.0.1 (or ::1 when V6), port chosen by the kernel;
  * returns the fd and fills ADDR with its address. */
