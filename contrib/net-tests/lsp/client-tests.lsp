@@ -220,3 +220,104 @@ as two values (IPv6 first)."
        (setf listener l)
        (error "boom")))
     (is-false (net:socket-open-p listener))))
+
+;;; Datagram helpers
+
+(defun udp-peer (socket &key (drop 1) (answers 1) (timeout 5))
+  "Serve SOCKET in a thread: drop the first DROP requests, then answer
+ANSWERS of them by echoing each prefixed with \"re:\".  The joiner returns
+how many requests arrived."
+  (run-thread "udp peer"
+              (lambda ()
+                (let ((buf (make-octets 512)) (seen 0))
+                  (loop repeat (+ drop answers)
+                        do (multiple-value-bind (n from port)
+                               (net:receive-from socket buf :timeout timeout)
+                             (incf seen)
+                             (when (> seen drop)
+                               (let ((reply (concatenate '(vector (unsigned-byte 8))
+                                                         (map 'vector #'char-code "re:")
+                                                         (subseq buf 0 n))))
+                                 (net:send-to socket (coerce reply '(simple-array (unsigned-byte 8) (*)))
+                                              from :port port)))))
+                  seen))))
+
+(defun text-octets (string)
+  (map '(simple-array (unsigned-byte 8) (*)) #'char-code string))
+
+(test udp-sockets-in-one-call
+  (let ((a (net:make-udp-socket))
+        (b (net:make-udp-socket :address-family :ipv6 :timeout 5)))
+    (unwind-protect
+         (progn
+           (is (typep a 'net:datagram-socket))
+           (is-true (net:address-loopback-p (net:socket-local-address a)) "loopback by default")
+           (is (plusp (net:socket-local-port a)))
+           (is (net:address= "::1" (net:socket-local-address b)))
+           (is (= 5 (net:socket-timeout-of b))))
+      (close a) (close b)))
+  (let ((any (net:make-udp-socket :host :any :address-family :ipv4)))
+    (is-true (net:address-any-p (net:socket-local-address any)))
+    (close any))
+  (let* ((server (net:make-udp-socket :timeout 5))
+         (client (net:connect-udp "localhost" (net:socket-local-port server) :timeout 5)))
+    (unwind-protect
+         (progn
+           (is (= (net:socket-local-port server) (net:socket-remote-port client)))
+           (send client (text-octets "hi"))
+           (multiple-value-bind (n from port) (net:receive-from server (make-octets 8))
+             (is (= 2 n))
+             (is (= port (net:socket-local-port client)))
+             (is-true (net:address-loopback-p from))))
+      (close client) (close server)))
+  ;; Nothing listening: the connected socket hears ICMP's refusal.
+  (let* ((gone (net:make-udp-socket))
+         (port (prog1 (net:socket-local-port gone) (close gone)))
+         (c (net:connect-udp "127.0.0.1" port :timeout 5)))
+    (unwind-protect
+         (progn (send c (text-octets "x"))
+                (signals net:connection-refused (receive c (make-octets 4))))
+      (close c))))
+
+(test udp-exchange-retries-after-a-drop
+  (let* ((server (net:make-udp-socket :timeout 5))
+         (client (net:make-udp-socket :timeout 5))
+         (peer (udp-peer server :drop 1 :answers 1))
+         (buf (make-octets 64)))
+    (unwind-protect
+         (multiple-value-bind (n from port)
+             (net:udp-exchange client (text-octets "ping") buf
+                               :address "127.0.0.1" :port (net:socket-local-port server)
+                               :timeout 0.2 :retries 3)
+           (is (string= "re:ping" (map 'string #'code-char (subseq buf 0 n))))
+           (is (= port (net:socket-local-port server)))
+           (is (net:address= "127.0.0.1" from))
+           (is (= 2 (funcall peer)) "the first request was dropped, the second answered"))
+      (close client) (close server))))
+
+(test udp-exchange-connected-accept-and-timeouts
+  (let* ((server (net:make-udp-socket :timeout 5))
+         (client (net:connect-udp "127.0.0.1" (net:socket-local-port server) :timeout 5))
+         (buf (make-octets 64)))
+    (unwind-protect
+         (progn
+           ;; ACCEPT rejects the first answer: the exchange resends and takes the next.
+           (let* ((peer (udp-peer server :drop 0 :answers 2))
+                  (answers 0)
+                  (n (net:udp-exchange client (text-octets "q") buf :timeout 0.2 :retries 2
+                                       :accept (lambda (b n a p) (declare (ignore b n a p))
+                                                 (> (incf answers) 1)))))
+             (is (= 4 n))
+             (is (= 2 answers))
+             (is (= 2 (funcall peer))))
+           ;; Nobody answers: socket-timeout after every try, and within a deadline.
+           (let ((peer (udp-peer server :drop 3 :answers 0)))
+             (signals net:socket-timeout
+               (net:udp-exchange client (text-octets "q") buf :timeout 0.05 :retries 2 :backoff 2))
+             (is (= 3 (funcall peer))))
+           (let ((start (get-internal-real-time)))
+             (signals net:socket-timeout
+               (net:with-deadline (0.1)
+                 (net:udp-exchange client (text-octets "q") buf :timeout 5 :retries 5)))
+             (is (< (elapsed start) 4) "the deadline ends the exchange")))
+      (close client) (close server))))

@@ -358,3 +358,113 @@ BODY, and close the listener however BODY exits."
   `(let ((,var (make-listener ,port ,@make-listener-args)))
      (unwind-protect (progn ,@body)
        (close ,var))))
+
+;;; Datagrams: a bound or connected UDP socket in one call, and an exchange
+
+(defun make-udp-socket (&rest options &key host (port 0) address-family &allow-other-keys)
+  "A UDP socket bound to HOST and PORT in one call.  HOST defaults to the
+loopback address (127.0.0.1, or ::1 when ADDRESS-FAMILY is :IPV6); :ANY is
+the wildcard (dual-stack IPv6 where the system allows, as MAKE-LISTENER
+does); else an address designator or a host name (its first address).  PORT
+0 (the default) lets the system pick one; a service name is looked up for
+UDP.  Other keywords are MAKE-SOCKET's (:TIMEOUT, :BLOCKING, socket options
+such as :BROADCAST or :REUSE-ADDRESS)."
+  (let* ((address (%listen-address host address-family))
+         (dual (and (eq host :any) (null address-family)))
+         (options (loop for (k v) on options by #'cddr
+                        unless (member k '(:host :port :address-family)) nconc (list k v))))
+    (when (eq (address-family address) :local)
+      (error 'invalid-address :text host :reason "a Unix-domain name for a UDP socket"))
+    (flet ((open-on (address dual)
+             (let ((s (apply #'make-socket :address-family (address-family address)
+                             :type :datagram options))
+                   (done nil))
+               (unwind-protect
+                    (progn (when dual (setf (socket-option s :v6-only) nil))
+                           (bind-address s address
+                                         :port (if (integerp port)
+                                                   (%check-port port)
+                                                   (values (lookup-service port :protocol :udp))))
+                           (setf done t)
+                           s)
+                 (unless done (close s))))))
+      (if dual
+          (handler-case (open-on address t)
+            (address-family-not-supported () (open-on +ipv4-any+ nil)))
+          (open-on address nil)))))
+
+(defun connect-udp (host port &rest options
+                    &key address-family local-address local-port timeout &allow-other-keys)
+  "A UDP socket connected to HOST and PORT in one call: SEND and RECEIVE then
+talk to that peer only, and an ICMP error from it (nothing listens there)
+is signalled by the next call, as CONNECTION-REFUSED.  HOST is a host name
+(its first address of ADDRESS-FAMILY is used: a UDP connect sends nothing,
+so there is nothing to race), an address designator, or a list of them (the
+first is used); PORT a number or a service name looked up for UDP.
+LOCAL-ADDRESS and LOCAL-PORT bind the socket first.  TIMEOUT bounds the name
+lookup and becomes the socket's default timeout.  Other keywords are
+socket options."
+  (let* ((deadline (%overall-deadline timeout))
+         (address (first (%interleave (%resolve host address-family deadline))))
+         (family (address-family address))
+         (s (apply #'make-socket :address-family family :type :datagram :timeout timeout
+                   (loop for (k v) on options by #'cddr
+                         unless (member k '(:address-family :local-address :local-port :timeout))
+                           nconc (list k v))))
+         (done nil))
+    (unwind-protect
+         (progn
+           (when (or local-address local-port)
+             (bind-address s (or local-address (if (eq family :ipv6) +ipv6-any+ +ipv4-any+))
+                           :port (or local-port 0)))
+           (connect s address :port (if (integerp port)
+                                        (%check-port port)
+                                        (values (lookup-service port :protocol :udp))))
+           (setf done t)
+           s)
+      (unless done (close s)))))
+
+(defun udp-exchange (socket request response-buffer
+                     &key address (port 0) (timeout 1) (retries 3) (backoff 1)
+                       (start 0) end accept)
+  "Send REQUEST (an octet vector) from the datagram SOCKET and wait for the
+answer, resending when none comes: what a DNS, NTP or TFTP client does.
+
+REQUEST goes to ADDRESS and PORT, or to the connected peer when ADDRESS is
+NIL.  Each try waits TIMEOUT seconds (multiplied by BACKOFF after each try)
+for a datagram into RESPONSE-BUFFER[START,END); RETRIES more tries follow
+the first.  A datagram from another sender than ADDRESS and PORT is
+ignored, and so is one for which ACCEPT (a function of the buffer, the
+count, the sender's address and port) returns NIL, such as the late answer
+to an earlier try.  Returns the count received, the sender's address and
+port, and TRUNCATED-P (as RECEIVE-FROM).  When every try has timed out,
+signals SOCKET-TIMEOUT.  An enclosing WITH-DEADLINE bounds the whole
+exchange.  SOCKET must be blocking."
+  (check-type retries (integer 0 1000))
+  (check-type backoff (real 1))
+  (check-type timeout (real 0))
+  (unless (socket-blocking-p socket)
+    (error 'type-error :datum socket :expected-type '(satisfies socket-blocking-p)))
+  (let ((to (and address (ensure-address address)))
+        (wait timeout))
+    (dotimes (try (1+ retries))
+      (if to
+          (send-to socket request to :port port)
+          (send socket request))
+      (let ((d (%ns-from-now (%seconds->ns wait))))
+        (loop
+          (multiple-value-bind (n from from-port truncated)
+              (handler-case
+                  (let ((*deadline* (if *deadline* (min *deadline* d) d)))
+                    (receive-from socket response-buffer :start start :end end))
+                (socket-timeout (e)
+                  ;; The enclosing deadline, not this try's, ends the exchange.
+                  (when (and *deadline* (<= *deadline* d)) (error e))
+                  (return)))
+            (when (and n
+                       (or (null to)
+                           (and (address= to from) (eql port from-port)))
+                       (or (null accept) (funcall accept response-buffer n from from-port)))
+              (return-from udp-exchange (values n from from-port truncated))))))
+      (setf wait (* wait backoff)))
+    (%timeout-error "udp-exchange" socket)))
