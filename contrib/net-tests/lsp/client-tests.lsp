@@ -18,7 +18,7 @@ as two values (IPv6 first)."
                  (net:address-in-use () (close l6))))))
   (error "no port free on both ::1 and 127.0.0.1"))
 
-(defun free-port ()
+(defun dual-free-port ()
   "A port with nothing listening on it on either loopback address (just closed)."
   (multiple-value-bind (l6 l4) (dual-listeners)
     (prog1 (net:socket-local-port l4) (close l6) (close l4))))
@@ -66,7 +66,7 @@ as two values (IPv6 first)."
   (signals net:unknown-service (net:connect-to "127.0.0.1" "no-such-service" :timeout 5)))
 
 (test connect-to-refused-lists-every-address
-  (let* ((port (free-port))
+  (let* ((port (dual-free-port))
          (c (handler-case (net:connect-to (list "::1" "127.0.0.1") port :timeout 5)
               (net:connection-failed (e) e))))
     (is (typep c 'net:connection-failed))
@@ -97,7 +97,7 @@ as two values (IPv6 first)."
                (is (net:address= "127.0.0.1" (net:socket-remote-address c)))
                (close c))
              ;; RETRY: the second attempt finds a listener started meanwhile.
-             (let* ((probe (free-port))
+             (let* ((probe (dual-free-port))
                     (listener nil)
                     (c (handler-bind ((net:connection-failed
                                         (lambda (e)
@@ -131,7 +131,7 @@ as two values (IPv6 first)."
 
 (test connect-to-leaks-no-descriptor
   (let ((before (socket-fd-count))
-        (port (free-port)))
+        (port (dual-free-port)))
     (dotimes (i 5)
       (handler-case (net:connect-to (list "::1" "127.0.0.1") port :timeout 5)
         (net:connection-failed () nil)))
