@@ -48,6 +48,7 @@ int main(void) {
   srunner_add_suite(sr, handle_suite());
   srunner_add_suite(sr, io_suite());
   srunner_add_suite(sr, local_suite());
+  srunner_add_suite(sr, loop_suite());
   srunner_add_suite(sr, message_suite());
   srunner_add_suite(sr, options_suite());
   srunner_add_suite(sr, multicast_suite());

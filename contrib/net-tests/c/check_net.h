@@ -12,6 +12,7 @@ Suite *socket_suite(void);
 Suite *handle_suite(void);
 Suite *io_suite(void);
 Suite *local_suite(void);
+Suite *loop_suite(void);
 Suite *message_suite(void);
 Suite *options_suite(void);
 Suite *multicast_suite(void);

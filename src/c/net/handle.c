@@ -1,6 +1,7 @@
 /* handle.c -- descriptor ownership shared by threads: use counts and close. */
 #include "net.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -14,6 +15,11 @@
 struct net_handle {
   atomic_long state;
   int fd;
+  /* An event-loop watcher on the fd: WATCH_THREAD is its loop's thread
+   * (0: none), the only thread that reads or writes ON_CLOSE and ARG. */
+  atomic_ulong watch_thread;
+  void (*on_close)(void *arg);
+  void *arg;
 };
 
 net_handle *net_handle_new(int fd) {
@@ -21,7 +27,10 @@ net_handle *net_handle_new(int fd) {
   if (!h)
     return NULL;
   atomic_init(&h->state, 0);
+  atomic_init(&h->watch_thread, 0);
   h->fd = fd;
+  h->on_close = NULL;
+  h->arg = NULL;
   return h;
 }
 
@@ -53,8 +62,22 @@ int net_handle_fd(const net_handle *h) {
   return net_handle_closed_p(h) ? -1 : h->fd;
 }
 
+void net_handle_watch(net_handle *h, void (*on_close)(void *arg), void *arg) {
+  h->on_close = on_close;
+  h->arg = arg;
+  atomic_store(&h->watch_thread, on_close ? (unsigned long) pthread_self() : 0UL);
+}
+
 int net_handle_close(net_handle *h) {
-  long old = atomic_fetch_or(&h->state, NET__CLOSED);
+  long old;
+  /* Closed on the watcher's own thread: the watcher lets go of the fd
+   * first, so that it is closed now rather than shut down and closed
+   * when the loop next looks.  Other threads only shut it down (below);
+   * the loop then sees the socket closed and lets go itself. */
+  if (!net_handle_closed_p(h) &&
+      atomic_load(&h->watch_thread) == (unsigned long) pthread_self())
+    h->on_close(h->arg);
+  old = atomic_fetch_or(&h->state, NET__CLOSED);
   if (old & NET__CLOSED)
     return 0;
   if (old == 0)

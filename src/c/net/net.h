@@ -309,6 +309,102 @@ int net_handle_fd(const net_handle *h);
 int net_handle_close(net_handle *h);
 /* Closes if still open, then frees; for finalizers. */
 void net_handle_free(net_handle *h);
+/* For the event loop, which holds the fd (acquired) while it watches it:
+ * a close of H on the calling thread first calls ON_CLOSE(ARG), which lets
+ * go; ON_CLOSE NULL forgets it.  Call only from the loop's thread. */
+void net_handle_watch(net_handle *h, void (*on_close)(void *arg), void *arg);
+
+/* ---- Event loop (loop.c) ---------------------------------------------------- */
+
+/* A libuv loop whose callbacks only record events: (id, NET_EV_* mask)
+ * records in a queue, which the owner takes after each pass and dispatches
+ * itself, so that none of its code runs under uv_run.  IDs are the owner's
+ * small integers: a watcher's, a timer's or a lookup's.  Everything but
+ * net_loop_wake and net_loop_stop belongs to the loop's one thread. */
+typedef struct net_loop net_loop;
+typedef struct net_watch net_watch;
+typedef struct net_timer net_timer;
+typedef struct net_lookup net_lookup;
+typedef struct net_signal net_signal;
+
+typedef struct net_event {
+  int32_t id;
+  int32_t events;
+} net_event;
+
+#define NET_EV_READ 1         /* = NET_WAIT_READ */
+#define NET_EV_WRITE 2        /* = NET_WAIT_WRITE */
+#define NET_EV_URGENT 4       /* = NET_WAIT_URGENT: out-of-band data */
+#define NET_EV_DISCONNECT 8   /* the peer shut its side down (EPOLLRDHUP) */
+#define NET_EV_TIMER 16       /* a timer fired */
+#define NET_EV_CLOSED 32      /* the watched socket was closed: the watcher is gone */
+#define NET_EV_WAKE 64        /* net_loop_wake or net_loop_stop was called */
+#define NET_EV_LOOKUP 128     /* a host lookup finished */
+#define NET_EV_SIGNAL 256     /* a watched signal arrived */
+/* The id of events of the loop itself (NET_EV_WAKE). */
+#define NET_LOOP_ID (-1)
+
+int net_loop_new(net_loop **out);
+/* Frees the loop; the owner must have freed its watchers and timers.
+ * Lookups still running are waited for. */
+int net_loop_close(net_loop *l);
+/* The epoll descriptor: readable when a pass has work.  Waiting on it with
+ * net_wait() and then running a pass with net_loop_run_nowait() is
+ * uv_run(UV_RUN_ONCE) with an interruptible wait. */
+int net_loop_backend_fd(const net_loop *l);
+/* How long a pass may wait, in milliseconds: -1 forever, 0 not at all. */
+int net_loop_timeout(net_loop *l);
+/* One pass of uv_run(UV_RUN_NOWAIT); non-zero while something is watched. */
+int net_loop_run_nowait(net_loop *l);
+int net_loop_alive(const net_loop *l);
+/* Thread-safe: wake the loop (a NET_EV_WAKE event, coalesced), or also ask
+ * it to stop (net_loop_stop_requested then answers 1, once). */
+int net_loop_wake(net_loop *l);
+int net_loop_stop(net_loop *l);
+int net_loop_stop_requested(net_loop *l);
+/* Copy up to MAX recorded events to OUT, oldest first; returns the count. */
+size_t net_loop_take(net_loop *l, net_event *out, size_t max);
+size_t net_loop_pending(const net_loop *l);
+/* Events dropped because memory ran out (should stay 0). */
+int net_loop_lost(const net_loop *l);
+
+/* Watch H's fd for EVENTS (NET_EV_READ ... NET_EV_DISCONNECT) under ID.
+ * The watcher holds the fd (acquired) until freed or until H is closed on
+ * this thread (it then records NET_EV_CLOSED and lets go at once); a close
+ * from another thread shuts the fd down, which wakes the watcher, and the
+ * owner frees it on seeing the socket closed.  Fails with -EEXIST when the fd is
+ * watched in this loop already. */
+int net_watch_start(net_loop *l, net_handle *h, int id, int events, net_watch **out);
+/* Change the events (0: none, the watcher stays); NET_ECLOSED once detached. */
+int net_watch_set_events(net_watch *w, int events);
+/* 0 once the socket was closed (NET_EV_CLOSED recorded). */
+int net_watch_attached(const net_watch *w);
+void net_watch_free(net_watch *w);
+
+/* A timer firing NET_EV_TIMER under ID after MS milliseconds, then every
+ * REPEAT_MS (0: once). */
+int net_timer_start(net_loop *l, int id, uint64_t ms, uint64_t repeat_ms, net_timer **out);
+/* 1 while it will fire again. */
+int net_timer_active(const net_timer *x);
+void net_timer_free(net_timer *x);
+
+/* Record NET_EV_SIGNAL under ID each time SIGNUM arrives (uv_signal_t).
+ * -EBUSY when the signal has a handler that is not libuv's (ECL's own:
+ * SIGINT, SIGSEGV, SIGPWR...; or an embedder's): libuv would take it over,
+ * and restore SIG_DFL, not that handler, when done. */
+int net_signal_start(net_loop *l, int id, int signum, net_signal **out);
+void net_signal_free(net_signal *x);
+
+/* getaddrinfo on libuv's thread pool (a numeric NAME is answered at once),
+ * recording NET_EV_LOOKUP under ID when done.  NAME is checked first as by
+ * net_host_check (NET_EINVAL, *WHY set). */
+int net_lookup_start(net_loop *l, int id, const char *name, size_t len, int family,
+                     net_lookup **out, const char **why);
+/* As net_resolve_host once NET_EV_LOOKUP was seen; NET_EAGAIN before. */
+int net_lookup_result(const net_lookup *q, net_ip_addr *out, int max, char *canon,
+                      size_t canon_size);
+/* Frees it, cancelling it if it is still running. */
+void net_lookup_free(net_lookup *q);
 
 #ifdef __cplusplus
 }

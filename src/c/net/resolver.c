@@ -1,6 +1,6 @@
 /* resolver.c -- host names, services and protocols: getaddrinfo,
  * getnameinfo and the reentrant netdb lookups, with strict name checks. */
-#include "net.h"
+#include "net-private.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -115,24 +115,36 @@ static void net__copy_name(char *dst, size_t size, const char *src, size_t len) 
   dst[len] = '\0';
 }
 
-static int net__getaddrinfo(const char *name, int family, net_ip_addr *out, int max,
-                            char *canon, size_t canon_size) {
-  struct addrinfo hints, *res, *ai;
-  int r, count = 0;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
-  /* One socket type, so each address comes once rather than once per type. */
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_CANONNAME;
-  r = getaddrinfo(name, NULL, &hints, &res);
-  if (r != 0)
-    return net_resolver_code(r);
-  if (res->ai_canonname)
+int net__addrinfo_collect(const struct addrinfo *res, net_ip_addr *out, int max, char *canon,
+                          size_t canon_size) {
+  const struct addrinfo *ai;
+  int count = 0;
+  if (res && res->ai_canonname)
     net__copy_name(canon, canon_size, res->ai_canonname, strlen(res->ai_canonname));
   for (ai = res; ai && count < max; ai = ai->ai_next)
     count = net__add_ai(ai, out, count);
-  freeaddrinfo(res);
   return count > 0 ? count : NET_EAI_NODATA;
+}
+
+void net__addrinfo_hints(struct addrinfo *hints, int family) {
+  memset(hints, 0, sizeof(*hints));
+  hints->ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
+  /* One socket type, so each address comes once rather than once per type. */
+  hints->ai_socktype = SOCK_STREAM;
+  hints->ai_flags = AI_CANONNAME;
+}
+
+static int net__getaddrinfo(const char *name, int family, net_ip_addr *out, int max,
+                            char *canon, size_t canon_size) {
+  struct addrinfo hints, *res;
+  int r, count;
+  net__addrinfo_hints(&hints, family);
+  r = getaddrinfo(name, NULL, &hints, &res);
+  if (r != 0)
+    return net_resolver_code(r);
+  count = net__addrinfo_collect(res, out, max, canon, canon_size);
+  freeaddrinfo(res);
+  return count;
 }
 
 int net_resolve_host(const char *name, size_t len, int family, net_ip_addr *out, int max,

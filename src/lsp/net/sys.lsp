@@ -147,3 +147,43 @@ one cl_object out), inlined into compiled callers."
     +sock-seqpacket+ "SOCK_SEQPACKET" +sock-raw+ "SOCK_RAW"
     +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"
     +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"))
+
+;;; The event loop (src/c/net/ecl/loop.c).
+(define-primitive loop-new () "netsys_loop_new"
+  "A new libuv loop whose callbacks only record events: a loop pointer object.")
+(define-primitive loop-close (loop) "netsys_loop_close"
+  "Free LOOP (its watchers and timers freed first); T, or NIL if it was freed already.")
+(define-primitive loop-pass (loop wait-ms) "netsys_loop_pass"
+  "Wait up to WAIT-MS ms (-1 forever, 0 not) with interrupts able to run, then one uv_run(UV_RUN_NOWAIT); the number of events recorded.")
+(define-primitive loop-take (loop vector) "netsys_loop_take"
+  "Copy recorded events into VECTOR, a (simple-array fixnum (*)), as id, events pairs; the number of events.")
+(define-primitive loop-wake (loop) "netsys_loop_wake"
+  "Wake LOOP from any thread (coalesced).")
+(define-primitive loop-stop (loop) "netsys_loop_stop"
+  "Ask LOOP to stop, from any thread, and wake it.")
+(define-primitive loop-stop-requested (loop) "netsys_loop_stop_requested"
+  "True once after LOOP-STOP was called.")
+(define-primitive loop-alive (loop) "netsys_loop_alive"
+  "True while LOOP watches something (an active watcher, timer or lookup).")
+(define-primitive watch-start (loop handle id events socket) "netsys_watch_start"
+  "Watch the fd of HANDLE for the event mask EVENTS under ID: a watch pointer object.")
+(define-primitive watch-set-events (watch events socket) "netsys_watch_set_events"
+  "Change the event mask of WATCH (0: none, still registered).")
+(define-primitive watch-free (watch) "netsys_watch_free"
+  "Stop and free WATCH, letting go of its fd; idempotent.")
+(define-primitive timer-start (loop id ms repeat-ms) "netsys_timer_start"
+  "A timer recording a timer event under ID after MS ms, then every REPEAT-MS (0: once).")
+(define-primitive timer-active (timer) "netsys_timer_active"
+  "True while TIMER will fire again.")
+(define-primitive timer-free (timer) "netsys_timer_free"
+  "Stop and free TIMER; idempotent.")
+(define-primitive lookup-start (loop id name family) "netsys_lookup_start"
+  "Start getaddrinfo of NAME on libuv's thread pool: a lookup pointer, or a string saying why NAME is invalid.")
+(define-primitive lookup-result (lookup) "netsys_lookup_result"
+  "The result of a finished lookup: (canonical-name (octets . scope) ...), or its negative resolver code.")
+(define-primitive lookup-free (lookup) "netsys_lookup_free"
+  "Free LOOKUP, cancelling it if still running; idempotent.")
+(define-primitive signal-start (loop id signum) "netsys_signal_start"
+  "Record a signal event under ID whenever SIGNUM arrives: a signal pointer, or NIL if another handler owns SIGNUM.")
+(define-primitive signal-free (signal) "netsys_signal_free"
+  "Stop and free a signal watcher; idempotent.")

@@ -180,6 +180,31 @@ cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_o
                                         cl_object sock);
 cl_object netsys_interface_index(cl_object name);
 
+/* ---- Event loop (netsys_loop.c) ------------------------------------------ */
+
+/* (canonical-name (octets . scope) ...) of N resolved addresses (resolver.c). */
+cl_object netsys__addr_list(const net_ip_addr *a, int n);
+cl_object netsys_loop_new(void);
+cl_object netsys_loop_close(cl_object loop);
+cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms);
+cl_object netsys_loop_take(cl_object loop, cl_object vector);
+cl_object netsys_loop_wake(cl_object loop);
+cl_object netsys_loop_stop(cl_object loop);
+cl_object netsys_loop_stop_requested(cl_object loop);
+cl_object netsys_loop_alive(cl_object loop);
+cl_object netsys_watch_start(cl_object loop, cl_object handle, cl_object id, cl_object events,
+                             cl_object sock);
+cl_object netsys_watch_set_events(cl_object watch, cl_object events, cl_object sock);
+cl_object netsys_watch_free(cl_object watch);
+cl_object netsys_timer_start(cl_object loop, cl_object id, cl_object ms, cl_object repeat_ms);
+cl_object netsys_timer_active(cl_object timer);
+cl_object netsys_timer_free(cl_object timer);
+cl_object netsys_lookup_start(cl_object loop, cl_object id, cl_object name, cl_object family);
+cl_object netsys_lookup_result(cl_object lookup);
+cl_object netsys_lookup_free(cl_object lookup);
+cl_object netsys_signal_start(cl_object loop, cl_object id, cl_object signum);
+cl_object netsys_signal_free(cl_object sig);
+
 /* ---- Module (netsys_init.c) --------------------------------------------- */
 
 /* Called once when the module is loaded. */

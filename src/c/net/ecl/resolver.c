@@ -30,7 +30,7 @@ static int netsys__small_int(cl_object x, int lo, int hi, const char *type) {
   return (int) ecl_fixnum(x);
 }
 
-static cl_object netsys__addr_list(const net_ip_addr *a, int n) {
+cl_object netsys__addr_list(const net_ip_addr *a, int n) {
   cl_object list = ECL_NIL;
   while (n-- > 0)
     list = ecl_cons(ecl_cons(netsys_octet_vector(a[n].octets, a[n].len),

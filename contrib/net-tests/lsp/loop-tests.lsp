@@ -1,0 +1,610 @@
+;;;; loop-tests.lsp -- tests of loop.lsp and loop-queue.lsp: watchers, timers, calls, both models, write queues, the stack inside the loop.
+
+(in-package "NET-TESTS")
+
+(def-suite :loop :in :net)
+(in-suite :loop)
+
+(defun run-until (loop predicate &key (seconds 5))
+  "Run LOOP one pass at a time until PREDICATE is true or SECONDS pass;
+returns PREDICATE's last value."
+  (let ((end (+ (get-internal-real-time) (* seconds internal-time-units-per-second))))
+    (loop (let ((v (funcall predicate)))
+            (when (or v (> (get-internal-real-time) end))
+              (return v)))
+          (net:run-event-loop loop :mode :once)
+          ;; :once returns at once when nothing is watched
+          (unless (net:wait-for-events loop :timeout 0.01) nil))))
+
+(test make-and-close-event-loop
+  (let ((l (net:make-event-loop)))
+    (is (net:event-loop-p l))
+    (is (eq t (net:close-event-loop l)))
+    (is (null (net:close-event-loop l)))
+    (signals net:event-loop-error (net:run-event-loop l))
+    (signals net:event-loop-error (net:call-in-loop l (lambda ())))))
+
+(test callback-watcher-reads
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let* ((buf (make-octets 16)) (got nil) (seen nil)
+             (w (net:add-watcher l a '(:read)
+                                 (lambda (s events)
+                                   (setf seen events)
+                                   (push (subseq buf 0 (receive s buf)) got)))))
+        (is (eq a (net:watcher-socket w)))
+        (is (equal '(:read) (net:watcher-events w)))
+        (send b (octets 1 2 3))
+        (is (net:run-event-loop l :mode :once))
+        (is (equal '(:read) seen))
+        (is (equalp (list (octets 1 2 3)) got))
+        ;; :nowait with nothing ready calls nothing
+        (net:run-event-loop l :mode :nowait)
+        (is (= 1 (length got)))))))
+
+(test change-events-without-removing
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let* ((seen nil)
+             (w (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s)) (push e seen)))))
+        (setf (net:watcher-events w) '(:write))
+        (is (equal '(:write) (net:watcher-events w)))
+        (net:run-event-loop l :mode :once)
+        (is (equal '((:write)) seen))
+        (setf (net:watcher-events w) nil seen nil)
+        (send b (octets 1))
+        (net:run-event-loop l :mode :nowait)
+        (is (null seen))
+        (setf (net:watcher-events w) '(:read :write))
+        (net:run-event-loop l :mode :once)
+        (is (equal '((:read :write)) seen))
+        (signals type-error (setf (net:watcher-events w) '(:bogus)))))))
+
+(test polling-model-wait-for-events
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (net:add-watcher l a '(:read))
+      (is (null (net:wait-for-events l :timeout 0.05)))
+      (send b (octets 7))
+      (let ((ready (net:wait-for-events l :timeout 2)))
+        (is (equal (list (cons a '(:read))) ready)))
+      (let ((timer (net:add-timer l nil 0.01)))
+        (receive a (make-octets 4))
+        (is (equal (list (cons timer :timer)) (net:wait-for-events l :timeout 2)))))))
+
+(test both-models-in-one-loop
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (c d :blocking nil)
+        (let ((called 0))
+          (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore e))
+                                          (receive s (make-octets 4)) (incf called)))
+          (net:add-watcher l c '(:read))
+          (send b (octets 1))
+          (send d (octets 2))
+          (let ((ready (net:wait-for-events l :timeout 2)))
+            (is (equal (list (cons c '(:read))) ready))
+            (is (= 1 called))))))))
+
+(test remove-watcher-stops-events
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let* ((n 0) (w (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e)) (incf n)))))
+        (net:remove-watcher l w)
+        (net:remove-watcher l w)              ; idempotent
+        (send b (octets 1))
+        (is (null (net:run-event-loop l :mode :nowait)))
+        (is (zerop n))
+        (is (net:socket-open-p a))
+        ;; the socket can be watched again
+        (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e)) (incf n)))
+        (net:run-event-loop l :mode :once)
+        (is (= 1 n))))))
+
+(test one-watcher-per-socket
+  (net:with-event-loop (l)
+    (with-socket-pair (a b)
+      (net:add-watcher l a '(:read))
+      (signals net:network-error (net:add-watcher l a '(:write))))))
+
+(test close-in-callback-stops-watcher-and-frees-fd
+  (net:with-event-loop (l)
+    (multiple-value-bind (a b) (net:make-socket-pair :blocking nil)
+      (unwind-protect
+           (let ((calls 0) (fd (net:socket-fd a)))
+             (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore e)) (incf calls) (close s)))
+             (send b (octets 1 2))
+             (net:run-event-loop l :mode :once)
+             (is (= 1 calls))
+             (is (not (net:socket-open-p a)))
+             ;; the descriptor is really closed (its number is free again)
+             (is (not (probe-file (format nil "/proc/self/fd/~d" fd))))
+             ;; nothing is watched any more: :default returns
+             (is (null (net:run-event-loop l)))
+             (is (= 1 calls)))
+        (close a) (close b)))))
+
+(test close-elsewhere-means-no-callback
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (c d :blocking nil)
+        (let ((calls nil))
+          ;; a's callback closes c: c's event in the same batch is not delivered
+          (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e)) (push :a calls) (close c)))
+          (net:add-watcher l c '(:read) (lambda (s e) (declare (ignore s e)) (push :c calls)))
+          (send b (octets 1))
+          (send d (octets 1))
+          (sleep 0.05)
+          (net:run-event-loop l :mode :once)
+          (is (member :a calls))
+          (is (or (null (member :c calls))
+                  ;; c came first in the batch: then it was open
+                  (eq :a (first calls)))))))))
+
+(test close-from-other-thread-removes-watcher
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let ((calls 0))
+        (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e)) (incf calls)))
+        (funcall (run-thread "closer" (lambda () (close a))))
+        ;; the close shut the socket down, which wakes the watcher; it is
+        ;; removed without a callback and the loop runs out of work
+        (is (null (net:run-event-loop l)))
+        (is (zerop calls))))))
+
+(test timers-once-and-repeating
+  (net:with-event-loop (l)
+    (let* ((once 0) (rep 0) timer)
+      (net:add-timer l (lambda () (incf once)) 0.01)
+      (setf timer (net:add-timer l (lambda () (when (= (incf rep) 3) (net:remove-timer l timer)))
+                                 0.005 :repeat 0.005))
+      (is (null (net:run-event-loop l)))          ; runs until nothing is left
+      (is (= 1 once))
+      (is (= 3 rep)))))
+
+(test call-in-loop-from-threads-runs-each-once-in-order
+  (net:with-event-loop (l)
+    (let ((got nil)
+          (keep (net:add-timer l (lambda ()) 10)))
+      (let ((threads (loop for k below 4
+                           collect (let ((k k))
+                                     (run-thread "caller"
+                                                 (lambda ()
+                                                   (dotimes (i 50)
+                                                     (let ((i i))
+                                                       (net:call-in-loop l (lambda () (push (cons k i) got)))))))))))
+        (mapc #'funcall threads))
+      (run-until l (lambda () (= (length got) 200)))
+      (is (= 200 (length got)))
+      (is (= 200 (length (remove-duplicates got :test #'equal))))
+      ;; in order per thread
+      (dotimes (k 4)
+        (let ((mine (mapcar #'cdr (remove k (reverse got) :key #'car :test-not #'eql))))
+          (is (equal mine (loop for i below 50 collect i)))))
+      (net:remove-timer l keep))))
+
+(test stop-from-other-thread
+  (net:with-event-loop (l)
+    (net:add-timer l (lambda ()) 30)
+    (let ((stopper (run-thread "stopper" (lambda () (sleep 0.1) (net:stop-event-loop l) t)))
+          (start (get-internal-real-time)))
+      (is (eq t (net:run-event-loop l)))           ; returns, the timer still there
+      (is (< (- (get-internal-real-time) start) (* 5 internal-time-units-per-second)))
+      (is (eq t (funcall stopper))))))
+
+(test stop-from-callback
+  (net:with-event-loop (l)
+    (let ((n 0))
+      (net:add-timer l (lambda () (when (= (incf n) 2) (net:stop-event-loop l))) 0.001 :repeat 0.001)
+      (net:run-event-loop l)
+      (is (= 2 n)))))
+
+(test other-thread-is-refused
+  (net:with-event-loop (l)
+    (with-socket-pair (a b)
+      (let ((r (funcall (run-thread "intruder" (lambda () (net:add-watcher l a '(:read)))))))
+        (is (typep r 'net:event-loop-error)))
+      (is (typep (funcall (run-thread "intruder" (lambda () (net:run-event-loop l :mode :nowait))))
+                 'net:event-loop-error))
+      (is (null (funcall (run-thread "caller" (lambda () (net:call-in-loop l (lambda ())))))))
+      (is (null (funcall (run-thread "stopper" (lambda () (net:stop-event-loop l)))))))))
+
+(test callback-error-restarts
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (c d :blocking nil)
+        (let ((calls 0) (other 0))
+          (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e)) (incf calls) (error "boom")))
+          (net:add-watcher l c '(:read) (lambda (s e) (declare (ignore e))
+                                          (receive s (make-octets 4)) (incf other)))
+          (send b (octets 1))
+          (send d (octets 1))
+          (sleep 0.05)
+          ;; skip-event: the loop goes on with the next event
+          (handler-bind ((simple-error (lambda (e) (declare (ignore e)) (invoke-restart 'net:skip-event))))
+            (net:run-event-loop l :mode :once))
+          (is (= 1 calls))
+          (is (= 1 other))
+          ;; remove-watcher: no more calls for a
+          (handler-bind ((simple-error (lambda (e) (declare (ignore e)) (invoke-restart 'net:remove-watcher))))
+            (net:run-event-loop l :mode :once))
+          (is (= 2 calls))
+          (net:run-event-loop l :mode :nowait)
+          (is (= 2 calls))
+          (is (net:socket-open-p a))
+          ;; close-socket
+          (let ((w (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e)) (error "again")))))
+            (declare (ignore w))
+            (handler-bind ((simple-error (lambda (e) (declare (ignore e))
+                                           (invoke-restart 'net:close-socket))))
+              (net:run-event-loop l :mode :once))
+            (is (not (net:socket-open-p a)))))))))
+
+(test non-local-exit-leaves-loop-usable
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let ((n 0))
+        (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore e))
+                                        (receive s (make-octets 4))
+                                        (when (= (incf n) 1) (throw 'out :thrown))))
+        (send b (octets 1))
+        (is (eq :thrown (catch 'out (net:run-event-loop l))))
+        (send b (octets 2))
+        (net:run-event-loop l :mode :once)
+        (is (= 2 n))))))
+
+(test interrupt-reaches-thread-waiting-in-loop
+  (let* ((interrupted 0)
+         (runner (run-thread "looper"
+                             (lambda ()
+                               (net:with-event-loop (l)
+                                 (with-socket-pair (a b)
+                                   (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e))))
+                                   (catch 'out (net:run-event-loop l))
+                                   :unwound))))))
+    (sleep 0.2)
+    (let ((thread (find "looper" (mp:all-processes) :key #'mp:process-name :test #'string=))
+          (start (get-internal-real-time)))
+      (dotimes (i 5)
+        (mp:interrupt-process thread (lambda () (incf interrupted)))
+        (sleep 0.02))
+      (is (= 5 interrupted))
+      (mp:interrupt-process thread (lambda () (throw 'out nil)))
+      (is (eq :unwound (funcall runner)))
+      (is (< (- (get-internal-real-time) start) (* 2 internal-time-units-per-second))))))
+
+(test wait-until-ready-needs-no-loop
+  (with-socket-pair (a b)
+    (with-socket-pair (c d)
+      (is (null (net:wait-until-ready (list a c) :timeout 0.05)))
+      (send d (octets 1))
+      (is (equal (list c) (net:wait-until-ready (list a c) :timeout 2)))
+      (is (equal (list a c) (net:wait-until-ready (list a c) :events '(:write) :timeout 2))))))
+
+;;; The rest of the stack inside the loop
+
+(test nonblocking-connect-completes-as-write
+  (net:with-event-loop (l)
+    (let ((listener (loopback-listener :ipv4))
+          (c (make-socket :blocking nil))
+          (result nil))
+      (unwind-protect
+           (progn
+             (connect c "127.0.0.1" :port (net:socket-local-port listener))
+             (net:add-watcher l c '(:write) (lambda (s e)
+                                              (declare (ignore e))
+                                              (setf result (net:finish-connect s))
+                                              (setf (net:watcher-events
+                                                     (find-watcher l s)) nil)))
+             (run-until l (lambda () result))
+             (is (eq c result)))
+        (close c) (close listener)))))
+
+(defun find-watcher (loop socket)
+  (find-if (lambda (x) (and (typep x 'net:watcher) (eq socket (net:watcher-socket x))))
+           (net::event-loop-objects loop)))
+
+(test nonblocking-connect-error-at-write-readiness
+  (net:with-event-loop (l)
+    (let* ((listener (loopback-listener :ipv4))
+           (port (net:socket-local-port listener))
+           (c (make-socket :blocking nil))
+           (result nil))
+      (close listener)
+      (unwind-protect
+           (progn
+             (connect c "127.0.0.1" :port port)
+             (net:add-watcher l c '(:write)
+                              (lambda (s e) (declare (ignore e))
+                                (setf result (handler-case (net:finish-connect s)
+                                               (net:connection-refused (x) x)))
+                                (close s)))
+             (run-until l (lambda () result))
+             (is (typep result 'net:connection-refused)))
+        (close c)))))
+
+(test accept-drains-backlog-per-readiness
+  (net:with-event-loop (l)
+    (let* ((listener (listen-on (bind-address (make-socket :blocking nil) "127.0.0.1") :backlog 64))
+           (clients (loop repeat 10 collect (make-socket)))
+           (accepted nil) (events 0))
+      (unwind-protect
+           (progn
+             (dolist (c clients)
+               (connect c "127.0.0.1" :port (net:socket-local-port listener) :timeout 5))
+             (sleep 0.05)
+             (net:add-watcher l listener '(:read)
+                              (lambda (s e) (declare (ignore e))
+                                (incf events)
+                                (loop for a = (accept-connection s)
+                                      while a do (push a accepted))))
+             (run-until l (lambda () (= 10 (length accepted))))
+             (is (= 10 (length accepted)))
+             (is (= 1 events)))
+        (mapc #'close clients) (mapc #'close accepted) (close listener)))))
+
+(test udp-inside-loop
+  (net:with-event-loop (l)
+    (let ((a (bind-address (make-socket :type :datagram :blocking nil) "127.0.0.1"))
+          (b (bind-address (make-socket :type :datagram :blocking nil) "127.0.0.1"))
+          (got nil))
+      (unwind-protect
+           (progn
+             (net:add-watcher l b '(:read)
+                              (lambda (s e) (declare (ignore e))
+                                (let ((buf (make-octets 64)))
+                                  (loop for (n addr port) = (multiple-value-list (net:receive-from s buf))
+                                        while n
+                                        do (push (list (subseq buf 0 n) port) got)))))
+             (dotimes (i 3)
+               (net:send-to a (octets i i) "127.0.0.1" :port (net:socket-local-port b)))
+             (run-until l (lambda () (= 3 (length got))))
+             (is (equalp (loop for i below 3 collect (list (octets i i) (net:socket-local-port a)))
+                         (reverse got))))
+        (close a) (close b)))))
+
+(test out-of-band-is-urgent
+  (net:with-event-loop (l)
+    (with-tcp-pair (c s :timeout 5)
+      (setf (net:socket-blocking-p s) nil)
+      (let ((urgent nil))
+        (net:add-watcher l s '(:urgent)
+                         (lambda (sock e)
+                           (let ((buf (make-octets 1)))
+                             (when (receive sock buf :out-of-band t)
+                               (push (cons e (aref buf 0)) urgent)))))
+        (send c (octets 1 2 3))
+        (send c (octets 99) :out-of-band t)
+        (run-until l (lambda () urgent))
+        (is (equal '(((:urgent) . 99)) urgent))))))
+
+(test disconnect-event-on-peer-shutdown
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let ((seen nil))
+        (net:add-watcher l a '(:disconnect) (lambda (s e) (declare (ignore s)) (setf seen e)))
+        (shutdown b :output)
+        (run-until l (lambda () seen))
+        (is (equal '(:disconnect) seen))))))
+
+(test messages-with-descriptors-inside-loop
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (x y)
+        (let ((got nil))
+          (net:add-watcher l b '(:read)
+                           (lambda (s e) (declare (ignore e))
+                             (let ((buf (make-octets 8)))
+                               (multiple-value-bind (n addr port ancillary)
+                                   (net:receive-message s (list buf))
+                                 (declare (ignore addr port))
+                                 (setf got (list n ancillary))))))
+          (net:send-message a (list (octets 5 6)) :ancillary `((:file-descriptors ,(net:socket-fd x))))
+          (run-until l (lambda () got))
+          (is (= 2 (first got)))
+          (let ((fds (rest (assoc :file-descriptors (second got)))))
+            (is (= 1 (length fds)))
+            (let ((passed (net:make-socket-from-fd (first fds))))
+              (send y (octets 42))
+              (is (equalp (octets 42) (net:receive-octets passed :size 4)))
+              (close passed))))))))
+
+(test stream-read-available-inside-loop
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let ((text (make-string 32)) (octs (make-octets 32)) (lines nil))
+        (net:add-watcher l a '(:read)
+                         (lambda (s e) (declare (ignore e))
+                           (let ((end (net:read-available s text)))
+                             (when (> end 0)
+                               (push (subseq text 0 end) lines)))))
+        (write-string "héllo" b)
+        (finish-output b)
+        (run-until l (lambda () lines))
+        (is (equal '("héllo") lines))
+        ;; octets then, on the same stream
+        (setf (net:watcher-events (find-watcher l a)) nil)
+        (write-sequence (octets 1 2 3) b)
+        (finish-output b)
+        (is (net:wait-until-ready (list a) :timeout 2))
+        (is (= 3 (net:read-available a octs)))
+        (is (equalp (octets 1 2 3) (subseq octs 0 3)))
+        ;; nothing more now: read-available returns at once
+        (is (= 0 (net:read-available a octs)))))))
+
+(test lookup-host-async-callback-and-polling
+  (net:with-event-loop (l)
+    (let ((result nil))
+      (net:lookup-host-async l "localhost" (lambda (addresses canon error)
+                                             (setf result (list addresses canon error)))
+                             :address-family :ipv4)
+      (run-until l (lambda () result))
+      (is (net:address-loopback-p (first (first result))))
+      (is (stringp (second result)))
+      (is (null (third result))))
+    (let ((q (net:lookup-host-async l "127.0.0.1" nil)))
+      (let ((ready (net:wait-for-events l :timeout 5)))
+        (is (equal (list (cons q :lookup)) ready))
+        (is (net:address= "127.0.0.1" (first (net:host-lookup-result q))))))
+    (signals net:invalid-address (net:lookup-host-async l "bad name" nil))
+    (let ((q (net:lookup-host-async l "no-such-host.invalid" nil)))
+      (net:wait-for-events l :timeout 10)
+      (signals net:resolver-error (net:host-lookup-result q)))))
+
+;;; Write queues
+
+(defun drain-into (socket buffer)
+  "Read everything SOCKET (non-blocking) has now into BUFFER via an adjustable collector."
+  (let ((chunk (make-octets 65536)))
+    (loop for n = (receive socket chunk)
+          while (and n (plusp n))
+          do (loop for i below n do (vector-push-extend (aref chunk i) buffer)))))
+
+(test queue-send-keeps-order-with-backpressure-and-drain
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((data (random-octets 300000))
+             (drained 0)
+             (w (net:add-watcher l a nil nil :high-water-mark 100000
+                                 :on-drain (lambda () (incf drained))))
+             (got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+             (results (loop for start from 0 below 300000 by 50000
+                            collect (net:queue-send w data :start start :end (+ start 50000)))))
+        ;; past the high-water mark the sender is told
+        (is (member nil results))
+        (is (plusp (net:watcher-queued-octets w)))
+        (net:add-watcher l b '(:read) (lambda (s e) (declare (ignore e)) (drain-into s got)))
+        (run-until l (lambda () (= (length got) 300000)))
+        (is (= 300000 (length got)))
+        (is (equalp data got))
+        (is (zerop (net:watcher-queued-octets w)))
+        (is (= 1 drained))))))
+
+(test queue-send-zero-copy-on-free
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((big (random-octets 200000)) (small (octets 1 2 3)) (freed nil)
+             (w (net:add-watcher l a nil))
+             (got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0)))
+        (net:queue-send w small :copy nil :on-free (lambda (buf) (push buf freed)))
+        (is (equal (list small) freed))             ; all went at once: free at once
+        (net:queue-send w big :copy nil :on-free (lambda (buf) (push buf freed)))
+        (is (= 1 (length freed)))                   ; still being sent
+        (net:add-watcher l b '(:read) (lambda (s e) (declare (ignore e)) (drain-into s got)))
+        (run-until l (lambda () (= 2 (length freed))))
+        (is (eq big (first freed)))
+        (run-until l (lambda () (= (length got) 200003)))
+        (is (equalp big (subseq got 3)))))))
+
+(test queued-write-error-reaches-owner-once
+  (net:with-event-loop (l)
+    (with-tcp-pair (c s :timeout 5)
+      (setf (net:socket-blocking-p c) nil
+            (net:socket-option c :send-buffer) 4096)
+      (let* ((errors nil)
+             (w (net:add-watcher l c nil nil :on-error (lambda (e) (push e errors)))))
+        (net:queue-send w (random-octets 2000000))
+        (is (plusp (net:watcher-queued-octets w)))
+        (close s :abort t)
+        (run-until l (lambda () errors))
+        (net:run-event-loop l :mode :nowait)
+        (is (= 1 (length errors)))
+        (is (typep (first errors) 'net:socket-error))
+        (is (zerop (net:watcher-queued-octets w)))))))
+
+(test close-after-drain-sends-everything-first
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((data (random-octets 100000))
+             (w (net:add-watcher l a nil))
+             (got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+             (eof nil))
+        (net:queue-send w data)
+        (net:close-after-drain w)
+        (is (net:socket-open-p a))
+        (net:add-watcher l b '(:read) (lambda (s e) (declare (ignore e))
+                                        (let ((chunk (make-octets 65536)))
+                                          (loop for n = (receive s chunk)
+                                                while n
+                                                do (if (zerop n)
+                                                       (return (setf eof t))
+                                                       (loop for i below n do (vector-push-extend (aref chunk i) got)))))))
+        (run-until l (lambda () eof))
+        (is (equalp data got))
+        (is (not (net:socket-open-p a)))))))
+
+(test shutdown-after-drain-half-closes
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((data (random-octets 50000))
+             (w (net:add-watcher l a nil))
+             (got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+             (eof nil))
+        (net:queue-send w data)
+        (net:shutdown-after-drain w)
+        (net:add-watcher l b '(:read) (lambda (s e) (declare (ignore e))
+                                        (let ((chunk (make-octets 65536)))
+                                          (loop for n = (receive s chunk)
+                                                while n
+                                                do (if (zerop n)
+                                                       (return (setf eof t))
+                                                       (loop for i below n do (vector-push-extend (aref chunk i) got)))))))
+        (run-until l (lambda () eof))
+        (is (equalp data got))
+        ;; half close: a can still read what b sends
+        (send b (octets 9))
+        (is (net:wait-until-ready (list a) :timeout 2))
+        (is (equalp (octets 9) (net:receive-octets a :size 4)))))))
+
+(defparameter *ping-pong*
+  '(lambda (loop a b rounds)
+    (let ((buf (make-array 16 :element-type '(unsigned-byte 8))) (n 0)
+          (ha (net::socket-handle a)) (hb (net::socket-handle b)))
+      (net:add-watcher loop a '(:read) (lambda (s e) (declare (ignore e))
+                                         (net-sys:recv ha buf 0 16 0 -1 s)
+                                         (net-sys:send ha buf 0 1 0 -1 s)))
+      (net:add-watcher loop b '(:read) (lambda (s e) (declare (ignore e))
+                                         (net-sys:recv hb buf 0 16 0 -1 s)
+                                         (if (>= (incf n) rounds)
+                                             (net:stop-event-loop loop)
+                                             (net-sys:send hb buf 0 1 0 -1 s))))
+      (net-sys:send hb buf 0 1 0 -1 b)
+      (net:run-event-loop loop)
+      n))
+  "ROUNDS round trips of one octet between A and B, both watched in LOOP,
+in one RUN-EVENT-LOOP; the callbacks call the primitives directly, so that
+only the loop's own path is measured.  Compiled by the test: interpreted
+callbacks would cons.")
+
+(test dispatch-conses-nothing-per-event
+  (let ((ping-pong (let ((*error-output* (make-broadcast-stream))
+                         (*standard-output* (make-broadcast-stream)))
+                     (compile nil *ping-pong*))))
+    (flet ((consed (rounds)
+             (net:with-event-loop (l)
+               (with-socket-pair (a b :blocking nil)
+                 (let ((before (si::gc-stats t)))
+                   (is (= rounds (funcall ping-pong l a b rounds)))
+                   (- (si::gc-stats t) before))))))
+      (consed 10)                                 ; warm up
+      ;; 4000 events more cons no more than a few bytes more: nothing per event
+      (let ((small (consed 100)) (large (consed 2100)))
+        (is (< (- large small) 1000) "~d bytes for 200 events, ~d for 4200" small large)))))
+
+(test signal-watchers
+  (net:with-event-loop (l)
+    (let* ((got nil)
+           (w (net:add-signal-watcher l :usr1 (lambda (sig) (push sig got)))))
+      (ext:system (format nil "kill -USR1 ~d" (ext:getpid)))
+      (run-until l (lambda () got))
+      (is (equal '(:usr1) got))
+      (net:remove-signal-watcher l w))
+    ;; ECL's own signals are refused: libuv would take them over
+    (signals net:event-loop-error (net:add-signal-watcher l 2 (lambda (s) s)))
+    (let ((w (net:add-signal-watcher l :usr2 nil)))
+      (ext:system (format nil "kill -USR2 ~d" (ext:getpid)))
+      (is (equal (list (cons w :signal)) (net:wait-for-events l :timeout 5))))))

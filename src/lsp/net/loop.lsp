@@ -1,0 +1,619 @@
+;;;; loop.lsp -- the event loop: watchers, timers, call-in-loop, polling and callbacks on libuv.
+;;;
+;;; libuv's C callbacks only record (id, event mask) pairs (src/c/net/loop.c);
+;;; after each pass the whole batch is copied into a fixnum vector in one
+;;; call and dispatched here, in Lisp, outside uv_run.  IDs index the loop's
+;;; OBJECTS vector, which holds every watcher, timer and lookup, so that no
+;;; Lisp object is held only from C memory.
+
+(in-package "NET")
+
+(define-condition event-loop-error (network-error)
+  ((loop :initarg :loop :initform nil :reader event-loop-error-loop
+         :documentation "The event loop concerned.")
+   (message :initarg :message :initform nil :reader event-loop-error-message
+            :documentation "What was wrong, a sentence."))
+  (:report (lambda (c s)
+             (format s "~a: ~a" (event-loop-error-loop c) (event-loop-error-message c))))
+  (:documentation "An event loop was used wrongly: from a thread that does
+not own it, after it was closed, or with a socket it already watches."))
+
+(setf (documentation 'event-loop-error-loop 'function)
+      "The event loop an EVENT-LOOP-ERROR is about."
+      (documentation 'event-loop-error-message 'function)
+      "What was wrong, a sentence.")
+
+;;; Event masks: the bits of NET_EV_* in net.h.
+(defconstant +ev-read+ 1)
+(defconstant +ev-write+ 2)
+(defconstant +ev-urgent+ 4)
+(defconstant +ev-disconnect+ 8)
+(defconstant +ev-timer+ 16)
+(defconstant +ev-closed+ 32)
+(defconstant +ev-wake+ 64)
+(defconstant +ev-lookup+ 128)
+(defconstant +ev-signal+ 256)
+
+(defparameter +event-lists+
+  (let ((v (make-array 16)))
+    (dotimes (mask 16 v)
+      (setf (svref v mask)
+            (loop for (bit key) in '((1 :read) (2 :write) (4 :urgent) (8 :disconnect))
+                  when (logtest bit mask) collect key))))
+  "The list of event keywords of each mask below 16: callbacks get these
+lists, made once, so that dispatching an event conses nothing.")
+
+(defun %events-mask (events)
+  "The mask of EVENTS, a list of :READ :WRITE :URGENT :DISCONNECT (or one of them)."
+  (let ((mask 0))
+    (dolist (e (if (listp events) events (list events)) mask)
+      (setf mask (logior mask (case e
+                                (:read +ev-read+) (:write +ev-write+) (:urgent +ev-urgent+)
+                                (:disconnect +ev-disconnect+)
+                                (t (error 'type-error :datum e
+                                                      :expected-type
+                                                      '(member :read :write :urgent
+                                                        :disconnect)))))))))
+
+;;; Objects
+
+(defstruct (event-loop (:constructor %make-event-loop (pointer owner)) (:copier nil))
+  "A libuv event loop, owned by the thread that made it."
+  (pointer nil)
+  (owner nil)
+  (objects (make-array 64 :initial-element nil) :type simple-vector)
+  (free-ids nil :type list)
+  (next-id 0 :type fixnum)
+  (deferred-ids nil :type list)     ; freed during a batch: reusable after it
+  (events (make-array 2048 :element-type 'fixnum) :type (simple-array fixnum (*)))
+  (batch-pos 0 :type fixnum)        ; the next event of the batch to dispatch
+  (batch-end 0 :type fixnum)
+  (current nil)                     ; the object whose callback runs, for restarts
+  (ready nil :type list)            ; for WAIT-FOR-EVENTS, newest first
+  (lock (mp:make-lock :name "event-loop calls"))
+  (calls nil :type list)            ; CALL-IN-LOOP, newest first, under LOCK
+  (pending-calls nil :type list))   ; taken from CALLS, oldest first
+
+(defmethod print-object ((l event-loop) stream)
+  (print-unreadable-object (l stream :type t :identity t)
+    (format stream "~:[closed~;~:*~a~]"
+            (and (event-loop-pointer l) (mp:process-name (event-loop-owner l))))))
+
+(defstruct (watcher (:constructor %make-watcher (loop socket handle id mask callback))
+                    (:copier nil))
+  "A socket watched by an event loop."
+  (loop nil)
+  (socket nil)
+  (handle nil)
+  (id 0 :type fixnum)
+  (mask 0 :type fixnum)             ; the events asked for
+  (callback nil)
+  (pointer nil)                     ; the C watcher; NIL once removed
+  ;; The write queue (loop-queue.lsp).
+  (queue-head nil :type list)
+  (queue-tail nil :type list)
+  (queued 0 :type fixnum)
+  (high-water-mark 0 :type fixnum)
+  (on-drain nil)
+  (on-error nil)
+  (after-drain nil))                ; NIL, :CLOSE or :SHUTDOWN
+
+(defmethod print-object ((w watcher) stream)
+  (print-unreadable-object (w stream :type t :identity t)
+    (format stream "~a ~s" (watcher-socket w) (svref +event-lists+ (watcher-mask w)))))
+
+(defstruct (timer (:constructor %make-timer (loop id function repeat)) (:copier nil))
+  "A timer of an event loop."
+  (loop nil) (id 0 :type fixnum) (function nil) (repeat nil) (pointer nil))
+
+(defstruct (host-lookup (:constructor %make-host-lookup (loop id name callback))
+                        (:copier nil))
+  "An asynchronous host lookup (LOOKUP-HOST-ASYNC)."
+  (loop nil) (id 0 :type fixnum) (name nil) (callback nil) (pointer nil)
+  (outcome nil))                    ; (addresses canonical-name) or a condition, when done
+
+(setf (documentation 'watcher-socket 'function) "The socket a watcher watches."
+      (documentation 'watcher-loop 'function) "The event loop of a watcher."
+      (documentation 'event-loop-p 'function) "True if the argument is an EVENT-LOOP.")
+
+;;; Ownership
+
+(defun %loop-error (loop message &rest args)
+  (error 'event-loop-error :loop loop :message (apply #'format nil message args)))
+
+(defun %loop-pointer (loop)
+  "LOOP's C pointer, after checking it is open and this thread owns it."
+  (let ((p (event-loop-pointer loop)))
+    (unless p
+      (%loop-error loop "the event loop is closed"))
+    (unless (eq (event-loop-owner loop) mp:*current-process*)
+      (%loop-error loop "used from ~a, but owned by ~a: only CALL-IN-LOOP and ~
+STOP-EVENT-LOOP may be called from another thread"
+                   (mp:process-name mp:*current-process*)
+                   (mp:process-name (event-loop-owner loop))))
+    p))
+
+;;; IDs
+
+(defun %new-id (loop object)
+  (let ((id (or (pop (event-loop-free-ids loop))
+                (prog1 (event-loop-next-id loop) (incf (event-loop-next-id loop)))))
+        (objects (event-loop-objects loop)))
+    (when (>= id (length objects))
+      (let ((new (make-array (* 2 (length objects)) :initial-element nil)))
+        (replace new objects)
+        (setf (event-loop-objects loop) new objects new)))
+    (setf (svref objects id) object)
+    id))
+
+(defun %free-id (loop id)
+  "Forget ID's object.  Within a batch the ID is reused only after it, so
+that a later event of the batch for the old object is not given to a new one."
+  (setf (svref (event-loop-objects loop) id) nil)
+  (if (< (event-loop-batch-pos loop) (event-loop-batch-end loop))
+      (push id (event-loop-deferred-ids loop))
+      (push id (event-loop-free-ids loop))))
+
+(defun %end-batch (loop)
+  (setf (event-loop-batch-pos loop) 0 (event-loop-batch-end loop) 0)
+  (when (event-loop-deferred-ids loop)
+    (setf (event-loop-free-ids loop) (nconc (event-loop-deferred-ids loop)
+                                            (event-loop-free-ids loop))
+          (event-loop-deferred-ids loop) nil)))
+
+;;; Creation
+
+(defun make-event-loop ()
+  "A new event loop, owned by the calling thread: only that thread may use
+it, except for CALL-IN-LOOP and STOP-EVENT-LOOP, which any thread may call.
+Close it with CLOSE-EVENT-LOOP (WITH-EVENT-LOOP does)."
+  (%make-event-loop (net-sys:loop-new) mp:*current-process*))
+
+(defun close-event-loop (loop)
+  "Close LOOP: remove its watchers (their sockets stay open), timers and
+lookups, and free it.  Functions queued by CALL-IN-LOOP that have not run
+are discarded.  Idempotent: returns T if this call closed it."
+  (when (event-loop-pointer loop)
+    (let ((p (%loop-pointer loop)))
+      (loop for object across (event-loop-objects loop)
+            do (typecase object
+                 (watcher (%free-watcher loop object))
+                 (timer (%free-timer loop object))
+                 (host-lookup (%free-lookup loop object))
+                 (signal-watcher (%free-signal-watcher loop object))))
+      (setf (event-loop-pointer loop) nil
+            (event-loop-ready loop) nil
+            (event-loop-calls loop) nil
+            (event-loop-pending-calls loop) nil)
+      (net-sys:loop-close p)
+      t)))
+
+(defmacro with-event-loop ((var) &body body)
+  "Run BODY with VAR bound to a new event loop, closed however BODY exits."
+  `(let ((,var (make-event-loop)))
+     (unwind-protect (progn ,@body)
+       (close-event-loop ,var))))
+
+;;; Watchers
+
+(defun add-watcher (loop socket events &optional callback
+                    &key (high-water-mark (* 1024 1024)) on-drain on-error)
+  "Watch SOCKET in LOOP for EVENTS, a list of :READ, :WRITE, :URGENT
+(out-of-band data) and :DISCONNECT (the peer shut down its side).  Returns
+the watcher.  CALLBACK, a function of (SOCKET EVENTS), is called from
+RUN-EVENT-LOOP or WAIT-FOR-EVENTS with the list of ready events (a list
+shared between calls: do not modify it); without CALLBACK the watcher's
+events are returned by WAIT-FOR-EVENTS.  HIGH-WATER-MARK, ON-DRAIN and
+ON-ERROR configure the write queue (see QUEUE-SEND).  A socket has at most
+one watcher in a loop.  Closing the socket removes its watcher."
+  (let* ((p (%loop-pointer loop))
+         (mask (%events-mask events))
+         (handle (socket-handle socket))
+         (w (%make-watcher loop socket handle 0 mask callback)))
+    (check-type high-water-mark (integer 0 #.most-positive-fixnum))
+    (setf (watcher-high-water-mark w) high-water-mark
+          (watcher-on-drain w) on-drain
+          (watcher-on-error w) on-error)
+    (let ((id (%new-id loop w)))
+      (setf (watcher-id w) id)
+      (handler-bind ((socket-error (lambda (c)
+                                     (declare (ignore c))
+                                     (%free-id loop id))))
+        (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket))))
+    w))
+
+(defun %watch-mask (w)
+  "The mask the C watcher needs: the user's, and :WRITE while the queue holds data."
+  (if (plusp (watcher-queued w))
+      (logior (watcher-mask w) +ev-write+)
+      (watcher-mask w)))
+
+(defun %update-watch (w)
+  (let ((p (watcher-pointer w)))
+    (when p
+      (net-sys:watch-set-events p (%watch-mask w) (watcher-socket w)))))
+
+(defun watcher-events (watcher)
+  "The events WATCHER watches, a list of keywords; SETF-able (NIL: none for
+now, the watcher stays)."
+  (svref +event-lists+ (watcher-mask watcher)))
+
+(defun (setf watcher-events) (events watcher)
+  (let ((mask (%events-mask events))
+        (loop (watcher-loop watcher)))
+    (%loop-pointer loop)
+    (when (watcher-pointer watcher)
+      (setf (watcher-mask watcher) mask)
+      (%update-watch watcher))
+    events))
+
+(defun %free-watcher (loop w)
+  "Free W's C watcher and its id, once."
+  (let ((p (watcher-pointer w)))
+    (when p
+      (setf (watcher-pointer w) nil)
+      (net-sys:watch-free p)
+      (%free-id loop (watcher-id w))
+      (%drop-queue w))))
+
+(defun remove-watcher (loop watcher)
+  "Stop WATCHER and remove it from LOOP; its socket stays open, and octets
+still in its write queue are dropped.  Idempotent."
+  (%loop-pointer loop)
+  (%free-watcher loop watcher)
+  nil)
+
+;;; Timers
+
+(defun %ms (seconds)
+  (check-type seconds (real 0))
+  (min most-positive-fixnum (ceiling (* seconds 1000))))
+
+(defun add-timer (loop function seconds &key repeat)
+  "Call FUNCTION (of no arguments) in LOOP after SECONDS, then every REPEAT
+seconds if REPEAT is given.  Returns the timer; REMOVE-TIMER stops it.
+FUNCTION NIL makes WAIT-FOR-EVENTS return (TIMER . :TIMER) instead.
+Timers have libuv's millisecond resolution."
+  (let* ((p (%loop-pointer loop))
+         (ms (%ms seconds))
+         (rep (if repeat (max 1 (%ms repeat)) 0))
+         (timer (%make-timer loop 0 function repeat))
+         (id (%new-id loop timer)))
+    (setf (timer-id timer) id
+          (timer-pointer timer) (net-sys:timer-start p id ms rep))
+    timer))
+
+(defun %free-timer (loop timer)
+  (let ((p (timer-pointer timer)))
+    (when p
+      (setf (timer-pointer timer) nil)
+      (net-sys:timer-free p)
+      (%free-id loop (timer-id timer)))))
+
+(defun remove-timer (loop timer)
+  "Stop TIMER; it does not fire again.  Idempotent."
+  (%loop-pointer loop)
+  (%free-timer loop timer)
+  nil)
+
+;;; Calls from other threads
+
+(defun call-in-loop (loop function)
+  "Run FUNCTION (of no arguments) in LOOP's thread, from its next pass.
+Any thread may call it.  Wake-ups coalesce, but every function queued runs
+once, in the order queued.  Returns NIL."
+  (let ((p (event-loop-pointer loop)))
+    (unless p
+      (%loop-error loop "the event loop is closed"))
+    (mp:with-lock ((event-loop-lock loop))
+      (push function (event-loop-calls loop)))
+    (net-sys:loop-wake p)
+    nil))
+
+(defun %run-calls (loop)
+  ;; Take the queued functions first, so that one that unwinds leaves the
+  ;; rest queued, to run at the next pass.
+  (when (event-loop-calls loop)
+    (let ((new (mp:with-lock ((event-loop-lock loop))
+                 (shiftf (event-loop-calls loop) nil))))
+      (setf (event-loop-pending-calls loop)
+            (nconc (event-loop-pending-calls loop) (nreverse new)))))
+  (loop while (event-loop-pending-calls loop)
+        do (funcall (the function (pop (event-loop-pending-calls loop))))))
+
+(defun stop-event-loop (loop)
+  "Make RUN-EVENT-LOOP return after the events of the current pass.  Any
+thread may call it.  Returns NIL."
+  (let ((p (event-loop-pointer loop)))
+    (when p
+      (net-sys:loop-stop p))
+    nil))
+
+;;; Dispatch
+
+(defvar *dispatching-loop* nil
+  "The event loop whose callback runs in this thread, for its restarts.")
+
+(defun %callback-error (condition)
+  "The handler around dispatch: an error in a callback offers restarts to
+skip the event, remove the watcher (or timer) or close the socket; taking
+one goes on with the next event."
+  (let* ((loop *dispatching-loop*)
+         (object (and loop (event-loop-current loop))))
+    (when object
+      (setf (event-loop-current loop) nil)
+      (restart-case (error condition)
+        (skip-event ()
+          :report "Skip this event; the event loop goes on."
+          nil)
+        (remove-watcher ()
+          :report "Remove the watcher (or timer) whose callback failed; the event loop goes on."
+          (typecase object
+            (watcher (%free-watcher loop object))
+            (timer (%free-timer loop object))))
+        (close-socket ()
+          :report "Close the socket of the watcher whose callback failed; the event loop goes on."
+          :test (lambda (c) (declare (ignore c)) (watcher-p object))
+          (close (watcher-socket object) :abort t)))
+      (throw loop nil))))
+
+(defun %watcher-event (loop w mask)
+  (declare (optimize speed (safety 0)) (type watcher w) (fixnum mask))
+  (cond ((logtest mask +ev-closed+)
+         ;; Closed on this thread: the C watcher has let go already.
+         (%free-watcher loop w))
+        ((not (net-sys:handle-open-p (watcher-handle w)))
+         ;; Closed by another thread, or earlier in this batch.
+         (%free-watcher loop w))
+        (t
+         (when (and (logtest mask +ev-write+) (plusp (watcher-queued w)))
+           (%flush-queue w)
+           (setf mask (logand mask (watcher-mask w))))
+         (let ((user (logand mask (watcher-mask w) 15))
+               (cb (watcher-callback w)))
+           (cond ((or (zerop user) (null (watcher-pointer w))))
+                 ((null cb)
+                  (push (cons (watcher-socket w) (svref +event-lists+ user))
+                        (event-loop-ready loop)))
+                 (t
+                  (setf (event-loop-current loop) w)
+                  (funcall (the function cb) (watcher-socket w) (svref +event-lists+ user))))))))
+
+(defun %timer-event (loop timer)
+  (declare (type timer timer))
+  (unless (timer-repeat timer)
+    ;; A one-shot timer is done: free it first, so that its function may
+    ;; add another.
+    (%free-timer loop timer))
+  (let ((f (timer-function timer)))
+    (if f
+        (progn (setf (event-loop-current loop) timer)
+               (funcall (the function f)))
+        (push (cons timer :timer) (event-loop-ready loop)))))
+
+(defun %dispatch-one (loop id mask)
+  (declare (optimize speed (safety 0)) (fixnum id mask))
+  (if (< id 0)
+      (%run-calls loop)
+      (let ((object (svref (event-loop-objects loop) id)))
+        (when object
+          (cond ((logtest mask +ev-timer+) (%timer-event loop object))
+                ((logtest mask +ev-lookup+) (%lookup-event loop object))
+                ((logtest mask +ev-signal+) (%signal-event loop object))
+                (t (%watcher-event loop object mask)))))))
+
+(defun %dispatch (loop)
+  "Dispatch the rest of the current batch.  Each event is dispatched in a
+CATCH that the restarts of %CALLBACK-ERROR throw to; an event whose
+callback unwinds past RUN-EVENT-LOOP leaves the rest of the batch to the
+next pass."
+  (declare (optimize speed (safety 0)))
+  (let ((events (event-loop-events loop)))
+    (loop
+      (let ((i (event-loop-batch-pos loop)))
+        (declare (fixnum i))
+        (when (>= i (event-loop-batch-end loop))
+          (return))
+        (setf (event-loop-batch-pos loop) (1+ i))
+        (catch loop
+          (%dispatch-one loop (aref events (* 2 i)) (aref events (1+ (* 2 i)))))
+        (setf (event-loop-current loop) nil))))
+  (%end-batch loop))
+
+(defun %pass (loop wait-ms)
+  "One pass: dispatch what is left of an interrupted batch, or wait up to
+WAIT-MS, run libuv once and dispatch every event it recorded."
+  (declare (fixnum wait-ms))
+  (let ((p (%loop-pointer loop)))
+    (if (< (event-loop-batch-pos loop) (event-loop-batch-end loop))
+        (%dispatch loop)
+        (when (plusp (the fixnum (net-sys:loop-pass p wait-ms)))
+          (loop for n fixnum = (net-sys:loop-take p (event-loop-events loop))
+                while (plusp n)
+                do (setf (event-loop-batch-pos loop) 0 (event-loop-batch-end loop) n)
+                   (%dispatch loop))))
+    ;; Calls queued before anything woke the loop run too.
+    (when (or (event-loop-calls loop) (event-loop-pending-calls loop))
+      (%run-calls loop))))
+
+(defmacro %with-dispatch ((loop) &body body)
+  "Run BODY (passes of LOOP) with the restarts of callback errors offered:
+bound once per call, not per pass or event, so that dispatch conses nothing."
+  `(let ((*dispatching-loop* ,loop))
+     (handler-bind ((error #'%callback-error))
+       ,@body)))
+
+(defun run-event-loop (loop &key (mode :default))
+  "Run LOOP, calling the callbacks of its watchers and timers.  MODE
+:DEFAULT runs until STOP-EVENT-LOOP is called or nothing is watched; :ONCE
+waits for events once and dispatches them; :NOWAIT dispatches what is ready
+without waiting.  An error in a callback offers the restarts SKIP-EVENT,
+REMOVE-WATCHER and CLOSE-SOCKET; the loop goes on when one is taken, and
+stays usable after any non-local exit.  A thread waiting here runs
+interrupts (MP:INTERRUPT-PROCESS) at once.  Returns true if something is
+still watched."
+  (let ((p (%loop-pointer loop)))
+    (%with-dispatch (loop)
+      (ecase mode
+        (:default
+         (loop (%pass loop -1)
+               (when (or (net-sys:loop-stop-requested p) (not (net-sys:loop-alive p)))
+                 (return))))
+        (:once (%pass loop (if (net-sys:loop-alive p) -1 0)))
+        (:nowait (%pass loop 0))))
+    (net-sys:loop-alive p)))
+
+(defun %ms-until (deadline)
+  (max 0 (ceiling (- deadline (net-sys:now)) 1000000)))
+
+(defun wait-for-events (loop &key timeout)
+  "The polling model: wait at most TIMEOUT seconds (NIL: until something
+happens) for events of LOOP's watchers without callback and return them as
+a fresh list of (SOCKET . EVENTS), EVENTS a list of keywords as for
+callbacks, oldest first.  Timers without function appear as (TIMER .
+:TIMER), finished lookups without callback as (LOOKUP . :LOOKUP) (see
+HOST-LOOKUP-RESULT).  Callbacks of other watchers run meanwhile.  Returns NIL
+on timeout, or at once when nothing is watched and TIMEOUT is NIL."
+  (%loop-pointer loop)
+  (let ((deadline (and timeout (+ (net-sys:now) (%seconds->ns timeout))))
+        (p (event-loop-pointer loop)))
+    (%with-dispatch (loop)
+      (loop
+        (%pass loop (cond ((event-loop-ready loop) 0)
+                          (deadline (%ms-until deadline))
+                          ((net-sys:loop-alive p) -1)
+                          (t 0)))
+        (when (event-loop-ready loop)
+          (return (nreverse (shiftf (event-loop-ready loop) nil))))
+        (when (if deadline
+                  (>= (net-sys:now) deadline)
+                  (not (net-sys:loop-alive p)))
+          (return nil))))))
+
+(defun wait-until-ready (sockets &key (events '(:read)) timeout)
+  "Wait at most TIMEOUT seconds (NIL: forever) until one of SOCKETS is ready
+for one of EVENTS (as for ADD-WATCHER), and return the list of the sockets
+ready, in the order given; NIL on timeout.  Needs no event loop (it makes a
+short-lived one)."
+  (with-event-loop (loop)
+    (dolist (s sockets)
+      (add-watcher loop s events))
+    (let ((ready (wait-for-events loop :timeout timeout)))
+      (remove-if-not (lambda (s) (assoc s ready)) sockets))))
+
+;;; Asynchronous host lookups
+
+(defun lookup-host-async (loop name callback &key address-family)
+  "Resolve host NAME as LOOKUP-HOST does, on libuv's thread pool, without
+blocking LOOP.  When done, CALLBACK is called in LOOP with three arguments:
+the list of addresses, the canonical name, and NIL; or NIL, NIL and the
+RESOLVER-ERROR when the lookup failed.  With CALLBACK NIL the finished
+lookup appears in WAIT-FOR-EVENTS as (LOOKUP . :LOOKUP), and
+HOST-LOOKUP-RESULT gives its result.  An invalid NAME signals
+INVALID-ADDRESS at once.  Returns the lookup object."
+  (check-type name string)
+  (let* ((p (%loop-pointer loop))
+         (family (%family-code address-family))
+         (q (%make-host-lookup loop 0 name callback))
+         (id (%new-id loop q))
+         (r (handler-bind ((error (lambda (c) (declare (ignore c)) (%free-id loop id))))
+              (net-sys:lookup-start p id name family))))
+    (when (stringp r)
+      (%free-id loop id)
+      (%invalid name r))
+    (setf (host-lookup-id q) id (host-lookup-pointer q) r)
+    q))
+
+(defun %lookup-finish (q)
+  "Read the result of finished lookup Q into its RESULT slot."
+  (let ((r (net-sys:lookup-result (host-lookup-pointer q))))
+    (setf (host-lookup-outcome q)
+          (if (integerp r)
+              (handler-case (net-sys::%signal-error r "getaddrinfo" (host-lookup-name q))
+                (network-error (c) c))
+              (list (loop for (octets . scope) in (cdr r)
+                          collect (%make-inet-address octets scope))
+                    (car r))))))
+
+(defun %free-lookup (loop q)
+  (let ((p (host-lookup-pointer q)))
+    (when p
+      (setf (host-lookup-pointer q) nil)
+      (net-sys:lookup-free p)
+      (%free-id loop (host-lookup-id q)))))
+
+(defun %lookup-event (loop q)
+  (%lookup-finish q)
+  (%free-lookup loop q)
+  (let ((cb (host-lookup-callback q))
+        (r (host-lookup-outcome q)))
+    (cond ((null cb) (push (cons q :lookup) (event-loop-ready loop)))
+          ((consp r) (funcall cb (first r) (second r) nil))
+          (t (funcall cb nil nil r)))))
+
+(defun host-lookup-result (lookup)
+  "The result of a finished LOOKUP (from LOOKUP-HOST-ASYNC): the addresses
+and the canonical name as two values, as LOOKUP-HOST returns them; signals
+the lookup's RESOLVER-ERROR if it failed.  NIL while it is running."
+  (let ((r (host-lookup-outcome lookup)))
+    (cond ((null r) nil)
+          ((consp r) (values (copy-list (first r)) (second r)))
+          (t (error r)))))
+;;; Signals
+
+(defstruct (signal-watcher (:constructor %make-signal-watcher (loop id signal function))
+                           (:copier nil))
+  "A watcher of a Unix signal (ADD-SIGNAL-WATCHER)."
+  (loop nil) (id 0 :type fixnum) (signal nil) (function nil) (pointer nil))
+
+(defparameter +signals+
+  '((:hup . 1) (:quit . 3) (:usr1 . 10) (:usr2 . 12) (:alrm . 14) (:term . 15)
+    (:chld . 17) (:cont . 18) (:tstp . 20) (:winch . 28))
+  "Signal names ADD-SIGNAL-WATCHER knows, with their Linux numbers.")
+
+(defun add-signal-watcher (loop signal function)
+  "Call FUNCTION (of one argument, SIGNAL) in LOOP each time SIGNAL arrives:
+a keyword (:TERM :HUP :USR1 :USR2 :QUIT :CHLD :WINCH :ALRM :CONT :TSTP) or a
+signal number.  FUNCTION NIL makes WAIT-FOR-EVENTS return (WATCHER .
+:SIGNAL).  Arrivals between two passes may coalesce into one call.  A
+signal that ECL handles itself (SIGINT, SIGSEGV, SIGPIPE, the collector's
+SIGPWR, ...) or that another handler owns is refused with an
+EVENT-LOOP-ERROR: libuv would take it over.  Returns the signal watcher;
+REMOVE-SIGNAL-WATCHER stops it and restores the default action."
+  (let* ((p (%loop-pointer loop))
+         (n (if (integerp signal)
+                signal
+                (or (cdr (assoc signal +signals+))
+                    (error 'type-error :datum signal
+                                       :expected-type `(or (integer 1 64)
+                                                           (member ,@(mapcar #'car +signals+)))))))
+         (w (%make-signal-watcher loop 0 signal function))
+         (id (%new-id loop w))
+         (r (handler-bind ((error (lambda (c) (declare (ignore c)) (%free-id loop id))))
+              (net-sys:signal-start p id n))))
+    (unless r
+      (%free-id loop id)
+      (%loop-error loop "signal ~a has a handler already (ECL's own or another): ~
+                         it cannot be watched" signal))
+    (setf (signal-watcher-id w) id (signal-watcher-pointer w) r)
+    w))
+
+(defun %free-signal-watcher (loop w)
+  (let ((p (signal-watcher-pointer w)))
+    (when p
+      (setf (signal-watcher-pointer w) nil)
+      (net-sys:signal-free p)
+      (%free-id loop (signal-watcher-id w)))))
+
+(defun remove-signal-watcher (loop watcher)
+  "Stop WATCHER (from ADD-SIGNAL-WATCHER).  Idempotent."
+  (%loop-pointer loop)
+  (%free-signal-watcher loop watcher)
+  nil)
+
+(defun %signal-event (loop w)
+  (let ((f (signal-watcher-function w)))
+    (if f
+        (progn (setf (event-loop-current loop) w)
+               (funcall f (signal-watcher-signal w)))
+        (push (cons w :signal) (event-loop-ready loop)))))
