@@ -59,6 +59,12 @@
                (and (= n 4) (net:address= from "::1") (= port (net:socket-local-port b))
                     truncated))))))
 
+;;; The high level: listen and connect in one call each
+(net:with-listener (l 0)
+  (net:with-connection (c "localhost" (net:socket-local-port l) :timeout 5)
+    (check "connect-to resolves localhost and connects"
+           (net:address-loopback-p (net:socket-remote-address c)))))
+
 ;;; Errors are conditions with the errno, the call and the socket
 (let ((port (let ((l (net:listen-on (net:bind-address (net:make-socket) "127.0.0.1"))))
               (prog1 (net:socket-local-port l) (net:close l)))))

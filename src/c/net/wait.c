@@ -54,3 +54,34 @@ int net_wait(int fd, int events, int64_t deadline) {
     return NET_ETIMEOUT;
   return net__poll_to_events(p.revents, events);
 }
+
+int net_wait_many(const int *fds, int *events, int n, int64_t deadline) {
+  struct pollfd p[NET_WAIT_MANY_MAX];
+  struct timespec ts, *tsp = NULL;
+  int i, r;
+
+  if (n < 0 || n > NET_WAIT_MANY_MAX)
+    return NET_EINVAL;
+  for (i = 0; i < n; i++) {
+    /* poll() skips a negative fd: a closed entry is never ready. */
+    p[i].fd = fds[i];
+    p[i].events = (short) net__events_to_poll(events[i]);
+    p[i].revents = 0;
+  }
+  if (deadline != NET_NO_DEADLINE) {
+    int64_t left = deadline - net_now_ns();
+    if (left < 0)
+      left = 0;
+    ts.tv_sec = (time_t) (left / 1000000000);
+    ts.tv_nsec = (long) (left % 1000000000);
+    tsp = &ts;
+  }
+  r = ppoll(p, (nfds_t) n, tsp, NULL);
+  if (r < 0)
+    return -errno;
+  if (r == 0)
+    return NET_ETIMEOUT;
+  for (i = 0; i < n; i++)
+    events[i] = p[i].fd < 0 ? 0 : net__poll_to_events(p[i].revents, events[i]);
+  return r;
+}

@@ -74,6 +74,10 @@ ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op
  * condition on SOCK for any other error. */
 int netsys_io_done(ssize_t r, const char *call, cl_object sock);
 cl_object netsys_now(void);
+/* Waits until one of the handles of the list HANDLES (64 at most) is
+ * ready for EVENTS (NET_WAIT_* bits) or DEADLINE: the list of the ready
+ * indices, or NIL at the deadline (netsys_poll.c). */
+cl_object netsys_wait_many(cl_object handles, cl_object events, cl_object deadline);
 
 /* ---- Sockets (netsys_socket.c) ------------------------------------------ */
 
