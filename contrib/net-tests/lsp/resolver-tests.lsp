@@ -112,8 +112,8 @@
 (defun run-in-namespace (forms &key (nsswitch "hosts: files") python background)
   "Run FORMS (a string of Lisp forms) in a child ECL, with net loaded, in new
 network and mount namespaces with *NS-HOSTS* as /etc/hosts.  With PYTHON, a
-python3 program run first in the same namespace (in the background, given a
-second to start, with BACKGROUND).  Returns what the child printed (python's
+python3 program run first in the same namespace (in the background, with
+BACKGROUND, waited for until it creates the file ready in its directory).  Returns what the child printed (python's
 output first)."
   (let* ((dir (format nil "/tmp/net-ns-~d-~d/" (ext:getpid) (random 1000000)))
          (script (concatenate 'string dir "run.sh"))
@@ -141,7 +141,8 @@ ip link set lo up
 ~a
 " dir
                           (cond ((not python) "")
-                                (background "python3 prog.py & PY=$!; sleep 1")
+                                (background ;; until the program says it is ready (a loaded machine starts python slowly)
+                                 "python3 prog.py & PY=$!; for i in $(seq 200); do [ -e ready ] && break; sleep 0.1; done")
                                 (t "python3 prog.py"))
                           (or (ext:getenv "ECL") "ecl") (ext:getenv "NET_BUILDDIR")
                           (if background "kill $PY" ""))))
@@ -234,6 +235,7 @@ print('(:python (' + ' '.join('\"%s\"' % a for a in seen) + '))')
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('127.0.0.1', 53))
+open('ready', 'w').close()
 s.settimeout(0.5)
 end = time.time() + 20
 while time.time() < end:
