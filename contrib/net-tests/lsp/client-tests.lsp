@@ -321,3 +321,27 @@ how many requests arrived."
                  (net:udp-exchange client (text-octets "q") buf :timeout 5 :retries 5)))
              (is (< (elapsed start) 4) "the deadline ends the exchange")))
       (close client) (close server))))
+
+(test connect-to-answers-interrupts-and-closes-its-attempts
+  ;; A thread racing black-holed attempts answers MP:INTERRUPT-PROCESS at
+  ;; once; the unwind closes every attempt.
+  (with-dual-listeners (l6 l4 :v6-backlog 0)
+    (let* ((port (net:socket-local-port l6))
+           (filler (net:connect-to "::1" port :timeout 5))
+           (before (socket-fd-count))
+           (result nil)
+           (thread (mp:process-run-function
+                    "racer"
+                    (lambda ()
+                      (setf result (catch 'stop
+                                     (net:connect-to (list "::1" "::1") port :timeout 10
+                                                     :happy-eyeballs-delay 0.05)))))))
+      (unwind-protect
+           (let ((start (get-internal-real-time)))
+             (sleep 0.3)
+             (mp:interrupt-process thread (lambda () (throw 'stop :interrupted)))
+             (mp:process-join thread)
+             (is (eq :interrupted result))
+             (is (< (elapsed start) 5) "the wait was cut short")
+             (is (= before (socket-fd-count)) "both attempts closed"))
+        (close filler)))))

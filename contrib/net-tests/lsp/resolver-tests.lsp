@@ -244,6 +244,7 @@ print('(:python (' + ' '.join('\"%s\"' % a for a in seen) + '))')
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('127.0.0.1', 53))
+open('ready', 'w').close()
 s.settimeout(0.5)
 end = time.time() + 20
 while time.time() < end:

@@ -149,3 +149,71 @@
     (is-true (net:stop-server server :grace 0.1))
     (close c)
     (is (= threads-before (thread-count)))))
+
+;;; The event-loop server
+
+(defun evented-echo (socket)
+  "An echo handler on the event loop: what arrives is queued back; end of
+file closes once the queue has drained."
+  (let ((buffer (make-octets 4096))
+        (watcher nil))
+    (setf watcher
+          (net:add-watcher net:*server-event-loop* socket '(:read)
+                           (lambda (s events)
+                             (declare (ignore events))
+                             (let ((n (receive s buffer)))
+                               (cond ((null n))
+                                     ((zerop n) (net:close-after-drain watcher))
+                                     (t (net:queue-send watcher buffer :end n)))))))))
+
+(test event-loop-server-echoes-on-several-loops
+  (let ((threads-before (thread-count))
+        (fds-before (socket-fd-count)))
+    (let ((server (net:start-event-loop-server #'evented-echo 0 :loops 2)))
+      (unwind-protect
+           (let* ((port (net:server-port server))
+                  (clients (loop for i below 20
+                                 collect (let ((i i))
+                                           (run-thread "client"
+                                                       (lambda () (ask-server port (format nil "e~d" i))))))))
+             (is (equal (loop for i below 20 collect (format nil "e~d" i))
+                        (mapcar #'funcall clients))))
+        (is-true (net:stop-server server :grace 2))))
+    (is (= threads-before (thread-count)) "every loop thread joined")
+    (is (= fds-before (socket-fd-count)) "no descriptor leaked")))
+
+(test event-loop-server-contains-errors-and-stops
+  (let* ((reports '())
+         (lock (mp:make-lock))
+         (server (net:start-event-loop-server
+                  (lambda (s)
+                    (net:add-watcher net:*server-event-loop* s '(:read)
+                                     (lambda (s events)
+                                       (declare (ignore events))
+                                       (let ((line (read-line s nil)))
+                                         (cond ((null line) (close s))
+                                               ((string= line "boom") (error "callback failed"))
+                                               (t (write-line line s)
+                                                  (finish-output s)))))))
+                  0 :on-error (lambda (c s) (declare (ignore s))
+                                (mp:with-lock (lock) (push c reports))))))
+    (unwind-protect
+         (let ((port (net:server-port server)))
+           (is (null (ignore-errors (ask-server port "boom"))) "the failing connection is closed")
+           (is (string= "fine" (ask-server port "fine")) "the loop goes on")
+           (is (= 1 (length reports)) "reports: ~{~a~^; ~}" reports)
+           (is-true (search "callback failed" (princ-to-string (first reports))))
+           ;; A connection still open at stop time is closed after the grace period.
+           (let ((c (net:connect-to "127.0.0.1" port :timeout 5)))
+             (unwind-protect
+                  (progn
+                    (setf (net:socket-timeout-of c) 5)
+                    (write-line "held" c) (finish-output c)
+                    (is (string= "held" (read-line c)))
+                    (is-true (net:stop-server server :grace 0.2))
+                    (is (null (handler-case (read-line c nil) (net:connection-reset () nil)))
+                        "closed by the stop"))
+               (close c)))
+           (is-false (net:stop-server server))
+           (signals net:connection-failed (net:connect-to "127.0.0.1" port :timeout 5)))
+      (net:stop-server server :grace 0))))

@@ -208,8 +208,10 @@ STOP-SERVER."
     server))
 
 (defun server-port (server)
-  "The port SERVER listens on (NIL for a Unix-domain server)."
-  (socket-local-port (threaded-server-listener server)))
+  "The port SERVER (threaded or event-loop) listens on (NIL for a Unix-domain server)."
+  (if (event-loop-server-p server)
+      (event-loop-server-port server)
+      (socket-local-port (threaded-server-listener server))))
 
 (defun server-statistics (server)
   "A plist of SERVER's counts so far: :ACCEPTED connections, :HANDLED (the
@@ -234,13 +236,17 @@ signalled), and now :ACTIVE (being handled), :QUEUED and :THREADS."
           (sleep 0.01))))
 
 (defun stop-server (server &key (grace 5))
-  "Stop SERVER: close its listener (no new connection is accepted), close
+  "Stop SERVER, a threaded or an event-loop server.  A threaded server: close its listener (no new connection is accepted), close
 the connections still queued, let the running handlers finish for GRACE
 seconds, then close their sockets (a handler blocked on one wakes with
 SOCKET-CLOSED) and, a second later, interrupt the threads still busy; join
 every thread.  Returns T once nothing of the server runs; a second call
-returns NIL."
+returns NIL.  An event-loop server: close its listeners, let its loops run
+for GRACE seconds until their connections are closed, then stop them, close
+the connections left and join the threads."
   (check-type grace (real 0))
+  (when (event-loop-server-p server)
+    (return-from stop-server (%stop-event-loop-server server grace)))
   (let ((lock (threaded-server-lock server)) queued)
     (mp:with-lock (lock)
       (when (threaded-server-stopping server)
@@ -262,4 +268,139 @@ returns NIL."
     (mp:with-lock (lock)
       (mp:condition-variable-broadcast (threaded-server-cv server)))
     (mapc #'mp:process-join (threaded-server-workers server))
+    t))
+
+;;; The event-loop server: the same handler shape, called in a loop's thread
+
+(defvar *server-event-loop* nil
+  "While the handler of an event-loop server runs (and the callbacks it
+adds), the event loop serving the connection: the handler adds its
+watchers there.")
+
+(defstruct (event-loop-server (:constructor %make-event-loop-server)
+                              (:print-object %print-event-loop-server))
+  "A listening port served by event loops, one per thread
+(START-EVENT-LOOP-SERVER)."
+  handler on-error port
+  (lock (mp:make-lock :name "net event-loop server"))
+  (shards '())                          ; one %shard per loop thread
+  (stopping nil))
+
+(defstruct (%shard (:constructor %make-shard (listener)))
+  listener loop thread
+  (connections (make-hash-table :test #'eq)) ; accepted sockets, pruned as they close
+  (prune-at 256))
+
+(defun %print-event-loop-server (server stream)
+  (print-unreadable-object (server stream :type t :identity t)
+    (format stream "port ~a, ~d loop~:p~:[~; stopped~]" (event-loop-server-port server)
+            (length (event-loop-server-shards server)) (event-loop-server-stopping server))))
+
+(defun %prune-connections (shard)
+  (let ((table (%shard-connections shard)))
+    (when (>= (hash-table-count table) (%shard-prune-at shard))
+      (loop for s being the hash-keys of table
+            unless (socket-open-p s) do (remhash s table))
+      (setf (%shard-prune-at shard) (max 256 (* 2 (hash-table-count table)))))))
+
+(defun %accept-pending (server shard)
+  "Accept every pending connection of SHARD's listener and hand each to the handler."
+  (loop
+    (let ((s (handler-case (accept-connection (%shard-listener shard))
+               (socket-error (e)
+                 (unless (typep e 'socket-closed)
+                   (funcall (event-loop-server-on-error server) e nil))
+                 nil))))
+      (unless s (return))
+      (setf (socket-blocking-p s) nil)
+      (%prune-connections shard)
+      (setf (gethash s (%shard-connections shard)) t)
+      (handler-case (funcall (event-loop-server-handler server) s)
+        (error (e)
+          (funcall (event-loop-server-on-error server) e s)
+          (close s :abort t))))))
+
+(defun %run-shard (server shard)
+  "The body of a loop thread: watch the listener, run the loop until it
+has nothing left to watch or is stopped; errors in callbacks are reported
+and their socket closed."
+  (let* ((loop (make-event-loop))
+         (*server-event-loop* loop))
+    (setf (%shard-loop shard) loop)
+    (unwind-protect
+         (progn
+           (add-watcher loop (%shard-listener shard) '(:read)
+                        (lambda (listener events)
+                          (declare (ignore listener events))
+                          (%accept-pending server shard)))
+           (handler-bind ((error (lambda (e)
+                                   (let ((r (or (find-restart 'close-socket e)
+                                                (find-restart 'skip-event e))))
+                                     (when r
+                                       (ignore-errors
+                                        (funcall (event-loop-server-on-error server) e nil))
+                                       (invoke-restart r))))))
+             (run-event-loop loop)))
+      (close (%shard-listener shard))
+      (loop for s being the hash-keys of (%shard-connections shard)
+            do (close s :abort t))
+      (close-event-loop loop))))
+
+(defun start-event-loop-server (handler port &rest listener-args
+                                &key (loops 1) on-error (error-output *error-output*)
+                                &allow-other-keys)
+  "Serve connections to PORT on event loops, each in a thread of its own,
+and return the server at once.  HANDLER has the shape of
+START-THREADED-SERVER's: a function of the connected socket.  Here it is
+called in the loop's thread as soon as the connection is accepted, with a
+non-blocking socket, and must not block: it adds a watcher for the socket to
+*SERVER-EVENT-LOOP* (ADD-WATCHER, QUEUE-SEND) and returns.  The socket is
+the handler's to close.
+
+LOOPS (1) threads each run their own loop and listener on the same port
+(SO_REUSEPORT, so the kernel spreads the connections): for machines with
+more cores.  Other keywords are MAKE-LISTENER's (:HOST, :BACKLOG,
+:ADDRESS-FAMILY, :EXTERNAL-FORMAT, socket options).  An error in HANDLER, or
+in a callback of a watcher, closes that connection and is reported to
+ON-ERROR (a function of the condition and the socket or NIL) or else printed
+on ERROR-OUTPUT; the loop goes on.  STOP-SERVER stops it."
+  (check-type loops (integer 1 64))
+  (let* ((args (loop for (k v) on listener-args by #'cddr
+                     unless (member k '(:loops :on-error :error-output)) nconc (list k v)))
+         (args (if (> loops 1) (list* :reuse-port t args) args))
+         (first (apply #'make-listener port :blocking nil args))
+         (port (socket-local-port first))
+         (listeners (cons first (loop repeat (1- loops)
+                                      collect (apply #'make-listener port :blocking nil args))))
+         (server (%make-event-loop-server
+                  :handler handler :port port
+                  :on-error (or on-error (%default-on-error error-output)))))
+    (dolist (l listeners)
+      (let ((shard (%make-shard l)))
+        (push shard (event-loop-server-shards server))
+        (setf (%shard-thread shard)
+              (mp:process-run-function "net event-loop server"
+                                       (lambda () (%run-shard server shard))))))
+    server))
+
+(defun %stop-event-loop-server (server grace)
+  (when (mp:with-lock ((event-loop-server-lock server))
+          (shiftf (event-loop-server-stopping server) t))
+    (return-from %stop-event-loop-server nil))
+  (let ((shards (event-loop-server-shards server)))
+    ;; Wait for every loop to be running, so that CALL-IN-LOOP reaches it.
+    (loop repeat 500 until (every #'%shard-loop shards) do (sleep 0.01))
+    (dolist (shard shards)
+      (let ((l (%shard-listener shard)))
+        (call-in-loop (%shard-loop shard) (lambda () (close l)))))
+    ;; Running connections may finish: a loop ends when nothing is watched.
+    (let ((end (+ (get-internal-real-time) (* grace internal-time-units-per-second))))
+      (loop until (or (notany (lambda (s) (mp:process-active-p (%shard-thread s))) shards)
+                      (>= (get-internal-real-time) end))
+            do (sleep 0.01)))
+    (dolist (shard shards)
+      (when (mp:process-active-p (%shard-thread shard))
+        (ignore-errors (stop-event-loop (%shard-loop shard)))))
+    (dolist (shard shards)
+      (mp:process-join (%shard-thread shard)))
     t))
