@@ -117,6 +117,8 @@ ip link set nettest0 up
              (up (assoc "nettest0" found :test #'string=))
              (down (assoc "nettest9" found :test #'string=)))
         (is (= 3 (length found)) "lo and the pair, nothing of the host: ~s" found)
+        (is (equal '("lo" 1) (subseq (assoc "lo" found :test #'string=) 0 2)))
+        (is (member :loopback (third (assoc "lo" found :test #'string=))))
         (is (not (null up)))
         (is (not (null down)))
         (when (and up down)
