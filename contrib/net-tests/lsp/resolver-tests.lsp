@@ -150,7 +150,7 @@ ip link set lo up
 ~a
 " dir
                           (cond ((not python) "")
-                                (background "python3 prog.py & PY=$!; sleep 1")
+                                (background "python3 prog.py & PY=$!; i=0; while [ -z \"$(ss -Hlnu)\" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done")
                                 (t "python3 prog.py"))
                           (or (ext:getenv "ECL") "ecl") (ext:getenv "NET_BUILDDIR")
                           (if background "kill $PY" ""))))
