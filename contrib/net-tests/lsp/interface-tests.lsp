@@ -84,7 +84,8 @@
 
 (defun interfaces-in-namespace ()
   "What *INTERFACE-NS-FORMS* prints in a new network namespace holding the
-veth pair nettest0 (up, 10.99.0.1/24 and fd00:99::1/64) and nettest9 (down)."
+veth pair nettest0 (up, 10.99.0.1/24, 10.99.1.1/24 labelled nettest0:1, and
+fd00:99::1/64) and nettest9 (down)."
   (let* ((dir (format nil "/tmp/net-if-~d-~d/" (ext:getpid) (random 1000000)))
          (out (concatenate 'string dir "out")))
     (ensure-directories-exist dir)
@@ -95,6 +96,7 @@ veth pair nettest0 (up, 10.99.0.1/24 and fd00:99::1/64) and nettest9 (down)."
 ip link set lo up
 ip link add nettest0 type veth peer name nettest9
 ip addr add 10.99.0.1/24 brd + dev nettest0
+ip addr add 10.99.1.1/24 dev nettest0 label nettest0:1
 ip -6 addr add fd00:99::1/64 nodad dev nettest0
 ip link set nettest0 up
 ~a --norc --eval '(load \"~anet.fas\")' --load ~aforms.lsp --eval '(ext:quit 0)' > ~a 2>&1
@@ -117,6 +119,8 @@ ip link set nettest0 up
              (up (assoc "nettest0" found :test #'string=))
              (down (assoc "nettest9" found :test #'string=)))
         (is (= 3 (length found)) "lo and the pair, nothing of the host: ~s" found)
+        (is (equal '("lo" 1) (subseq (assoc "lo" found :test #'string=) 0 2)))
+        (is (member :loopback (third (assoc "lo" found :test #'string=))))
         (is (not (null up)))
         (is (not (null down)))
         (when (and up down)
@@ -126,6 +130,7 @@ ip link set nettest0 up
             (is (subsetp '(:up :broadcast :multicast) flags))
             (is (not (member :loopback flags)))
             (is (equal '(("10.99.0.1" 24 "255.255.255.0" "10.99.0.255")
+                         ("10.99.1.1" 24 "255.255.255.0" nil)
                          ("fd00:99::1" 64 "ffff:ffff:ffff:ffff::" nil))
                        (remove-if (lambda (a) (search "fe80:" (first a))) addresses))))
           (destructuring-bind (name index flags index-by-name addresses) down

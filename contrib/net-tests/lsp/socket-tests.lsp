@@ -136,7 +136,9 @@
   (signals type-error (make-socket :type :telepathy))
   (signals type-error (make-socket :timeout -1))
   (signals type-error (make-socket :timeout "soon"))
-  (signals type-error (make-socket :protocol 3.5)))
+  (signals type-error (make-socket :protocol 3.5))
+  (signals type-error (make-socket :protocol nil))
+  (signals type-error (make-socket :protocol 256)))
 
 (test protocols-by-name
   ;; by keyword and by string, a TCP and a UDP exchange over loopback

@@ -61,6 +61,10 @@ static int net__ifaddr_entry(const struct ifaddrs *ifa, net_ifaddr *e) {
     e->other_kind = NET_IFADDR_BROADCAST;
   else if ((ifa->ifa_flags & IFF_POINTOPOINT) && net__sa_octets(ifa->ifa_dstaddr, family, e->other))
     e->other_kind = NET_IFADDR_DESTINATION;
+  /* Without a broadcast address configured, glibc reports the address
+   * itself in its place: that is none. */
+  if (memcmp(e->other, e->addr, family == AF_INET ? 4 : 16) == 0)
+    e->other_kind = NET_IFADDR_NONE;
   return 1;
 }
 

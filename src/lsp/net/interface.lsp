@@ -78,10 +78,15 @@ of getifaddrs(3) (on Linux, by index): each with its name, index, flags and
 IP addresses.  An interface that is down or has no address is listed too.
 A snapshot: interfaces and addresses may change afterwards."
   (let ((interfaces '()))
-    ;; Rows come interface by interface first, then address by address.
+    ;; Rows come interface by interface first, then address by address.  An
+    ;; address of an alias label ("eth0:1") has its interface's index, and
+    ;; goes with it.
     (dolist (row (net-sys:interfaces))
       (destructuring-bind (name index flags &optional octets prefix kind other scope) row
-        (let ((i (find name interfaces :key #'first :test #'string=)))
+        (let ((i (find-if (lambda (i) (if (plusp index)
+                                          (eql index (second i))
+                                          (string= name (first i))))
+                          interfaces)))
           (unless i
             (setf i (list name index flags '()))
             (push i interfaces))

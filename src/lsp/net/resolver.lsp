@@ -112,4 +112,6 @@ integer as it is, a name by LOOKUP-PROTOCOL; the usual names need no
 protocols database (containers often lack /etc/protocols)."
   (case protocol
     (:default 0) (:icmp 1) (:tcp 6) (:udp 17) (:icmpv6 58) (:sctp 132) (:udplite 136)
+    ((nil) (error 'type-error :datum protocol
+                              :expected-type '(or (member :default) (integer 0 255) string keyword)))
     (t (values (lookup-protocol protocol)))))
