@@ -70,15 +70,20 @@ void net_handle_watch(net_handle *h, void (*on_close)(void *arg), void *arg) {
   atomic_store(&h->watch_thread, on_close ? (unsigned long) pthread_self() : 0UL);
 }
 
-int net_handle_close(net_handle *h) {
-  long old;
-  /* Closed on the watcher's own thread: the watcher lets go of the fd
-   * first, so that it is closed now rather than shut down and closed
-   * when the loop next looks.  Other threads only shut it down (below);
-   * the loop then sees the socket closed and lets go itself. */
+/* Closed or detached on the watcher's own thread: the watcher lets go of
+ * the fd first, so that it is closed now rather than shut down and closed
+ * when the loop next looks, and no libuv handle stays on an fd that is no
+ * longer ours.  Other threads only shut it down (below); the loop then sees
+ * the socket closed and lets go itself. */
+static void net__unwatch(net_handle *h) {
   if (!net_handle_closed_p(h) &&
       atomic_load(&h->watch_thread) == (unsigned long) pthread_self())
     h->on_close(h->arg);
+}
+
+int net_handle_close(net_handle *h) {
+  long old;
+  net__unwatch(h);
   old = atomic_fetch_or(&h->state, NET__CLOSED);
   if (old & NET__CLOSED)
     return 0;
@@ -98,7 +103,9 @@ void net_handle_free(net_handle *h) {
 }
 
 int net_handle_detach(net_handle *h) {
-  long s = atomic_load(&h->state);
+  long s;
+  net__unwatch(h);
+  s = atomic_load(&h->state);
   do {
     if (s & NET__CLOSED)
       return NET_ECLOSED;
