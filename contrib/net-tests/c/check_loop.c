@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -317,6 +318,33 @@ START_TEST(lookup_freed_while_running_is_harmless) {
 }
 END_TEST
 
+static void someone_elses_handler(int sig) {
+  (void) sig;
+}
+
+START_TEST(signal_watcher_records_and_refuses_owned_signals) {
+  net_loop *l = new_loop();
+  net_signal *x, *y;
+  struct sigaction sa;
+  ck_assert_int_eq(net_signal_start(l, 9, SIGUSR1, &x), 0);
+  ck_assert_int_eq(raise(SIGUSR1), 0);
+  ck_assert_int_eq(await(l, 9, NET_EV_SIGNAL), NET_EV_SIGNAL);
+  /* A second watcher of the same signal shares libuv's handler. */
+  ck_assert_int_eq(net_signal_start(l, 10, SIGUSR1, &y), 0);
+  net_signal_free(y);
+  net_signal_free(x);
+  /* A signal someone else handles is refused. */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = someone_elses_handler;
+  sigemptyset(&sa.sa_mask);
+  ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+  ck_assert_int_eq(net_signal_start(l, 11, SIGUSR2, &y), -EBUSY);
+  ck_assert_ptr_null(y);
+  pass(l, 0);
+  ck_assert_int_eq(net_loop_close(l), 0);
+}
+END_TEST
+
 Suite *loop_suite(void) {
   Suite *s = suite_create("loop");
   TCase *tc = tcase_create("loop");
@@ -332,6 +360,7 @@ Suite *loop_suite(void) {
   tcase_add_test(tc, queue_grows_and_is_taken_in_order);
   tcase_add_test(tc, lookup_of_literal_and_localhost);
   tcase_add_test(tc, lookup_freed_while_running_is_harmless);
+  tcase_add_test(tc, signal_watcher_records_and_refuses_owned_signals);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -80,13 +80,13 @@ its own peer) until the watcher's ON-DRAIN is called.  An error sending now
 is signalled; an error sending queued octets later (the peer reset the
 connection) drops the queue and calls the watcher's ON-ERROR with the
 condition, once, or closes the socket when there is no ON-ERROR."
+  (unless (watcher-pointer watcher)
+    (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
+                 (watcher-socket watcher)))
   (let* ((end (or end (length buffer)))
          (n (if (watcher-queue-head watcher) 0 (%send-now watcher buffer start end)))
          (rest (- end start n)))
     (declare (fixnum end n rest))
-    (unless (watcher-pointer watcher)
-      (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
-                   (watcher-socket watcher)))
     (cond ((zerop rest)
            (when (and on-free (not copy))
              (funcall on-free buffer)))

@@ -247,13 +247,18 @@ now, the watcher stays)."
       (%update-watch watcher))
     events))
 
-(defun %free-watcher (loop w)
-  "Free W's C watcher and its id, once."
+(defun %free-watcher (loop w &optional closed-event)
+  "Free W's C watcher and its id, once.  A watcher whose socket was closed
+on this thread has a closed event queued under its id: the id stays taken
+until that event (CLOSED-EVENT true) is dispatched, so that it cannot reach
+a newer watcher."
   (let ((p (watcher-pointer w)))
     (when p
       (setf (watcher-pointer w) nil)
+      (if (or closed-event (net-sys:watch-attached p))
+          (%free-id loop (watcher-id w))
+          (setf (svref (event-loop-objects loop) (watcher-id w)) :closing))
       (net-sys:watch-free p)
-      (%free-id loop (watcher-id w))
       (%drop-queue w))))
 
 (defun remove-watcher (loop watcher)
@@ -361,7 +366,7 @@ one goes on with the next event."
   (declare (optimize speed (safety 0)) (type watcher w) (fixnum mask))
   (cond ((logtest mask +ev-closed+)
          ;; Closed on this thread: the C watcher has let go already.
-         (%free-watcher loop w))
+         (%free-watcher loop w t))
         ((not (net-sys:handle-open-p (watcher-handle w)))
          ;; Closed by another thread, or earlier in this batch.
          (%free-watcher loop w))
@@ -397,7 +402,8 @@ one goes on with the next event."
       (%run-calls loop)
       (let ((object (svref (event-loop-objects loop) id)))
         (when object
-          (cond ((logtest mask +ev-timer+) (%timer-event loop object))
+          (cond ((eq object :closing) (%free-id loop id)) ; its closed event
+                ((logtest mask +ev-timer+) (%timer-event loop object))
                 ((logtest mask +ev-lookup+) (%lookup-event loop object))
                 ((logtest mask +ev-signal+) (%signal-event loop object))
                 (t (%watcher-event loop object mask)))))))

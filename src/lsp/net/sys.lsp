@@ -169,6 +169,8 @@ one cl_object out), inlined into compiled callers."
   "Watch the fd of HANDLE for the event mask EVENTS under ID: a watch pointer object.")
 (define-primitive watch-set-events (watch events socket) "netsys_watch_set_events"
   "Change the event mask of WATCH (0: none, still registered).")
+(define-primitive watch-attached (watch) "netsys_watch_attached"
+  "NIL once the socket of WATCH was closed on the loop's thread (a closed event is then queued).")
 (define-primitive watch-free (watch) "netsys_watch_free"
   "Stop and free WATCH, letting go of its fd; idempotent.")
 (define-primitive timer-start (loop id ms repeat-ms) "netsys_timer_start"

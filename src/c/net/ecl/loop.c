@@ -65,6 +65,15 @@ cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms) {
   const cl_env_ptr env = ecl_process_env();
   net_loop *l = NETSYS__LOOP(loop);
   int ms = netsys__fix(wait_ms, -1, INT32_MAX);
+  if (ms != 0 && net_loop_pending(l) == 0 && net_loop_busy(l)) {
+    NETSYS__QUIET(env, net_loop_run_nowait(l));
+    if (net_loop_pending(l) > 0)
+      return ecl_make_fixnum((cl_fixnum) net_loop_pending(l));
+  }
+  /* Nothing watched (maybe since the pass just run closed the last
+   * handle): a wait without end could only be ended by call-in-loop. */
+  if (ms < 0 && !net_loop_alive(l))
+    ms = 0;
   if (ms != 0 && net_loop_pending(l) == 0) {
     int t;
     ecl_disable_interrupts_env(env);
@@ -146,6 +155,11 @@ cl_object netsys_watch_set_events(cl_object watch, cl_object events, cl_object s
   if (r < 0)
     netsys_raise(r, "uv_poll_start", sock);
   return events;
+}
+
+cl_object netsys_watch_attached(cl_object watch) {
+  net_watch *w = netsys__ptr(watch, "NET-SYS::WATCH-POINTER");
+  return net_watch_attached(w) ? ECL_T : ECL_NIL;
 }
 
 cl_object netsys_watch_free(cl_object watch) {

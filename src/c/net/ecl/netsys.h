@@ -195,6 +195,7 @@ cl_object netsys_loop_alive(cl_object loop);
 cl_object netsys_watch_start(cl_object loop, cl_object handle, cl_object id, cl_object events,
                              cl_object sock);
 cl_object netsys_watch_set_events(cl_object watch, cl_object events, cl_object sock);
+cl_object netsys_watch_attached(cl_object watch);
 cl_object netsys_watch_free(cl_object watch);
 cl_object netsys_timer_start(cl_object loop, cl_object id, cl_object ms, cl_object repeat_ms);
 cl_object netsys_timer_active(cl_object timer);
