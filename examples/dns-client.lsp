@@ -123,7 +123,8 @@ SO_REUSEADDR, which dnsmasq does not set."
                 port (ext:external-process-pid dnsmasq))
         (unwind-protect
              (multiple-value-bind (addresses rcode) (resolve "www.example.test" "127.0.0.1" port)
-               (format t "~&www.example.test: A ~{~a~^, ~} (response code ~d)~%" addresses rcode)
+               (format t "~&www.example.test: A ~{~a~^, ~} (response code ~d)~%"
+                       (mapcar #'net:address-string addresses) rcode)
                (unless (and (zerop rcode) (= 1 (length addresses))
                             (net:address= (first addresses) "192.0.2.7"))
                  (error "expected one A record 192.0.2.7")))
