@@ -5,9 +5,11 @@
 set -eu
 cd "$(dirname "$0")"
 
+# dnsmasq-base is the dnsmasq program without the system DNS service of the
+# dnsmasq package: examples/dns-client.lsp starts its own on loopback.
 PACKAGES="ecl libecl-dev libuv1-dev check autoconf automake libtool pkg-config
 cl-fiveam texinfo make gcc socat netcat-openbsd iproute2 python3 curl
-netbase util-linux clang-14 libclang-rt-14-dev"
+netbase util-linux clang-14 libclang-rt-14-dev dnsmasq-base"
 
 missing=""
 for p in $PACKAGES; do

@@ -38,7 +38,7 @@
              (net:receive client reply :wait-all t)
              (mp:process-join server)
              (format t "~&echo over ~a: sent ~s to port ~d, got back ~s~%"
-                     peer
+                     (net:address-string peer)
                      (map 'string #'code-char message) port
                      (map 'string #'code-char reply))
              (unless (equalp message reply)

@@ -51,7 +51,7 @@ suite "Lisp suites (FiveAM)" env NET_BUILDDIR="$builddir/" \
 suite "example: embed (C program embedding ECL with libnet.a)" \
   "$builddir/examples/embed/embed"
 
-for example in echo tour http dns-udp threaded-echo evented-echo http-client http-server unix-echo; do
+for example in echo tour http dns-client threaded-echo evented-echo http-client http-server unix-echo proxy multicast-chat; do
   suite "example: $example.lsp" env NET_FAS="$builddir/net.fas" \
     "$ECL" --norc --load "$srcdir/examples/$example.lsp" --eval '(ext:quit 0)'
 done
