@@ -128,3 +128,23 @@ loses nothing queued."
       (setf (watcher-after-drain watcher) :shutdown)
       (shutdown (watcher-socket watcher) :output))
   nil)
+
+(defun queue-stream-output (watcher)
+  "Move what WATCHER's socket has buffered as a stream for output (text or
+octets written with WRITE-STRING, FORMAT, WRITE-SEQUENCE, ... and not yet
+sent) into the watcher's write queue, in order after what is queued, and
+empty the stream's buffer: text written through the stream is then queued
+like any QUEUE-SEND, without waiting.  Call it after writing, instead of
+FINISH-OUTPUT, which would wait.  Write less than the stream's buffer
+(32 KiB) between two calls: a full buffer is sent by the stream itself,
+which on a non-blocking socket signals an error if the socket takes none.
+Returns what QUEUE-SEND returns (T when nothing was buffered)."
+  (let ((s (watcher-socket watcher)))
+    (if (and (typep s 'stream-socket) (slot-value s 'stream-state))
+        (let* ((ss (%stream-state s))
+               (end (%ss-opos ss)))
+          (if (plusp end)
+              (prog1 (queue-send watcher (%ss-obuf ss) :end end)
+                (setf (%ss-opos ss) 0))
+              t))
+        t)))
