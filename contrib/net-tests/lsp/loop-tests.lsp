@@ -206,6 +206,9 @@ returns PREDICATE's last value."
         (is (typep r 'net:event-loop-error)))
       (is (typep (funcall (run-thread "intruder" (lambda () (net:run-event-loop l :mode :nowait))))
                  'net:event-loop-error))
+      (let ((w (net:add-watcher l b nil)))
+        (is (typep (funcall (run-thread "intruder" (lambda () (net:queue-send w (octets 1)))))
+                   'net:event-loop-error)))
       (is (null (funcall (run-thread "caller" (lambda () (net:call-in-loop l (lambda ())))))))
       (is (null (funcall (run-thread "stopper" (lambda () (net:stop-event-loop l)))))))))
 

@@ -80,6 +80,7 @@ its own peer) until the watcher's ON-DRAIN is called.  An error sending now
 is signalled; an error sending queued octets later (the peer reset the
 connection) drops the queue and calls the watcher's ON-ERROR with the
 condition, once, or closes the socket when there is no ON-ERROR."
+  (%loop-pointer (watcher-loop watcher))   ; the owner's thread only
   (unless (watcher-pointer watcher)
     (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
                  (watcher-socket watcher)))
@@ -113,6 +114,7 @@ condition, once, or closes the socket when there is no ON-ERROR."
   "Close WATCHER's socket once its write queue is empty (at once if it is):
 a graceful close.  The watcher's callback gets no more events meanwhile.
 CLOSE closes at once, dropping the queue."
+  (%loop-pointer (watcher-loop watcher))
   (setf (watcher-mask watcher) 0)
   (if (plusp (watcher-queued watcher))
       (progn (setf (watcher-after-drain watcher) :close)
@@ -124,6 +126,7 @@ CLOSE closes at once, dropping the queue."
   "Shut down the output side of WATCHER's socket (the peer reads end of
 file) once its write queue is empty (at once if it is): a half close that
 loses nothing queued."
+  (%loop-pointer (watcher-loop watcher))
   (if (plusp (watcher-queued watcher))
       (setf (watcher-after-drain watcher) :shutdown)
       (shutdown (watcher-socket watcher) :output))
