@@ -302,6 +302,12 @@ int net_handle_fd(const net_handle *h);
 int net_handle_close(net_handle *h);
 /* Closes if still open, then frees; for finalizers. */
 void net_handle_free(net_handle *h);
+/* A hint kept for blocking readers: true when the last read emptied the
+ * socket (it would block, or returned less than asked), so that the next
+ * read waits for data first instead of trying, failing and then waiting:
+ * two system calls instead of three. */
+int net_handle_drained_p(const net_handle *h);
+void net_handle_set_drained(net_handle *h, int drained);
 
 #ifdef __cplusplus
 }

@@ -166,9 +166,6 @@ designator that is no valid address, and TYPE-ERROR for other objects."
                                    (%family-name address-family))))
     a))
 
-(defun %family-of (address)
-  (address-family address))
-
 ;;; ---- Local (Unix-domain) addresses ---------------------------------------
 
 (defclass local-address (address)

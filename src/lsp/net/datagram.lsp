@@ -10,9 +10,9 @@ ignored.  Returns the count sent, or NIL if SOCKET is non-blocking and the
 datagram cannot go now; a datagram too large for the protocol signals
 MESSAGE-TOO-LONG.  TIMEOUT as for SEND."
   (multiple-value-bind (addr scope) (if address (%sockaddr-args socket address) (values nil nil))
-    (net-sys:send-to (socket-handle socket) buffer start end
-                     (%flags out-of-band nil) addr (%check-port port) scope
-                     (%deadline socket timeout) socket)))
+    (multiple-value-bind (handle deadline) (%call-args socket timeout)
+      (net-sys:send-to handle buffer start end (%flags out-of-band nil) addr (%check-port port)
+                       scope deadline socket))))
 
 (defun receive-from (socket buffer &key (start 0) end peek timeout)
   "Receive one datagram from SOCKET into BUFFER[START,END) (an
@@ -22,8 +22,8 @@ sender), and TRUNCATED-P, true when the datagram was longer than the range
 and its excess was lost.  Returns NIL if SOCKET is non-blocking and nothing
 is there.  PEEK leaves the datagram to be read again.  TIMEOUT (or the
 socket's default) bounds the wait, then SOCKET-TIMEOUT."
-  (let ((r (net-sys:recv-from (socket-handle socket) buffer start end
-                              (%flags nil peek) (%deadline socket timeout) socket)))
+  (let ((r (multiple-value-bind (handle deadline) (%call-args socket timeout)
+             (net-sys:recv-from handle buffer start end (%flags nil peek) deadline socket))))
     (when r
       (destructuring-bind (count truncated-p . sender) r
         (multiple-value-bind (address port) (%peer-values sender)
