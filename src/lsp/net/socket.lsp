@@ -191,7 +191,7 @@ Nested deadlines take the earlier."
 (defun %call-args (socket timeout)
   "The handle and the deadline argument of a primitive called on SOCKET:
 -1 non-blocking, NIL forever, or the earliest of TIMEOUT (or the socket's
-default) and *DEADLINE*."
+default) and *DEADLINE*; third, SOCKET's stream state or NIL."
   (let ((e (%slot-locations socket)))
     (values (%slot-at socket e 1)
             (if (not (%slot-at socket e 2))
@@ -200,11 +200,20 @@ default) and *DEADLINE*."
                   (if ns
                       (let ((d (%ns-from-now ns)))
                         (if *deadline* (min d *deadline*) d))
-                      *deadline*))))))
+                      *deadline*)))
+            (and (svref e 4) (%slot-at socket e 4)))))
+
+;;; Raw calls and the stream keep each direction's bytes in order: SEND
+;;; sends the stream's buffered output first, RECEIVE takes the stream's
+;;; buffered input first (stream.lsp).
+(declaim (ftype function %flush-stream-output %take-stream-input))
 
 (defun %deadline (socket timeout)
   "The deadline argument of a primitive called on SOCKET (see %CALL-ARGS)."
-  (nth-value 1 (%call-args socket timeout)))
+  ;; Not NTH-VALUE: ECL's conses a list of the values.
+  (multiple-value-bind (handle deadline) (%call-args socket timeout)
+    (declare (ignore handle))
+    deadline))
 
 ;;; Creation
 
@@ -442,7 +451,9 @@ returns the count sent now, maybe partial, or NIL if none could be.  With
 OUT-OF-BAND, sends TCP urgent data (the last octet is the urgent one).
 Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
 SIGPIPE."
-  (multiple-value-bind (handle deadline) (%call-args socket timeout)
+  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
+   (when (and ss (not out-of-band))
+     (%flush-stream-output socket ss))
    (let* ((flags (%flags out-of-band nil))
          (end (or end (length buffer)))
          (n (net-sys:send handle buffer start end flags deadline socket)))
@@ -459,14 +470,21 @@ again (one look: WAIT-ALL does not apply).  OUT-OF-BAND reads the TCP urgent oct
 TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
 On a datagram socket one call reads one datagram; its excess past END is lost
 (RECEIVE-FROM reports it)."
-  (multiple-value-bind (handle deadline) (%call-args socket timeout)
+  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
    (let* ((flags (%flags out-of-band peek))
-         (end (or end (length buffer)))
-         (n (net-sys:recv handle buffer start end flags deadline socket)))
+          (end (or end (length buffer)))
+          (taken (if (and ss (not out-of-band))
+                     (%take-stream-input ss buffer start end peek)
+                     0))
+          (from (+ start taken))
+          (n (if (and (plusp taken) (or (not wait-all) peek (>= from end)))
+                 0
+                 (net-sys:recv handle buffer from end flags deadline socket))))
+    (declare (fixnum taken from))
     ;; A peek cannot wait for more, and there is one urgent octet at a time.
     (if (or (not wait-all) peek out-of-band (null n) (zerop n))
-        n
-        (loop with pos of-type fixnum = (+ start n)
+        (if (plusp taken) (+ taken (or n 0)) n)
+        (loop with pos of-type fixnum = (+ from n)
               while (< pos end)
               do (let ((k (net-sys:recv handle buffer pos end flags deadline socket)))
                    (when (or (null k) (zerop k)) (loop-finish))

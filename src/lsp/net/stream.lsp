@@ -241,6 +241,31 @@ none is complete yet."
             do (%write-char socket ss (char string i))))
   string)
 
+;;; Raw calls on a stream socket (socket.lsp)
+
+(defun %flush-stream-output (socket ss)
+  "Before a raw send: send what the stream has buffered."
+  (when (plusp (%ss-opos ss))
+    (%flush socket ss)))
+
+(defun %take-stream-input (ss vector start end peek)
+  "Before a raw receive into VECTOR[START,END): move there what the stream
+has buffered, leaving it buffered if PEEK.  Returns the count."
+  (declare (type stream-state ss))
+  (let ((avail (- (%ss-iend ss) (%ss-ipos ss))))
+    (declare (fixnum avail))
+    (if (zerop avail)
+        0
+        (let* ((end (%check-range vector start end))
+               (n (min avail (- end start))))
+          (unless (%octet-vector-p vector)
+            (error 'type-error :datum vector :expected-type '(vector (unsigned-byte 8))))
+          (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
+          (unless peek
+            (incf (%ss-ipos ss) n)
+            (setf (%ss-mark ss) -1))
+          n))))
+
 ;;; Octet sequences
 
 (defun %read-octets (socket ss vector start end)
