@@ -52,8 +52,8 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 ;;; nothing consed, and the cache lookup is also the type check.
 
 (defvar *slot-locations* nil
-  "A list of #(class handle blocking timeout-ns stream-state), the locations
-of those slots in instances of each socket class met so far.")
+  "A list of #(class handle blocking timeout-ns stream-state address-family),
+the locations of those slots in instances of each socket class met so far.")
 (defvar *slot-locations-lock* (mp:make-lock :name "net slot locations"))
 
 (defun %slot-locations-slowly (socket)
@@ -66,7 +66,7 @@ TYPE-ERROR if SOCKET is no socket."
              (let ((s (find name slots :key #'clos:slot-definition-name)))
                (and s (clos:slot-definition-location s)))))
       (let ((entry (vector class (loc 'handle) (loc 'blocking) (loc 'timeout-ns)
-                           (loc 'stream-state))))
+                           (loc 'stream-state) (loc 'address-family))))
         (mp:with-lock (*slot-locations-lock*)
           (push entry *slot-locations*))
         entry))))
