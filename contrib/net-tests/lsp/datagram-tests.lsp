@@ -169,3 +169,17 @@
       (declare (ignore address port))
       (is (equalp (octets 5 6) v))
       (is (eq t truncated)))))
+
+(test send-to-reuses-an-address-object
+  "One address object serves many sends (its converted form is remembered),
+and still cannot be used on a socket of the other family."
+  (let ((a (udp-socket :ipv4)) (b (udp-socket :ipv4)) (c (udp-socket :ipv6)))
+    (unwind-protect
+         (let ((to (net:socket-local-address b)) (port (net:socket-local-port b))
+               (in (make-octets 8)))
+           (dotimes (i 3)
+             (is (= 1 (net:send-to a (octets i) to :port port)))
+             (is (= 1 (net:receive-from b in)))
+             (is (= i (aref in 0))))
+           (signals net:invalid-address (net:send-to c (octets 9) to :port port)))
+      (close a) (close b) (close c))))

@@ -383,7 +383,30 @@
   (signals type-error (connect nil "127.0.0.1" :port 1))
   (signals type-error (net:send-to :s (octets 1) "127.0.0.1" :port 1))
   (signals type-error (net:receive-from '(a) (make-octets 1)))
-  (signals type-error (net:socket-at-mark-p 3)))
+  (signals type-error (net:socket-at-mark-p 3))
+  (signals type-error (net:socket-blocking-p 3))
+  (signals type-error (setf (net:socket-blocking-p "s") nil))
+  (signals type-error (net:socket-timeout-of #\s))
+  (signals type-error (net:socket-type 1.0))
+  (signals type-error (net:socket-fd (make-instance 'standard-object))))
+
+(test short-reads-wait-first-and-lose-nothing
+  "After a short read the next blocking receive waits before it tries; every
+octet still arrives once, in order, including those already there."
+  (with-tcp-pair (c s)
+    (let ((in (make-octets 64)) (got '()))
+      (dotimes (i 50)
+        (send c (octets (mod i 256)))
+        (when (evenp i) (send c (octets (mod (+ i 100) 256))))
+        (let ((n (receive s in)))
+          (is (<= 1 n 2))
+          (loop for k below n do (push (aref in k) got))
+          (when (and (evenp i) (= n 1))
+            (is (= 1 (receive s in)))
+            (push (aref in 0) got))))
+      (is (equal (loop for i below 50 collect (mod i 256)
+                       when (evenp i) collect (mod (+ i 100) 256))
+                 (reverse got))))))
 
 (test bad-ports-and-directions
   (net:with-open-socket (s)

@@ -649,3 +649,84 @@
     (signals type-error (write-string "x" u))
     (signals type-error (net:socket-external-format u))
     (signals type-error (net:read-available u (make-octets 1)))))
+;;; Raw calls and stream calls on one socket keep each direction in order
+
+(defun ascii-octets (string) (map '(vector (unsigned-byte 8)) #'char-code string))
+
+(defun received-text (socket n)
+  "The next N octets from SOCKET, read with RECEIVE :WAIT-ALL, as a string."
+  (let ((v (make-octets n)))
+    (is (= n (receive socket v :wait-all t)))
+    (map 'string #'code-char v)))
+
+(test format-then-send-keeps-order
+  (with-tcp-pair (c s :timeout 5)
+    (format c "ab")
+    (send c (ascii-octets "cd"))
+    (is (string= "abcd" (received-text s 4)))))
+
+(test write-sequence-then-send-keeps-order
+  (with-tcp-pair (c s :timeout 5)
+    (write-sequence (ascii-octets "12") c)
+    (send c (ascii-octets "34"))
+    (net:send-message c (list (ascii-octets "5")))
+    (is (string= "12345" (received-text s 5)))))
+
+(test read-line-then-receive-gets-the-buffered-octets
+  (with-tcp-pair (c s :timeout 5)
+    (send c (ascii-octets (format nil "line~%rest")))
+    (is (string= "line" (read-line s)))
+    ;; "rest" sits in the stream's buffer: receive returns it first.
+    (is (string= "rest" (received-text s 4)))))
+
+(test read-byte-then-receive-gets-the-buffered-octets
+  (with-tcp-pair (c s :timeout 5)
+    (send c (ascii-octets "xyz"))
+    (is (= (char-code #\x) (read-byte s)))
+    (let ((v (make-octets 8)))
+      (let ((n (receive s v)))
+        (is (string= "yz" (map 'string #'code-char (subseq v 0 n))))))))
+
+(test receive-then-read-line-continues-after
+  (with-tcp-pair (c s :timeout 5)
+    (send c (ascii-octets (format nil "ab~%cd~%")))
+    (is (string= "ab" (received-text s 2)))
+    (is (string= "" (read-line s)))
+    (is (string= "cd" (read-line s)))))
+
+(test peek-after-read-line-sees-the-buffered-octets-and-keeps-them
+  (with-tcp-pair (c s :timeout 5)
+    (send c (ascii-octets (format nil "one~%two~%")))
+    (is (string= "one" (read-line s)))
+    (let ((v (make-octets 3)))
+      (is (= 3 (receive s v :peek t)))
+      (is (string= "two" (map 'string #'code-char v))))
+    (is (string= "two" (read-line s)))))
+
+(test receive-wait-all-takes-buffer-then-socket
+  (with-tcp-pair (c s :timeout 5)
+    (send c (ascii-octets (format nil "h~%ab")))
+    (is (string= "h" (read-line s)))
+    (let ((sender (spawn (lambda () (sleep 0.05) (send c (ascii-octets "cd")) t))))
+      (is (string= "abcd" (received-text s 4)))
+      (is (join sender)))))
+
+(test read-available-after-receive-and-stream-reads
+  (with-tcp-pair (c s :timeout 5)
+    (send c (ascii-octets (format nil "a~%bcdef")))
+    (is (string= "a" (read-line s)))
+    (is (string= "b" (received-text s 1)))
+    (let ((v (make-octets 8)))
+      (is (= 4 (net:read-available s v)))
+      (is (string= "cdef" (map 'string #'code-char (subseq v 0 4)))))))
+
+(test out-of-band-send-does-not-flush
+  "Urgent data is the documented exception: it does not send buffered text first."
+  (with-tcp-pair (c s :timeout 5)
+    (format c "text")
+    (send c (ascii-octets "!") :out-of-band t)
+    (let ((v (make-octets 1)))
+      (is (= 1 (receive s v :out-of-band t)))
+      (is (= (char-code #\!) (aref v 0))))
+    (finish-output c)
+    (is (string= "text" (received-text s 4)))))

@@ -22,6 +22,7 @@ struct net_handle {
   atomic_ulong watch_thread;
   void (*on_close)(void *arg);
   void *arg;
+  atomic_int drained; /* the last read emptied the socket: wait before the next */
 };
 
 net_handle *net_handle_new(int fd) {
@@ -30,6 +31,7 @@ net_handle *net_handle_new(int fd) {
     return NULL;
   atomic_init(&h->state, 0);
   atomic_init(&h->watch_thread, 0);
+  atomic_init(&h->drained, 0);
   h->fd = fd;
   h->on_close = NULL;
   h->arg = NULL;
@@ -93,6 +95,14 @@ int net_handle_close(net_handle *h) {
     /* Calls are blocked on it: wake them; the last one releases the fd. */
     shutdown(h->fd, SHUT_RDWR);
   return 1;
+}
+
+int net_handle_drained_p(const net_handle *h) {
+  return atomic_load_explicit(&((net_handle *) h)->drained, memory_order_relaxed);
+}
+
+void net_handle_set_drained(net_handle *h, int drained) {
+  atomic_store_explicit(&h->drained, drained != 0, memory_order_relaxed);
 }
 
 void net_handle_free(net_handle *h) {

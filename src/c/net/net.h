@@ -444,6 +444,12 @@ int net_lookup_result(const net_lookup *q, net_ip_addr *out, int max, char *cano
                       size_t canon_size);
 /* Frees it, cancelling it if it is still running. */
 void net_lookup_free(net_lookup *q);
+/* A hint kept for blocking readers: true when the last read emptied the
+ * socket (it would block, or returned less than asked), so that the next
+ * read waits for data first instead of trying, failing and then waiting:
+ * two system calls instead of three. */
+int net_handle_drained_p(const net_handle *h);
+void net_handle_set_drained(net_handle *h, int drained);
 
 #ifdef __cplusplus
 }

@@ -188,9 +188,6 @@ the integer is 2^32 or more (else give :ADDRESS-FAMILY :IPV6)."
           do (setf n (logior (ash n 8) octet)))
     n))
 
-(defun %family-of (address)
-  (address-family address))
-
 ;;; ---- Local (Unix-domain) addresses ---------------------------------------
 
 (defclass local-address (address)

@@ -157,6 +157,29 @@ UTF-8, Latin-1, ASCII, UTF-16, UTF-32 or an encoding of EXT:ALL-ENCODINGS (state
         ,@(and (%cd-replacement cd) (list :replacement (%cd-replacement cd))))
       (%cd-format cd)))
 
+;;; The UTF-8 encoder.  Defined at compile time too, so that stream.lsp,
+;;; compiled later in the same image, inlines it into its string loop.
+
+(eval-when (:compile-toplevel :load-toplevel :execute)
+  (declaim (inline %utf-8-put))
+  (defun %utf-8-put (buf p code)
+    "Store the UTF-8 of CODE (no surrogate) in BUF at P, which has room for 4
+octets; returns the position after it."
+    (declare (type (simple-array (unsigned-byte 8) (*)) buf) (fixnum p code)
+             (optimize (speed 3) (safety 0)))
+    (flet ((tail (x) (logior #x80 (logand x #x3f))))
+      (cond ((< code #x80) (setf (aref buf p) code) (+ p 1))
+            ((< code #x800)
+             (setf (aref buf p) (logior #xc0 (ash code -6)) (aref buf (+ p 1)) (tail code))
+             (+ p 2))
+            ((< code #x10000)
+             (setf (aref buf p) (logior #xe0 (ash code -12)) (aref buf (+ p 1)) (tail (ash code -6))
+                   (aref buf (+ p 2)) (tail code))
+             (+ p 3))
+            (t (setf (aref buf p) (logior #xf0 (ash code -18)) (aref buf (+ p 1)) (tail (ash code -12))
+                     (aref buf (+ p 2)) (tail (ash code -6)) (aref buf (+ p 3)) (tail code))
+               (+ p 4))))))
+
 ;;; Decoding
 
 (defun %invalid-input (stream cd buf start next)
@@ -373,14 +396,7 @@ after it, or NIL if the codec cannot encode it."
                                  collect `(setf (aref buf (+ p ,i)) (logand ,o #xff)))
                          (+ p ,(length octets)))))
       (case (%cd-codec cd)
-        (:utf-8 (flet ((tail (x) (logior #x80 (logand x #x3f))))
-                  (cond ((< code #x80) (put code))
-                        ((< code #x800) (put (logior #xc0 (ash code -6)) (tail code)))
-                        ((<= #xd800 code #xdfff) nil)
-                        ((< code #x10000) (put (logior #xe0 (ash code -12))
-                                               (tail (ash code -6)) (tail code)))
-                        (t (put (logior #xf0 (ash code -18)) (tail (ash code -12))
-                                (tail (ash code -6)) (tail code))))))
+        (:utf-8 (and (not (<= #xd800 code #xdfff)) (%utf-8-put buf p code)))
         (:latin-1 (and (< code 256) (put code)))
         (:ascii (and (< code 128) (put code)))
         ((:utf-16le :utf-16be)

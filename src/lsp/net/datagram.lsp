@@ -2,6 +2,23 @@
 
 (in-package "NET")
 
+(defvar *sockaddr-forms* (make-hash-table :test 'eq :weakness :key :synchronized t)
+  "Address object -> #(family octets-or-path scope-or-abstract-p): the form
+the glue takes, computed once per address object (addresses are immutable),
+so that SEND-TO to the same address object does not convert it each time.")
+
+(defun %send-to-args (socket address)
+  "%SOCKADDR-ARGS, remembered per address object."
+  (if (typep address 'address)
+      (let ((family (%slot-at socket (%slot-locations socket) 5))
+            (form (gethash address *sockaddr-forms*)))
+        (if (and form (eq (svref form 0) family))
+            (values (svref form 1) (svref form 2))
+            (multiple-value-bind (addr scope) (%sockaddr-args socket address)
+              (setf (gethash address *sockaddr-forms*) (vector family addr scope))
+              (values addr scope))))
+      (%sockaddr-args socket address)))
+
 (defun send-to (socket buffer address &key (port 0) (start 0) end out-of-band timeout)
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) as
 one datagram from SOCKET to ADDRESS and PORT (ADDRESS NIL: to the connected
@@ -9,10 +26,10 @@ peer).  On a :LOCAL socket ADDRESS is a LOCAL-ADDRESS or a path, and PORT is
 ignored.  Returns the count sent, or NIL if SOCKET is non-blocking and the
 datagram cannot go now; a datagram too large for the protocol signals
 MESSAGE-TOO-LONG.  TIMEOUT as for SEND."
-  (multiple-value-bind (addr scope) (if address (%sockaddr-args socket address) (values nil nil))
-    (net-sys:send-to (socket-handle socket) buffer start end
-                     (%flags out-of-band nil) addr (%check-port port) scope
-                     (%deadline socket timeout) socket)))
+  (multiple-value-bind (addr scope) (if address (%send-to-args socket address) (values nil nil))
+    (multiple-value-bind (handle deadline) (%call-args socket timeout)
+      (net-sys:send-to handle buffer start end (%flags out-of-band nil) addr (%check-port port)
+                       scope deadline socket))))
 
 (defun receive-from (socket buffer &key (start 0) end peek timeout)
   "Receive one datagram from SOCKET into BUFFER[START,END) (an
@@ -22,8 +39,8 @@ sender), and TRUNCATED-P, true when the datagram was longer than the range
 and its excess was lost.  Returns NIL if SOCKET is non-blocking and nothing
 is there.  PEEK leaves the datagram to be read again.  TIMEOUT (or the
 socket's default) bounds the wait, then SOCKET-TIMEOUT."
-  (let ((r (net-sys:recv-from (socket-handle socket) buffer start end
-                              (%flags nil peek) (%deadline socket timeout) socket)))
+  (let ((r (multiple-value-bind (handle deadline) (%call-args socket timeout)
+             (net-sys:recv-from handle buffer start end (%flags nil peek) deadline socket))))
     (when r
       (destructuring-bind (count truncated-p . sender) r
         (multiple-value-bind (address port) (%peer-values sender)

@@ -41,6 +41,11 @@ non-blocking and nothing could go.  One call: a stream socket may send less
 than everything."
   (multiple-value-bind (addr scope) (if address (%sockaddr-args socket address) (values nil nil))
     (multiple-value-bind (fds credentials) (%ancillary-out ancillary)
+      (multiple-value-bind (handle deadline ss) (%call-args socket nil)
+        (declare (ignore handle deadline))
+        ;; Text or octets still in the stream's buffer go first.
+        (when (and ss (not out-of-band))
+          (%flush-stream-output socket ss)))
       (net-sys:send-message (socket-handle socket) buffers addr (%check-port port) scope
                             fds credentials (%flags out-of-band nil)
                             (%deadline socket timeout) socket))))

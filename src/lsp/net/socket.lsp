@@ -7,7 +7,7 @@
 ;;; specialise on either.
 
 (defclass socket ()
-  ((handle :initarg :handle :reader socket-handle)
+  ((handle :initarg :handle)
    (address-family :initarg :address-family :reader socket-address-family
                    :documentation "One of :IPV4, :IPV6, :LOCAL.")
    (type :initarg :type :reader socket-type
@@ -39,14 +39,56 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
       "The type of a socket: :STREAM, :DATAGRAM, :SEQPACKET or :RAW.")
 
 ;;; A non-socket given to a socket call is a TYPE-ERROR, not a missing
-;;; method: a fallback method on the readers every call goes through first.
+;;; method.  (Through NO-APPLICABLE-METHOD: a catch-all method on the readers
+;;; would defeat ECL's dispatch cache on every call.)
 (macrolet ((refuse-non-sockets (&rest readers)
              `(progn
                 ,@(loop for r in readers
-                        collect `(defmethod ,r ((x t))
-                                   (error 'type-error :datum x :expected-type 'socket))))))
-  (refuse-non-sockets socket-handle socket-address-family socket-type socket-blocking-p
-                      socket-timeout-of))
+                        collect `(defmethod no-applicable-method ((gf (eql #',r)) &rest args)
+                                   (error 'type-error :datum (car (last args))
+                                                      :expected-type 'socket))))))
+  (refuse-non-sockets socket-address-family socket-type socket-blocking-p socket-timeout-of
+                      (setf socket-timeout-of) (setf socket-blocking-p)))
+
+;;; The per-call path reads a socket's handle, blocking flag and timeout
+;;; with SI:INSTANCE-REF at locations cached per class: no generic dispatch,
+;;; nothing consed, and the cache lookup is also the type check.
+
+(defvar *slot-locations* nil
+  "A list of #(class handle blocking timeout-ns stream-state address-family),
+the locations of those slots in instances of each socket class met so far.")
+(defvar *slot-locations-lock* (mp:make-lock :name "net slot locations"))
+
+(defun %slot-locations-slowly (socket)
+  "The entry of *SLOT-LOCATIONS* for SOCKET's class, made now; a
+TYPE-ERROR if SOCKET is no socket."
+  (unless (typep socket 'socket)
+    (error 'type-error :datum socket :expected-type 'socket))
+  (let* ((class (class-of socket)) (slots (clos:class-slots class)))
+    (flet ((loc (name)
+             (let ((s (find name slots :key #'clos:slot-definition-name)))
+               (and s (clos:slot-definition-location s)))))
+      (let ((entry (vector class (loc 'handle) (loc 'blocking) (loc 'timeout-ns)
+                           (loc 'stream-state) (loc 'address-family))))
+        (mp:with-lock (*slot-locations-lock*)
+          (push entry *slot-locations*))
+        entry))))
+
+(declaim (inline %slot-locations))
+(defun %slot-locations (socket)
+  (if (si:instancep socket)
+      (let ((class (si:instance-class socket)))
+        (dolist (e *slot-locations* (%slot-locations-slowly socket))
+          (when (eq (svref e 0) class) (return e))))
+      (%slot-locations-slowly socket)))
+
+(defmacro %slot-at (socket entry index)
+  `(si:instance-ref ,socket (the fixnum (svref ,entry ,index))))
+
+(declaim (inline socket-handle))
+(defun socket-handle (socket)
+  "The handle of SOCKET (NET-SYS's object owning the descriptor)."
+  (%slot-at socket (%slot-locations socket) 1))
 
 (defclass inet-socket (socket) ()
   (:documentation "A socket of the IPv4 family."))
@@ -148,17 +190,33 @@ Nested deadlines take the earlier."
             (*deadline* (if *deadline* (min *deadline* ,d) ,d)))
        ,@body)))
 
-(declaim (inline %deadline))
+(declaim (inline %call-args))
+(defun %call-args (socket timeout)
+  "The handle and the deadline argument of a primitive called on SOCKET:
+-1 non-blocking, NIL forever, or the earliest of TIMEOUT (or the socket's
+default) and *DEADLINE*; third, SOCKET's stream state or NIL."
+  (let ((e (%slot-locations socket)))
+    (values (%slot-at socket e 1)
+            (if (not (%slot-at socket e 2))
+                -1
+                (let ((ns (if timeout (%seconds->ns timeout) (%slot-at socket e 3))))
+                  (if ns
+                      (let ((d (%ns-from-now ns)))
+                        (if *deadline* (min d *deadline*) d))
+                      *deadline*)))
+            (and (svref e 4) (%slot-at socket e 4)))))
+
+;;; Raw calls and the stream keep each direction's bytes in order: SEND
+;;; sends the stream's buffered output first, RECEIVE takes the stream's
+;;; buffered input first (stream.lsp).
+(declaim (ftype function %flush-stream-output %take-stream-input))
+
 (defun %deadline (socket timeout)
-  "The deadline argument of a primitive: -1 non-blocking, NIL forever, or
-the earliest of TIMEOUT (or the socket's default) and *DEADLINE*."
-  (if (not (socket-blocking-p socket))
-      -1
-      (let ((ns (if timeout (%seconds->ns timeout) (%socket-timeout-ns socket))))
-        (if ns
-            (let ((d (%ns-from-now ns)))
-              (if *deadline* (min d *deadline*) d))
-            *deadline*))))
+  "The deadline argument of a primitive called on SOCKET (see %CALL-ARGS)."
+  ;; Not NTH-VALUE: ECL's conses a list of the values.
+  (multiple-value-bind (handle deadline) (%call-args socket timeout)
+    (declare (ignore handle))
+    deadline))
 
 ;;; Creation
 
@@ -300,7 +358,7 @@ Returns SOCKET once connected; signals the connection's error (for example
 CONNECTION-REFUSED) if it failed; returns NIL if SOCKET is non-blocking and
 the connection is still being made.  A blocking SOCKET waits for it, at most
 TIMEOUT seconds."
-  (and (net-sys:connect-finish (socket-handle socket) (%deadline socket timeout) socket)
+  (and (net-sys:finish-connect (socket-handle socket) (%deadline socket timeout) socket)
        socket))
 
 (defmethod close ((socket socket) &key abort)
@@ -369,6 +427,30 @@ close-on-exec.  Closing the socket closes FD."
 (defun %flags (out-of-band peek)
   (logior (if out-of-band net-sys:+msg-oob+ 0) (if peek net-sys:+msg-peek+ 0)))
 
+(defun %would-block (socket syscall)
+  (error 'would-block :errno net-sys:+eagain+ :syscall syscall :socket socket
+                      :message "the socket is non-blocking and the operation would block"))
+
+(eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
+  (defvar *send-progress* nil
+    "Bound to a fixnum around a %SEND-ALL whose caller must know, if it
+unwinds, how far it got: %SEND-ALL keeps it at the index past the last
+octet sent."))
+
+(defun %send-all (socket handle buffer start end flags deadline)
+  "The one send-everything loop: send BUFFER[START,END) whole, each send
+waiting until DEADLINE; returns END.  When nothing can go without waiting
+(DEADLINE -1), signals WOULD-BLOCK."
+  (declare (fixnum start end))
+  (let ((pos start))
+    (declare (fixnum pos))
+    (loop while (< pos end)
+          do (let ((n (net-sys:send handle buffer pos end flags deadline socket)))
+               (unless n (%would-block socket "send"))
+               (incf pos (the fixnum n))
+               (when *send-progress* (setf *send-progress* pos))))
+    pos))
+
 (defun send (socket buffer &key (start 0) end out-of-band timeout)
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) on
 SOCKET.  Blocking: sends it all and returns the count; TIMEOUT (or the
@@ -377,17 +459,15 @@ returns the count sent now, maybe partial, or NIL if none could be.  With
 OUT-OF-BAND, sends TCP urgent data (the last octet is the urgent one).
 Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
 SIGPIPE."
-  (let* ((handle (socket-handle socket))
-         (flags (%flags out-of-band nil))
-         (deadline (%deadline socket timeout))
+  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
+   (when (and ss (not out-of-band))
+     (%flush-stream-output socket ss))
+   (let* ((flags (%flags out-of-band nil))
          (end (or end (length buffer)))
          (n (net-sys:send handle buffer start end flags deadline socket)))
     (if (or (null n) (eql deadline -1))     ; -1: non-blocking
         n
-        (loop with pos of-type fixnum = (+ start n)
-              while (< pos end)
-              do (incf pos (net-sys:send handle buffer pos end flags deadline socket))
-              finally (return (- pos start))))))
+        (- (%send-all socket handle buffer (+ start n) end flags deadline) start)))))
 
 (defun receive (socket buffer &key (start 0) end out-of-band peek wait-all timeout)
   "Receive into BUFFER[START,END) (an (unsigned-byte 8) vector, filled in
@@ -398,20 +478,26 @@ again (one look: WAIT-ALL does not apply).  OUT-OF-BAND reads the TCP urgent oct
 TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
 On a datagram socket one call reads one datagram; its excess past END is lost
 (RECEIVE-FROM reports it)."
-  (let* ((handle (socket-handle socket))
-         (flags (%flags out-of-band peek))
-         (deadline (%deadline socket timeout))
-         (end (or end (length buffer)))
-         (n (net-sys:recv handle buffer start end flags deadline socket)))
+  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
+   (let* ((flags (%flags out-of-band peek))
+          (end (or end (length buffer)))
+          (taken (if (and ss (not out-of-band))
+                     (%take-stream-input ss buffer start end peek)
+                     0))
+          (from (+ start taken))
+          (n (if (and (plusp taken) (or (not wait-all) peek (>= from end)))
+                 0
+                 (net-sys:recv handle buffer from end flags deadline socket))))
+    (declare (fixnum taken from))
     ;; A peek cannot wait for more, and there is one urgent octet at a time.
     (if (or (not wait-all) peek out-of-band (null n) (zerop n))
-        n
-        (loop with pos of-type fixnum = (+ start n)
+        (if (plusp taken) (+ taken (or n 0)) n)
+        (loop with pos of-type fixnum = (+ from n)
               while (< pos end)
               do (let ((k (net-sys:recv handle buffer pos end flags deadline socket)))
                    (when (or (null k) (zerop k)) (loop-finish))
                    (incf pos k))
-              finally (return (- pos start))))))
+              finally (return (- pos start)))))))
 
 (defun %check-size (size)
   (unless (typep size '(integer 0 #.array-dimension-limit))

@@ -43,9 +43,6 @@ external format."
               (setf (%ss-buffering ss) (slot-value socket 'buffering))
               (setf (slot-value socket 'stream-state) ss))))))
 
-(defun %would-block (socket syscall)
-  (error 'would-block :errno 11 :syscall syscall :socket socket
-                      :message "the socket is non-blocking and the operation would block"))
 
 (defun socket-external-format (socket)
   "The external format of the stream SOCKET: the encoding keyword, or a list
@@ -143,11 +140,10 @@ unwinds stay buffered."
   (let ((end (%ss-opos ss)) (pos 0) (buf (%ss-obuf ss)))
     (declare (fixnum end pos))
     (when (plusp end)
-      (let ((deadline (%deadline socket nil)) (handle (socket-handle socket)))
+      (let ((*send-progress* 0))
         (unwind-protect
-             (loop while (< pos end)
-                   do (let ((n (net-sys:send handle buf pos end 0 deadline socket)))
-                        (if n (incf pos n) (%would-block socket "send"))))
+             (setf pos (%send-all socket (socket-handle socket) buf 0 end 0 (%deadline socket nil)))
+          (setf pos (max pos *send-progress*))
           (when (plusp pos)
             (replace buf buf :start2 pos :end2 end)
             (setf (%ss-opos ss) (- end pos))))))
@@ -270,16 +266,8 @@ none is complete yet."
                            (setf (aref buf p) newline (%ss-opos ss) (+ p 1))))
                       ((and latin-1 (< code 256) (< p (length buf)))
                        (setf (aref buf p) code (%ss-opos ss) (1+ p)))
-                      ((and utf-8 (< code #x800) (< (+ p 1) (length buf)))
-                       (setf (aref buf p) (logior #xc0 (ash code -6))
-                             (aref buf (+ p 1)) (logior #x80 (logand code #x3f))
-                             (%ss-opos ss) (+ p 2)))
-                      ((and utf-8 (< code #x10000) (not (<= #xd800 code #xdfff))
-                            (< (+ p 2) (length buf)))
-                       (setf (aref buf p) (logior #xe0 (ash code -12))
-                             (aref buf (+ p 1)) (logior #x80 (logand (ash code -6) #x3f))
-                             (aref buf (+ p 2)) (logior #x80 (logand code #x3f))
-                             (%ss-opos ss) (+ p 3)))
+                      ((and utf-8 (not (<= #xd800 code #xdfff)) (< (+ p 3) (length buf)))
+                       (setf (%ss-opos ss) (%utf-8-put buf p code)))
                       (t (%write-char socket ss (schar string i))))
                 (incf i)))))
 
@@ -296,6 +284,31 @@ none is complete yet."
       (loop for i fixnum from start below end
             do (%write-char socket ss (char string i))))
   string)
+
+;;; Raw calls on a stream socket (socket.lsp)
+
+(defun %flush-stream-output (socket ss)
+  "Before a raw send: send what the stream has buffered."
+  (when (plusp (%ss-opos ss))
+    (%flush socket ss)))
+
+(defun %take-stream-input (ss vector start end peek)
+  "Before a raw receive into VECTOR[START,END): move there what the stream
+has buffered, leaving it buffered if PEEK.  Returns the count."
+  (declare (type stream-state ss))
+  (let ((avail (- (%ss-iend ss) (%ss-ipos ss))))
+    (declare (fixnum avail))
+    (if (zerop avail)
+        0
+        (let* ((end (%check-range vector start end))
+               (n (min avail (- end start))))
+          (unless (%octet-vector-p vector)
+            (error 'type-error :datum vector :expected-type '(vector (unsigned-byte 8))))
+          (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
+          (unless peek
+            (incf (%ss-ipos ss) n)
+            (setf (%ss-mark ss) -1))
+          n))))
 
 ;;; Octet sequences
 
@@ -360,11 +373,7 @@ it is at least a buffer's worth."
            (incf (%ss-opos ss) n))
           ((and (>= n size) (%octet-vector-p vector))
            (%flush socket ss)
-           (let ((deadline (%deadline socket nil)) (handle (socket-handle socket)) (pos start))
-             (declare (fixnum pos))
-             (loop while (< pos end)
-                   do (let ((k (net-sys:send handle vector pos end 0 deadline socket)))
-                        (if k (incf pos k) (%would-block socket "send"))))))
+           (%send-all socket (socket-handle socket) vector start end 0 (%deadline socket nil)))
           (t (loop with pos fixnum = start
                    while (< pos end)
                    do (%room socket ss 1)

@@ -57,11 +57,11 @@ one cl_object out), inlined into compiled callers."
   "One send(2) from BUFFER[START,END): the count sent, or NIL if it would block.")
 (define-primitive recv (handle buffer start end flags deadline socket) "netsys_recv"
   "One recv(2) into BUFFER[START,END): the count, 0 at end of file, NIL if it would block.")
-(define-primitive socket-at-mark (handle socket) "netsys_at_mark"
+(define-primitive socket-at-mark (handle socket) "netsys_socket_at_mark"
   "sockatmark(3): true if the next octet to read is at the out-of-band mark.")
 (define-primitive set-abortive (handle socket) "netsys_set_abortive"
   "SO_LINGER {1, 0}, so that closing resets the connection.")
-(define-primitive connect-finish (handle deadline socket) "netsys_connect_finish"
+(define-primitive finish-connect (handle deadline socket) "netsys_finish_connect"
   "Complete a connection in progress: T when connected, NIL if non-blocking and not yet.")
 (define-primitive wait-many (handles events deadline) "netsys_wait_many"
   "Wait until one of the list HANDLES is ready for EVENTS (1 read, 2 write, 4 urgent) or DEADLINE: the ready indices, or NIL.")
@@ -97,8 +97,6 @@ one cl_object out), inlined into compiled callers."
   "getprotobyname_r or getprotobynumber_r: (number . name).")
 (define-primitive resolver-strerror (code) "netsys_resolver_strerror"
   "gai_strerror's message for resolver error CODE.")
-(define-primitive bench-noop (x) "netsys_bench_noop"
-  "Returns X; the target of the call-path benchmark.")
 
 ;;; Socket options and multicast (src/c/net/ecl/options.c, multicast.c).
 (define-primitive sockopt-int (handle level name socket) "netsys_sockopt_int"
@@ -146,7 +144,10 @@ one cl_object out), inlined into compiled callers."
     +sock-stream+ "SOCK_STREAM" +sock-dgram+ "SOCK_DGRAM"
     +sock-seqpacket+ "SOCK_SEQPACKET" +sock-raw+ "SOCK_RAW"
     +msg-oob+ "MSG_OOB" +msg-peek+ "MSG_PEEK" +somaxconn+ "SOMAXCONN"
-    +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"))
+    +msg-trunc+ "MSG_TRUNC" +msg-ctrunc+ "MSG_CTRUNC" +msg-eor+ "MSG_EOR"
+    ;; errno values, by name: conditions carry them in their ERRNO slot.
+    +eagain+ "EAGAIN" +ewouldblock+ "EWOULDBLOCK" +eintr+ "EINTR"
+    +einprogress+ "EINPROGRESS" +etimedout+ "ETIMEDOUT"))
 
 ;;; Network interfaces (src/c/net/ecl/interface.c).
 (define-primitive interfaces () "netsys_interfaces"

@@ -4,8 +4,8 @@
 #include <string.h>
 
 cl_object netsys_octet_vector(const uint8_t *octets, int n) {
-  cl_object v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n), ECL_NIL,
-                               ECL_NIL, ECL_NIL, ECL_NIL);
+  /* Straight to the allocator: no symbol looked up per vector. */
+  cl_object v = ecl_alloc_simple_vector((cl_index) n, ecl_aet_b8);
   memcpy(v->vector.self.b8, octets, (size_t) n);
   return v;
 }
@@ -42,10 +42,7 @@ cl_object netsys_ip_format(cl_object octets, cl_object scope) {
   char buf[NET_IP_STRLEN];
   size_t n;
   uint8_t *p = netsys_octets(octets, ECL_NIL, ECL_NIL, &n);
-  int k;
-  if (!ECL_FIXNUMP(scope) || ecl_fixnum(scope) < 0 || ecl_fixnum(scope) > INT32_MAX)
-    netsys_type_error(scope, "(INTEGER 0 2147483647)");
-  k = net_ip_format(p, n, (uint32_t) ecl_fixnum(scope), buf, sizeof(buf));
+  int k = net_ip_format(p, n, (uint32_t) NETSYS_INDEX(scope), buf, sizeof(buf));
   if (k < 0)
     netsys_type_error(octets, "(OR (VECTOR (UNSIGNED-BYTE 8) 4) (VECTOR (UNSIGNED-BYTE 8) 16))");
   return ecl_make_simple_base_string(buf, k);

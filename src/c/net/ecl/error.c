@@ -18,7 +18,7 @@ cl_object netsys_check(int code, const char *syscall, cl_object socket) {
   return ecl_make_fixnum(code);
 }
 
-static cl_index netsys__index(cl_object x, cl_index limit, cl_index dflt) {
+static cl_index octet_index(cl_object x, cl_index limit, cl_index dflt) {
   if (Null(x))
     return dflt;
   if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < 0 || (cl_index) ecl_fixnum(x) > limit) {
@@ -34,8 +34,8 @@ uint8_t *netsys_octets(cl_object buffer, cl_object start, cl_object end, size_t 
   if (ecl_t_of(buffer) != t_vector || buffer->vector.elttype != ecl_aet_b8)
     netsys_type_error(buffer, "(VECTOR (UNSIGNED-BYTE 8))");
   n = buffer->vector.fillp;
-  e = netsys__index(end, n, n);
-  s = netsys__index(start, e, 0);
+  e = octet_index(end, n, n);
+  s = octet_index(start, e, 0);
   *len = e - s;
   return buffer->vector.self.b8 + s;
 }

@@ -6,15 +6,15 @@
 #include <unistd.h>
 
 /* The finalizer function; a C static is no GC root, so it is registered. */
-static cl_object netsys__finalizer = OBJNULL;
-static atomic_long netsys__finalized;
+static cl_object finalizer = OBJNULL;
+static atomic_long finalized;
 
-static cl_object netsys__finalize(cl_object handle) {
+static cl_object finalize(cl_object handle) {
   net_handle *h = (net_handle *) handle->foreign.data;
   if (h) {
     int fd = net_handle_fd(h);
     if (fd >= 0) {
-      atomic_fetch_add(&netsys__finalized, 1);
+      atomic_fetch_add(&finalized, 1);
       fprintf(stderr, ";;; net: socket on fd %d became garbage while open; closed it\n", fd);
     }
     handle->foreign.data = NULL;
@@ -24,16 +24,16 @@ static cl_object netsys__finalize(cl_object handle) {
 }
 
 void netsys__handle_init(void) {
-  if (netsys__finalizer == OBJNULL) {
-    netsys__finalizer = ecl_make_cfun((cl_objectfn_fixed) netsys__finalize,
+  if (finalizer == OBJNULL) {
+    finalizer = ecl_make_cfun((cl_objectfn_fixed) finalize,
                                       ecl_make_symbol("%FINALIZE-HANDLE", "NET-SYS"), ECL_NIL, 1);
-    ecl_register_root(&netsys__finalizer);
+    ecl_register_root(&finalizer);
   }
 }
 
 cl_object netsys_handle_prealloc(void) {
   cl_object obj = ecl_make_foreign_data(ecl_make_symbol("SOCKET-HANDLE", "NET-SYS"), 0, NULL);
-  si_set_finalizer(obj, netsys__finalizer);
+  si_set_finalizer(obj, finalizer);
   return obj;
 }
 
@@ -85,7 +85,7 @@ cl_object netsys_handle_open_p(cl_object handle) {
 }
 
 cl_object netsys_finalized_count(void) {
-  return ecl_make_fixnum(atomic_load(&netsys__finalized));
+  return ecl_make_fixnum(atomic_load(&finalized));
 }
 
 /* Marks HANDLE closed and returns its fd, which its finalizer no longer

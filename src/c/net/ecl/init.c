@@ -15,16 +15,9 @@ cl_object netsys_init(void) {
     sa.sa_flags = 0;
     sigaction(SIGPIPE, &sa, NULL);
   }
-  /* The call-path benchmark compares c-inline with this registered cfun. */
-  ecl_def_c_function(ecl_make_symbol("%BENCH-CFUN", "NET-SYS"),
-                     (cl_objectfn_fixed) netsys_bench_noop, 1);
   return netsys_error_table();
 }
 
 cl_object netsys_libuv_version(void) {
   return ecl_make_simple_base_string(net_libuv_version(), -1);
-}
-
-cl_object netsys_bench_noop(cl_object x) {
-  return x;
 }

@@ -36,7 +36,7 @@ static const struct {
 };
 
 /* The IFF_ bits of FLAGS as a list of keywords, in the table's order. */
-static cl_object netsys__flag_list(unsigned flags) {
+static cl_object flag_list(unsigned flags) {
   cl_object list = ECL_NIL;
   int i = (int) (sizeof(netsys__if_flags) / sizeof(netsys__if_flags[0]));
   while (i-- > 0)
@@ -47,9 +47,9 @@ static cl_object netsys__flag_list(unsigned flags) {
 
 /* (name index flags) for an interface entry, and for an address
  * (name index flags octets prefix other-kind other scope). */
-static cl_object netsys__ifaddr_list(const net_ifaddr *e) {
+static cl_object ifaddr_list(const net_ifaddr *e) {
   cl_object head = cl_list(3, ecl_make_simple_base_string(e->name, -1),
-                           ecl_make_integer(e->index), netsys__flag_list(e->flags));
+                           ecl_make_integer(e->index), flag_list(e->flags));
   int n = e->family == AF_INET ? 4 : 16;
   cl_object kind = e->other_kind == NET_IFADDR_BROADCAST     ? ecl_make_keyword("BROADCAST")
                    : e->other_kind == NET_IFADDR_DESTINATION ? ecl_make_keyword("DESTINATION")
@@ -81,7 +81,7 @@ cl_object netsys_interfaces(void) {
   if (n > max)
     n = max;
   for (i = n - 1; i >= 0; i--)
-    list = ecl_cons(netsys__ifaddr_list(&v[i]), list);
+    list = ecl_cons(ifaddr_list(&v[i]), list);
   return list;
 }
 

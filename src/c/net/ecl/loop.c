@@ -6,23 +6,17 @@
 /* Each C object is a foreign-data object of its own tag whose pointer
  * becomes NULL once freed, so that a second free does nothing and any
  * other use is a type error rather than a use after free. */
-static void *netsys__ptr(cl_object obj, const char *tag) {
+static void *ptr_of(cl_object obj, const char *tag) {
   if (ecl_t_of(obj) != t_foreign || obj->foreign.data == NULL)
     netsys_type_error(obj, tag);
   return obj->foreign.data;
 }
 
-static cl_object netsys__wrap(const char *tag, void *p) {
+static cl_object wrap(const char *tag, void *p) {
   return ecl_make_foreign_data(ecl_make_symbol(tag, "NET-SYS"), 0, p);
 }
 
-static int netsys__fix(cl_object x, long lo, long hi) {
-  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < lo || ecl_fixnum(x) > hi)
-    netsys_type_error(x, "FIXNUM");
-  return (int) ecl_fixnum(x);
-}
-
-#define NETSYS__LOOP(x) ((net_loop *) netsys__ptr((x), "NET-SYS::EVENT-LOOP-POINTER"))
+#define NETSYS__LOOP(x) ((net_loop *) ptr_of((x), "NET-SYS::EVENT-LOOP-POINTER"))
 
 /* libuv calls run with interrupts disabled: an interrupt running Lisp in
  * the middle of one could re-enter the loop. */
@@ -35,7 +29,7 @@ static int netsys__fix(cl_object x, long lo, long hi) {
 
 cl_object netsys_loop_new(void) {
   const cl_env_ptr env = ecl_process_env();
-  cl_object obj = netsys__wrap("EVENT-LOOP-POINTER", NULL);
+  cl_object obj = wrap("EVENT-LOOP-POINTER", NULL);
   net_loop *l;
   int r;
   NETSYS__QUIET(env, r = net_loop_new(&l); if (r == 0) obj->foreign.data = (char *) l);
@@ -64,7 +58,7 @@ cl_object netsys_loop_close(cl_object loop) {
 cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms) {
   const cl_env_ptr env = ecl_process_env();
   net_loop *l = NETSYS__LOOP(loop);
-  int ms = netsys__fix(wait_ms, -1, INT32_MAX);
+  int ms = netsys__int(wait_ms, -1, INT32_MAX, "(INTEGER -1 2147483647)");
   if (ms != 0 && net_loop_pending(l) == 0 && net_loop_busy(l)) {
     NETSYS__QUIET(env, net_loop_run_nowait(l));
     if (net_loop_pending(l) > 0)
@@ -138,8 +132,8 @@ cl_object netsys_watch_start(cl_object loop, cl_object handle, cl_object id, cl_
   const cl_env_ptr env = ecl_process_env();
   net_loop *l = NETSYS__LOOP(loop);
   net_handle *h = netsys_handle(handle);
-  int i = netsys__fix(id, 0, INT32_MAX), e = netsys__fix(events, 0, 15), r;
-  cl_object obj = netsys__wrap("WATCH-POINTER", NULL);
+  int i = NETSYS_INDEX(id), e = netsys__int(events, 0, 15, "(INTEGER 0 15)"), r;
+  cl_object obj = wrap("WATCH-POINTER", NULL);
   net_watch *w;
   NETSYS__QUIET(env, r = net_watch_start(l, h, i, e, &w); if (r == 0) obj->foreign.data = (char *) w);
   if (r < 0)
@@ -149,8 +143,8 @@ cl_object netsys_watch_start(cl_object loop, cl_object handle, cl_object id, cl_
 
 cl_object netsys_watch_set_events(cl_object watch, cl_object events, cl_object sock) {
   const cl_env_ptr env = ecl_process_env();
-  net_watch *w = netsys__ptr(watch, "NET-SYS::WATCH-POINTER");
-  int e = netsys__fix(events, 0, 15), r;
+  net_watch *w = ptr_of(watch, "NET-SYS::WATCH-POINTER");
+  int e = netsys__int(events, 0, 15, "(INTEGER 0 15)"), r;
   NETSYS__QUIET(env, r = net_watch_set_events(w, e));
   if (r < 0)
     netsys_raise(r, "uv_poll_start", sock);
@@ -158,7 +152,7 @@ cl_object netsys_watch_set_events(cl_object watch, cl_object events, cl_object s
 }
 
 cl_object netsys_watch_attached(cl_object watch) {
-  net_watch *w = netsys__ptr(watch, "NET-SYS::WATCH-POINTER");
+  net_watch *w = ptr_of(watch, "NET-SYS::WATCH-POINTER");
   return net_watch_attached(w) ? ECL_T : ECL_NIL;
 }
 
@@ -175,9 +169,9 @@ cl_object netsys_watch_free(cl_object watch) {
 cl_object netsys_timer_start(cl_object loop, cl_object id, cl_object ms, cl_object repeat_ms) {
   const cl_env_ptr env = ecl_process_env();
   net_loop *l = NETSYS__LOOP(loop);
-  int i = netsys__fix(id, 0, INT32_MAX), r;
+  int i = NETSYS_INDEX(id), r;
   cl_fixnum m, rep;
-  cl_object obj = netsys__wrap("TIMER-POINTER", NULL);
+  cl_object obj = wrap("TIMER-POINTER", NULL);
   net_timer *x;
   if (!ECL_FIXNUMP(ms) || ecl_fixnum(ms) < 0)
     netsys_type_error(ms, "(INTEGER 0)");
@@ -212,9 +206,9 @@ cl_object netsys_timer_free(cl_object timer) {
 cl_object netsys_lookup_start(cl_object loop, cl_object id, cl_object name, cl_object family) {
   const cl_env_ptr env = ecl_process_env();
   net_loop *l = NETSYS__LOOP(loop);
-  int i = netsys__fix(id, 0, INT32_MAX), fam = netsys__fix(family, 0, 6), r;
+  int i = NETSYS_INDEX(id), fam = netsys__int(family, 0, 6, "(INTEGER 0 6)"), r;
   cl_object base = netsys_base_string(name);
-  cl_object obj = netsys__wrap("LOOKUP-POINTER", NULL);
+  cl_object obj = wrap("LOOKUP-POINTER", NULL);
   const char *why = NULL;
   net_lookup *q;
   if (Null(base))
@@ -233,7 +227,7 @@ cl_object netsys_lookup_start(cl_object loop, cl_object id, cl_object name, cl_o
 /* (canonical-name (octets . scope) ...) as LOOKUP-HOST's primitive, or
  * the resolver code (a negative fixnum) it failed with. */
 cl_object netsys_lookup_result(cl_object lookup) {
-  net_lookup *q = netsys__ptr(lookup, "NET-SYS::LOOKUP-POINTER");
+  net_lookup *q = ptr_of(lookup, "NET-SYS::LOOKUP-POINTER");
   net_ip_addr out[NET_RESOLVE_MAX];
   char canon[NET_HOST_STRLEN];
   int n = net_lookup_result(q, out, NET_RESOLVE_MAX, canon, sizeof(canon));
@@ -257,8 +251,8 @@ cl_object netsys_lookup_free(cl_object lookup) {
 cl_object netsys_signal_start(cl_object loop, cl_object id, cl_object signum) {
   const cl_env_ptr env = ecl_process_env();
   net_loop *l = NETSYS__LOOP(loop);
-  int i = netsys__fix(id, 0, INT32_MAX), n = netsys__fix(signum, 1, 64), r;
-  cl_object obj = netsys__wrap("SIGNAL-POINTER", NULL);
+  int i = NETSYS_INDEX(id), n = netsys__int(signum, 1, 64, "(INTEGER 1 64)"), r;
+  cl_object obj = wrap("SIGNAL-POINTER", NULL);
   net_signal *x;
   NETSYS__QUIET(env, r = net_signal_start(l, i, n, &x); if (r == 0) obj->foreign.data = (char *) x);
   if (r == -EBUSY)

@@ -9,7 +9,7 @@
 /* Room for the most descriptors one message carries plus credentials. */
 #define NETSYS_CONTROL_MAX 2048
 
-struct netsys__msg {
+struct msg {
   net_msg m;
   struct iovec iov[NETSYS_MAX_IOV];
   net_sockaddr addr;
@@ -21,7 +21,7 @@ struct netsys__msg {
 };
 
 /* One element of a buffer list: an octet vector, or (vector start end). */
-static void netsys__iov_entry(struct iovec *iov, cl_object e) {
+static void iov_entry(struct iovec *iov, cl_object e) {
   size_t len;
   if (ECL_CONSP(e)) {
     cl_object rest = ECL_CONS_CDR(e), start = ECL_NIL, end = ECL_NIL;
@@ -39,7 +39,7 @@ static void netsys__iov_entry(struct iovec *iov, cl_object e) {
 }
 
 /* Fills the scatter/gather array from the Lisp list BUFFERS. */
-static void netsys__iov(struct netsys__msg *x, cl_object buffers) {
+static void iov(struct msg *x, cl_object buffers) {
   cl_object l;
   int n = 0;
   if (!ECL_LISTP(buffers))
@@ -49,7 +49,7 @@ static void netsys__iov(struct netsys__msg *x, cl_object buffers) {
       netsys_type_error(buffers, "LIST");
     if (n == NETSYS_MAX_IOV)
       netsys_type_error(buffers, "(SATISFIES NET-SYS::AT-MOST-64-BUFFERS-P)");
-    netsys__iov_entry(&x->iov[n++], ECL_CONS_CAR(l));
+    iov_entry(&x->iov[n++], ECL_CONS_CAR(l));
   }
   x->m.iov = x->iov;
   x->m.iovcnt = n;
@@ -57,21 +57,21 @@ static void netsys__iov(struct netsys__msg *x, cl_object buffers) {
 
 /* The control buffer of a send: SCM_RIGHTS for the fixnums of FDS, and
  * SCM_CREDENTIALS for CREDS, a list (pid uid gid). */
-static void netsys__control(struct netsys__msg *x, cl_object fds, cl_object creds) {
+static void control(struct msg *x, cl_object fds, cl_object creds) {
   size_t used = 0;
   int v[NET_MAX_FDS], n = 0, r = 0;
   cl_object l;
   for (l = fds; ECL_CONSP(l); l = ECL_CONS_CDR(l)) {
     if (n == NET_MAX_FDS)
       netsys_raise(NET_EMSGSIZE, "sendmsg", ECL_NIL);
-    v[n++] = netsys__int(ECL_CONS_CAR(l), 0, INT32_MAX, "(INTEGER 0 2147483647)");
+    v[n++] = NETSYS_INDEX(ECL_CONS_CAR(l));
   }
   if (n > 0)
     r = net_cmsg_put_fds(x->control.bytes, sizeof(x->control.bytes), &used, v, n);
   if (r == 0 && ECL_CONSP(creds) && cl_list_length(creds) == ecl_make_fixnum(3)) {
-    int pid = netsys__int(ecl_car(creds), 0, INT32_MAX, "(INTEGER 0 2147483647)");
-    int uid = netsys__int(ecl_cadr(creds), 0, INT32_MAX, "(INTEGER 0 2147483647)");
-    int gid = netsys__int(ecl_caddr(creds), 0, INT32_MAX, "(INTEGER 0 2147483647)");
+    int pid = NETSYS_INDEX(ecl_car(creds));
+    int uid = NETSYS_INDEX(ecl_cadr(creds));
+    int gid = NETSYS_INDEX(ecl_caddr(creds));
     r = net_cmsg_put_credentials(x->control.bytes, sizeof(x->control.bytes), &used, pid, uid, gid);
   } else if (!Null(creds) && r == 0) {
     netsys_type_error(creds, "(OR NULL (CONS INTEGER (CONS INTEGER (CONS INTEGER NULL))))");
@@ -82,13 +82,13 @@ static void netsys__control(struct netsys__msg *x, cl_object fds, cl_object cred
   x->m.controllen = used;
 }
 
-static ssize_t netsys__sendmsg_op(int fd, void *arg) {
-  struct netsys__msg *x = arg;
+static ssize_t sendmsg_op(int fd, void *arg) {
+  struct msg *x = arg;
   return net_msg_send(fd, &x->m, x->flags);
 }
 
-static ssize_t netsys__recvmsg_op(int fd, void *arg) {
-  struct netsys__msg *x = arg;
+static ssize_t recvmsg_op(int fd, void *arg) {
+  struct msg *x = arg;
   return net_msg_recv(fd, &x->m, x->flags);
 }
 
@@ -96,17 +96,17 @@ static ssize_t netsys__recvmsg_op(int fd, void *arg) {
 cl_object netsys_send_message(cl_object handle, cl_object buffers, cl_object addr,
                               cl_object port, cl_object scope, cl_object fds, cl_object creds,
                               cl_object flags, cl_object deadline, cl_object sock) {
-  struct netsys__msg x;
+  struct msg x;
   ssize_t r;
-  netsys__iov(&x, buffers);
-  netsys__control(&x, fds, creds);
-  x.flags = netsys__int(flags, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  iov(&x, buffers);
+  control(&x, fds, creds);
+  x.flags = NETSYS_INDEX(flags);
   x.m.addr = NULL;
   if (!Null(addr)) {
     netsys__sockaddr(&x.addr, addr, port, scope);
     x.m.addr = &x.addr;
   }
-  r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__sendmsg_op, &x);
+  r = netsys_io(handle, NET_WAIT_WRITE, deadline, sendmsg_op, &x);
   if (!netsys_io_done(r, "sendmsg", sock))
     return ECL_NIL;
   return ecl_make_fixnum(r);
@@ -114,7 +114,7 @@ cl_object netsys_send_message(cl_object handle, cl_object buffers, cl_object add
 
 /* The received control messages as a list of (:file-descriptors fd ...),
  * (:credentials pid uid gid), (:packet-info octets interface). */
-static cl_object netsys__ancillary(const net_msg *m) {
+static cl_object ancillary(const net_msg *m) {
   cl_object list = ECL_NIL;
   size_t pos = 0;
   net_cmsg c;
@@ -146,21 +146,21 @@ static cl_object netsys__ancillary(const net_msg *m) {
  * (count msg-flags sender ancillary), or NIL if it would block. */
 cl_object netsys_recv_message(cl_object handle, cl_object buffers, cl_object control_size,
                               cl_object flags, cl_object deadline, cl_object sock) {
-  struct netsys__msg x;
+  struct msg x;
   ssize_t r;
-  netsys__iov(&x, buffers);
+  iov(&x, buffers);
   /* A larger request is clamped: the buffer already holds everything one
    * message can carry on Linux (253 descriptors, credentials, packet info). */
   x.m.controllen = (size_t) netsys__int(control_size, 0, INT32_MAX, "(INTEGER 0 2147483647)");
   if (x.m.controllen > NETSYS_CONTROL_MAX)
     x.m.controllen = NETSYS_CONTROL_MAX;
   x.m.control = x.m.controllen ? x.control.bytes : NULL;
-  x.flags = netsys__int(flags, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  x.flags = NETSYS_INDEX(flags);
   x.m.addr = &x.addr;
   x.addr.len = 0;
-  r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__recvmsg_op, &x);
+  r = netsys_io(handle, NET_WAIT_READ, deadline, recvmsg_op, &x);
   if (!netsys_io_done(r, "recvmsg", sock))
     return ECL_NIL;
   return cl_list(4, ecl_make_fixnum(r), ecl_make_fixnum(x.m.flags),
-                 netsys__sockaddr_list(&x.addr), netsys__ancillary(&x.m));
+                 netsys__sockaddr_list(&x.addr), ancillary(&x.m));
 }

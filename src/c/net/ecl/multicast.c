@@ -4,7 +4,7 @@
 #include <string.h>
 
 /* The octets of an address vector of exactly N octets, or NULL for NIL. */
-static const uint8_t *netsys__mc_octets(cl_object v, size_t n) {
+static const uint8_t *group_octets(cl_object v, size_t n) {
   size_t len;
   const uint8_t *p;
   if (Null(v))
@@ -15,21 +15,15 @@ static const uint8_t *netsys__mc_octets(cl_object v, size_t n) {
   return p;
 }
 
-static int netsys__mc_index(cl_object x) {
-  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < 0 || ecl_fixnum(x) > INT32_MAX)
-    netsys_type_error(x, "(INTEGER 0 2147483647)");
-  return (int) ecl_fixnum(x);
-}
-
 /* FAMILY 4 or 6; JOIN true joins, NIL leaves; IFADDR, SOURCE may be NIL. */
 cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_object join,
                                       cl_object group, cl_object ifaddr, cl_object ifindex,
                                       cl_object source, cl_object sock) {
   int v6 = ecl_eql(family, ecl_make_fixnum(6));
   size_t n = v6 ? 16 : 4;
-  const uint8_t *g = netsys__mc_octets(group, n), *s = netsys__mc_octets(source, n);
-  const uint8_t *a = netsys__mc_octets(ifaddr, 4);
-  int idx = netsys__mc_index(ifindex), fd, r;
+  const uint8_t *g = group_octets(group, n), *s = group_octets(source, n);
+  const uint8_t *a = group_octets(ifaddr, 4);
+  int idx = NETSYS_INDEX(ifindex), fd, r;
   const char *call = Null(join) ? "setsockopt (leave group)" : "setsockopt (join group)";
   if (!g)
     netsys_type_error(group, v6 ? "(VECTOR (UNSIGNED-BYTE 8) 16)" : "(VECTOR (UNSIGNED-BYTE 8) 4)");
@@ -41,8 +35,8 @@ cl_object netsys_multicast_membership(cl_object handle, cl_object family, cl_obj
 
 cl_object netsys_multicast_interface_v4(cl_object handle, cl_object ifaddr, cl_object ifindex,
                                         cl_object sock) {
-  const uint8_t *a = netsys__mc_octets(ifaddr, 4);
-  int idx = netsys__mc_index(ifindex), fd, r;
+  const uint8_t *a = group_octets(ifaddr, 4);
+  int idx = NETSYS_INDEX(ifindex), fd, r;
   fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_multicast_interface_v4(fd, a, idx);
   netsys_fd_leave(handle);

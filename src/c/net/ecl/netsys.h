@@ -5,6 +5,13 @@
  * failure through netsys_raise(), the one place where an error code becomes
  * a Lisp condition.  Compiled Lisp calls them with ffi:c-inline
  * (src/lsp/net/sys.lsp).
+ *
+ * Names: netsys_NAME for what Lisp calls (the primitives) and for the
+ * glue's services every file uses (errors, handles, waiting); netsys__NAME
+ * for the conversions of arguments and results shared between glue files
+ * (netsys__int, netsys__sockaddr); file-static functions, variables and
+ * types carry no prefix.  Integer arguments are checked by netsys__int
+ * (NETSYS_INDEX for the non-negative ints), never by hand.
  */
 #ifndef NETSYS_H
 #define NETSYS_H
@@ -69,6 +76,14 @@ typedef ssize_t (*netsys_op)(int fd, void *arg);
  * ready, NET_ETIMEOUT, NET_ECLOSED or another negative code.  Pending Lisp
  * interrupts run between attempts, never while the fd is held. */
 ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg);
+/* netsys_io for a read of WANT octets that remembers on the handle whether
+ * it emptied the socket (it would block, or got less than WANT): the next
+ * blocking read then waits before trying, two system calls instead of
+ * three.  WANT is NETSYS_WANT_MESSAGE for datagrams and messages, whose
+ * short reads say nothing; only would-block counts there. */
+#define NETSYS_WANT_MESSAGE 0
+ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg,
+                       size_t want);
 /* After netsys_io: 0 when R says a non-blocking call would block (the
  * primitive then returns NIL), 1 when it succeeded; raises CALL's
  * condition on SOCK for any other error. */
@@ -90,9 +105,9 @@ cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_
 cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock);
 cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock);
 
-cl_object netsys_at_mark(cl_object handle, cl_object sock);
+cl_object netsys_socket_at_mark(cl_object handle, cl_object sock);
 cl_object netsys_set_abortive(cl_object handle, cl_object sock);
-cl_object netsys_connect_finish(cl_object handle, cl_object deadline, cl_object sock);
+cl_object netsys_finish_connect(cl_object handle, cl_object deadline, cl_object sock);
 cl_object netsys_socket_pair(cl_object type);
 cl_object netsys_adopt(cl_object fd);
 
@@ -100,6 +115,8 @@ cl_object netsys_adopt(cl_object fd);
 
 /* X as an int in [LO, HI], else a type-error naming TYPE. */
 int netsys__int(cl_object x, int lo, int hi, const char *type);
+/* X as a non-negative int: flags, indexes, option levels and names. */
+#define NETSYS_INDEX(x) netsys__int((x), 0, INT32_MAX, "(INTEGER 0 2147483647)")
 /* Fills OUT from ADDR: an octet vector of 4 or 16 with PORT and SCOPE (a
  * fixnum or NIL), or a string naming a Unix-domain socket (SCOPE true: a
  * Linux abstract name). */
@@ -225,7 +242,5 @@ cl_object netsys_signal_free(cl_object sig);
 cl_object netsys_init(void);
 /* The libuv version string. */
 cl_object netsys_libuv_version(void);
-/* Call-path benchmark targets (bench/callpath.lsp). */
-cl_object netsys_bench_noop(cl_object x);
 
 #endif /* NETSYS_H */

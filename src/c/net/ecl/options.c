@@ -9,59 +9,50 @@
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 
-static int netsys__opt_int(cl_object x, int lo, int hi, const char *type) {
-  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < lo || ecl_fixnum(x) > hi)
-    netsys_type_error(x, type);
-  return (int) ecl_fixnum(x);
-}
-
-#define NETSYS__LEVEL(x) netsys__opt_int(x, 0, INT32_MAX, "(INTEGER 0 2147483647)")
-#define NETSYS__NAME(x) netsys__opt_int(x, 0, INT32_MAX, "(INTEGER 0 2147483647)")
-
 /* Releases what netsys_fd_enter acquired, then raises if R is an error. */
-static void netsys__opt_done(cl_object handle, int r, const char *call, cl_object sock) {
+static void opt_done(cl_object handle, int r, const char *call, cl_object sock) {
   netsys_fd_leave(handle);
   if (r < 0)
     netsys_raise(r, call, sock);
 }
 
 cl_object netsys_sockopt_int(cl_object handle, cl_object level, cl_object name, cl_object sock) {
-  int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), v, r;
+  int l = NETSYS_INDEX(level), n = NETSYS_INDEX(name), v, r;
   int fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt_int(fd, l, n, &v);
-  netsys__opt_done(handle, r, "getsockopt", sock);
+  opt_done(handle, r, "getsockopt", sock);
   return ecl_make_integer(v);
 }
 
 cl_object netsys_set_sockopt_int(cl_object handle, cl_object level, cl_object name,
                                  cl_object value, cl_object sock) {
-  int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name);
-  int v = netsys__opt_int(value, INT32_MIN, INT32_MAX, "(SIGNED-BYTE 32)"), r;
+  int l = NETSYS_INDEX(level), n = NETSYS_INDEX(name);
+  int v = netsys__int(value, INT32_MIN, INT32_MAX, "(SIGNED-BYTE 32)"), r;
   int fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_socket_setopt_int(fd, l, n, v);
-  netsys__opt_done(handle, r, "setsockopt", sock);
+  opt_done(handle, r, "setsockopt", sock);
   return value;
 }
 
 cl_object netsys_sockopt_usec(cl_object handle, cl_object level, cl_object name, cl_object sock) {
-  int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), r;
+  int l = NETSYS_INDEX(level), n = NETSYS_INDEX(name), r;
   int64_t usec;
   int fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt_usec(fd, l, n, &usec);
-  netsys__opt_done(handle, r, "getsockopt", sock);
+  opt_done(handle, r, "getsockopt", sock);
   return ecl_make_int64_t(usec);
 }
 
 cl_object netsys_set_sockopt_usec(cl_object handle, cl_object level, cl_object name,
                                   cl_object usec, cl_object sock) {
-  int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), r, fd;
+  int l = NETSYS_INDEX(level), n = NETSYS_INDEX(name), r, fd;
   int64_t u;
   if (!ECL_FIXNUMP(usec) || ecl_fixnum(usec) < 0)
     netsys_type_error(usec, "(AND FIXNUM (INTEGER 0))");
   u = ecl_fixnum(usec);
   fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_socket_setopt_usec(fd, l, n, u);
-  netsys__opt_done(handle, r, "setsockopt", sock);
+  opt_done(handle, r, "setsockopt", sock);
   return usec;
 }
 
@@ -69,41 +60,41 @@ cl_object netsys_sockopt_linger(cl_object handle, cl_object sock) {
   int on, secs, r;
   int fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt_linger(fd, &on, &secs);
-  netsys__opt_done(handle, r, "getsockopt", sock);
+  opt_done(handle, r, "getsockopt", sock);
   return on ? ecl_make_fixnum(secs) : ECL_NIL;
 }
 
 /* SECONDS NIL turns lingering off. */
 cl_object netsys_set_sockopt_linger(cl_object handle, cl_object seconds, cl_object sock) {
-  int s = Null(seconds) ? 0 : netsys__opt_int(seconds, 0, INT32_MAX, "(OR NULL (INTEGER 0 2147483647))");
+  int s = Null(seconds) ? 0 : netsys__int(seconds, 0, INT32_MAX, "(OR NULL (INTEGER 0 2147483647))");
   int fd = netsys_fd_enter(handle, "setsockopt", sock), r;
   r = net_socket_setopt_linger(fd, !Null(seconds), s);
-  netsys__opt_done(handle, r, "setsockopt", sock);
+  opt_done(handle, r, "setsockopt", sock);
   return seconds;
 }
 
 /* getsockopt into BUFFER[START,END); returns the length the kernel wrote. */
 cl_object netsys_sockopt_raw(cl_object handle, cl_object level, cl_object name, cl_object buffer,
                              cl_object start, cl_object end, cl_object sock) {
-  int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), r, fd;
+  int l = NETSYS_INDEX(level), n = NETSYS_INDEX(name), r, fd;
   size_t len;
   uint8_t *p = netsys_octets(buffer, start, end, &len);
   socklen_t sl = (socklen_t) len;
   fd = netsys_fd_enter(handle, "getsockopt", sock);
   r = net_socket_getopt(fd, l, n, p, &sl);
-  netsys__opt_done(handle, r, "getsockopt", sock);
+  opt_done(handle, r, "getsockopt", sock);
   return ecl_make_fixnum(sl);
 }
 
 cl_object netsys_set_sockopt_raw(cl_object handle, cl_object level, cl_object name,
                                  cl_object buffer, cl_object start, cl_object end,
                                  cl_object sock) {
-  int l = NETSYS__LEVEL(level), n = NETSYS__NAME(name), r, fd;
+  int l = NETSYS_INDEX(level), n = NETSYS_INDEX(name), r, fd;
   size_t len;
   uint8_t *p = netsys_octets(buffer, start, end, &len);
   fd = netsys_fd_enter(handle, "setsockopt", sock);
   r = net_socket_setopt(fd, l, n, p, (socklen_t) len);
-  netsys__opt_done(handle, r, "setsockopt", sock);
+  opt_done(handle, r, "setsockopt", sock);
   return ecl_make_fixnum(len);
 }
 
@@ -112,7 +103,7 @@ cl_object netsys_tcp_info(cl_object handle, cl_object sock) {
   cl_object list = ECL_NIL;
   int fd = netsys_fd_enter(handle, "getsockopt", sock), r, i;
   r = net_socket_tcp_info(fd, v);
-  netsys__opt_done(handle, r, "getsockopt", sock);
+  opt_done(handle, r, "getsockopt", sock);
   for (i = NET_TCP_INFO_FIELDS - 1; i >= 0; i--)
     list = ecl_cons(ecl_make_uint32_t(v[i]), list);
   return list;
@@ -122,7 +113,7 @@ cl_object netsys_peer_credentials(cl_object handle, cl_object sock) {
   int64_t v[3];
   int fd = netsys_fd_enter(handle, "getsockopt", sock);
   int r = net_socket_peer_credentials(fd, v);
-  netsys__opt_done(handle, r, "getsockopt", sock);
+  opt_done(handle, r, "getsockopt", sock);
   return cl_list(3, ecl_make_int64_t(v[0]), ecl_make_int64_t(v[1]), ecl_make_int64_t(v[2]));
 }
 
@@ -131,7 +122,7 @@ cl_object netsys_peer_credentials(cl_object handle, cl_object sock) {
 static const struct {
   const char *name;
   int value;
-} netsys__constants[] = {
+} option_constants[] = {
   C(SOL_SOCKET), C(IPPROTO_IP), C(IPPROTO_IPV6), C(IPPROTO_TCP), C(IPPROTO_UDP),
   C(SO_REUSEADDR), C(SO_REUSEPORT), C(SO_KEEPALIVE), C(SO_BROADCAST), C(SO_LINGER),
   C(SO_SNDBUF), C(SO_RCVBUF), C(SO_SNDLOWAT), C(SO_RCVLOWAT), C(SO_SNDTIMEO),
@@ -180,10 +171,10 @@ static const struct {
 
 cl_object netsys_option_constants(void) {
   cl_object list = ECL_NIL;
-  int i = (int) (sizeof netsys__constants / sizeof netsys__constants[0]);
+  int i = (int) (sizeof option_constants / sizeof option_constants[0]);
   while (i-- > 0)
-    list = ecl_cons(ecl_cons(ecl_make_simple_base_string(netsys__constants[i].name, -1),
-                             ecl_make_fixnum(netsys__constants[i].value)),
+    list = ecl_cons(ecl_cons(ecl_make_simple_base_string(option_constants[i].name, -1),
+                             ecl_make_fixnum(option_constants[i].value)),
                     list);
   return list;
 }

@@ -2,7 +2,7 @@
 #include "netsys.h"
 
 /* Up to NET_WAIT_MANY_MAX handles of the list HANDLES, checked. */
-static int netsys__handles(cl_object handles, net_handle **out) {
+static int handle_array(cl_object handles, net_handle **out) {
   int n = 0;
   cl_object l;
   if (!ECL_LISTP(handles))
@@ -17,7 +17,7 @@ static int netsys__handles(cl_object handles, net_handle **out) {
 
 /* One wait with interrupts disabled and every open fd held; a closed
  * handle takes part as fd -1, which is never ready. */
-static int netsys__wait_once(net_handle **h, int n, int mask, int64_t dl, int *events) {
+static int wait_once(net_handle **h, int n, int mask, int64_t dl, int *events) {
   const cl_env_ptr env = ecl_process_env();
   int fds[NET_WAIT_MANY_MAX], i, r;
   ecl_disable_interrupts_env(env);
@@ -43,7 +43,7 @@ static int netsys__wait_once(net_handle **h, int n, int mask, int64_t dl, int *e
 cl_object netsys_wait_many(cl_object handles, cl_object events, cl_object deadline) {
   net_handle *h[NET_WAIT_MANY_MAX];
   int ready[NET_WAIT_MANY_MAX];
-  int n = netsys__handles(handles, h), i, r;
+  int n = handle_array(handles, h), i, r;
   int mask = netsys__int(events, 1, 7, "(INTEGER 1 7)");
   int64_t dl = NET_NO_DEADLINE;
   cl_object out = ECL_NIL;
@@ -53,7 +53,7 @@ cl_object netsys_wait_many(cl_object handles, cl_object events, cl_object deadli
     dl = (int64_t) ecl_fixnum(deadline);
   }
   do
-    r = netsys__wait_once(h, n, mask, dl, ready);
+    r = wait_once(h, n, mask, dl, ready);
   while (r == NET_EINTR);
   if (r == NET_ETIMEOUT)
     return ECL_NIL;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Printable ASCII without NUL, for service and protocol names; NULL if not. */
-static const char *netsys__db_name(cl_object name) {
+static const char *db_name(cl_object name) {
   cl_object base = netsys_base_string(name);
   cl_index i;
   if (Null(base) || base->base_string.fillp == 0 || base->base_string.fillp > 255)
@@ -22,12 +22,6 @@ static const char *netsys__db_name(cl_object name) {
       return NULL;
   }
   return (const char *) base->base_string.self;
-}
-
-static int netsys__small_int(cl_object x, int lo, int hi, const char *type) {
-  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < lo || ecl_fixnum(x) > hi)
-    netsys_type_error(x, type);
-  return (int) ecl_fixnum(x);
 }
 
 cl_object netsys__addr_list(const net_ip_addr *a, int n) {
@@ -43,7 +37,7 @@ cl_object netsys_lookup_host(cl_object name, cl_object family) {
   net_ip_addr out[NET_RESOLVE_MAX];
   char canon[NET_HOST_STRLEN];
   const char *why = NULL;
-  int fam = netsys__small_int(family, 0, 6, "(MEMBER 0 4 6)");
+  int fam = netsys__int(family, 0, 6, "(MEMBER 0 4 6)");
   cl_object base = netsys_base_string(name);
   int n;
   if (Null(base))
@@ -72,7 +66,7 @@ cl_object netsys_lookup_address(cl_object octets, cl_object scope, cl_object add
     netsys_type_error(octets, "(OR (VECTOR (UNSIGNED-BYTE 8) 4) (VECTOR (UNSIGNED-BYTE 8) 16))");
   memcpy(a.octets, p, n);
   a.len = (int) n;
-  a.scope_id = (uint32_t) netsys__small_int(scope, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  a.scope_id = (uint32_t) NETSYS_INDEX(scope);
   ecl_disable_interrupts_env(env);
   r = net_resolve_address(&a, host, sizeof(host));
   ecl_enable_interrupts_env(env);
@@ -86,13 +80,13 @@ cl_object netsys_lookup_address(cl_object octets, cl_object scope, cl_object add
 cl_object netsys_lookup_service(cl_object service, cl_object protocol) {
   const cl_env_ptr env = ecl_process_env();
   char name[256];
-  const char *proto = netsys__db_name(protocol), *text = NULL;
+  const char *proto = db_name(protocol), *text = NULL;
   int port = 0, r;
   if (!proto)
     netsys_type_error(protocol, "(MEMBER \"tcp\" \"udp\" \"sctp\" \"dccp\")");
   if (ECL_FIXNUMP(service))
-    port = netsys__small_int(service, 0, 65535, "(INTEGER 0 65535)");
-  else if (!(text = netsys__db_name(service)))
+    port = netsys__int(service, 0, 65535, "(INTEGER 0 65535)");
+  else if (!(text = db_name(service)))
     netsys_raise(NET_ESERVICE, "getservbyname", service);
   ecl_disable_interrupts_env(env);
   if (text)
@@ -114,8 +108,8 @@ cl_object netsys_lookup_protocol(cl_object protocol) {
   const char *text = NULL;
   int number = 0, r;
   if (ECL_FIXNUMP(protocol))
-    number = netsys__small_int(protocol, 0, 255, "(INTEGER 0 255)");
-  else if (!(text = netsys__db_name(protocol)))
+    number = netsys__int(protocol, 0, 255, "(INTEGER 0 255)");
+  else if (!(text = db_name(protocol)))
     netsys_raise(NET_EPROTOCOL, "getprotobyname", protocol);
   ecl_disable_interrupts_env(env);
   if (text)
@@ -129,6 +123,6 @@ cl_object netsys_lookup_protocol(cl_object protocol) {
 }
 
 cl_object netsys_resolver_strerror(cl_object code) {
-  int c = netsys__small_int(code, -4000, 0, "(INTEGER -4000 0)");
+  int c = netsys__int(code, -4000, 0, "(INTEGER -4000 0)");
   return ecl_make_simple_base_string(net_resolver_strerror(c), -1);
 }

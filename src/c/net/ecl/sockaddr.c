@@ -11,7 +11,7 @@ int netsys__int(cl_object x, int lo, int hi, const char *type) {
 
 /* UTF-8 of the Lisp string S into BUF; returns the length, or -1 when it
  * does not fit in SIZE. */
-static long netsys__utf8(cl_object s, char *buf, size_t size) {
+static long utf8(cl_object s, char *buf, size_t size) {
   cl_index i, n = ecl_length(s);
   size_t k = 0;
   for (i = 0; i < n; i++) {
@@ -47,7 +47,7 @@ static long netsys__utf8(cl_object s, char *buf, size_t size) {
 
 /* A Lisp string of the UTF-8 in P[N]; bytes that are not UTF-8 are taken
  * as Latin-1, so that every name round-trips to some string. */
-static cl_object netsys__from_utf8(const unsigned char *p, size_t n) {
+static cl_object from_utf8(const unsigned char *p, size_t n) {
   ecl_character out[128];
   size_t i = 0, k = 0;
   cl_object s;
@@ -76,7 +76,7 @@ void netsys__sockaddr(net_sockaddr *out, cl_object addr, cl_object port, cl_obje
   if (ecl_stringp(addr)) {
     /* A Unix-domain name; SCOPE true means a Linux abstract name. */
     char path[128];
-    long n = netsys__utf8(addr, path, sizeof(path));
+    long n = utf8(addr, path, sizeof(path));
     int r = n < 0 ? NET_ENAMETOOLONG : net_sockaddr_make_local(out, path, (size_t) n, !Null(scope));
     if (r < 0)
       netsys_raise(r, "sockaddr", addr);
@@ -85,7 +85,7 @@ void netsys__sockaddr(net_sockaddr *out, cl_object addr, cl_object port, cl_obje
     size_t n;
     uint8_t *p = netsys_octets(addr, ECL_NIL, ECL_NIL, &n);
     int pt = netsys__int(port, 0, 65535, "(INTEGER 0 65535)");
-    uint32_t sc = Null(scope) ? 0 : (uint32_t) netsys__int(scope, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+    uint32_t sc = Null(scope) ? 0 : (uint32_t) NETSYS_INDEX(scope);
     if ((n != 4 && n != 16) || net_sockaddr_make(out, p, n, sc, pt) < 0)
       netsys_type_error(addr, "(OR (VECTOR (UNSIGNED-BYTE 8) 4) (VECTOR (UNSIGNED-BYTE 8) 16))");
   }
@@ -101,7 +101,7 @@ cl_object netsys__sockaddr_list(const net_sockaddr *sa) {
     int abstract;
     if (net_sockaddr_split_local(sa, &path, &len, &abstract) <= 0)
       return ECL_NIL;
-    return cl_list(3, netsys__from_utf8((const unsigned char *) path, len), ECL_NIL,
+    return cl_list(3, from_utf8((const unsigned char *) path, len), ECL_NIL,
                    abstract ? ECL_T : ECL_NIL);
   }
   return cl_list(3, netsys_octet_vector(oct, n), ecl_make_fixnum(port),

@@ -39,38 +39,38 @@ cl_object netsys_listen(cl_object handle, cl_object backlog, cl_object sock) {
   return netsys_check(r, "listen", sock);
 }
 
-struct netsys__accept_arg {
+struct accept_arg {
   net_sockaddr peer;
   cl_object handle;
 };
 
 /* Runs with interrupts disabled: the new fd goes to the preallocated,
  * finalized handle before anything can unwind. */
-static ssize_t netsys__accept_op(int fd, void *arg) {
-  struct netsys__accept_arg *a = arg;
+static ssize_t accept_op(int fd, void *arg) {
+  struct accept_arg *a = arg;
   int nfd = net_socket_accept(fd, &a->peer);
   return nfd < 0 ? nfd : netsys_handle_attach(a->handle, nfd);
 }
 
 cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock) {
-  struct netsys__accept_arg a;
+  struct accept_arg a;
   ssize_t r;
   a.handle = netsys_handle_prealloc();
-  r = netsys_io(handle, NET_WAIT_READ, deadline, netsys__accept_op, &a);
+  r = netsys_io(handle, NET_WAIT_READ, deadline, accept_op, &a);
   if (!netsys_io_done(r, "accept", sock))
     return ECL_NIL;
   return ecl_cons(a.handle, netsys__sockaddr_list(&a.peer));
 }
 
-struct netsys__connect_arg {
+struct connect_arg {
   net_sockaddr addr;
   int started;
 };
 
 /* First call starts the connection; later calls, made once the fd is
  * writable, collect its result. */
-static ssize_t netsys__connect_op(int fd, void *arg) {
-  struct netsys__connect_arg *a = arg;
+static ssize_t connect_op(int fd, void *arg) {
+  struct connect_arg *a = arg;
   int r;
   if (!a->started) {
     a->started = 1;
@@ -83,11 +83,11 @@ static ssize_t netsys__connect_op(int fd, void *arg) {
 
 cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_object scope,
                          cl_object deadline, cl_object sock) {
-  struct netsys__connect_arg a;
+  struct connect_arg a;
   ssize_t r;
   netsys__sockaddr(&a.addr, octets, port, scope);
   a.started = 0;
-  r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__connect_op, &a);
+  r = netsys_io(handle, NET_WAIT_WRITE, deadline, connect_op, &a);
   if (!netsys_io_done(r, "connect", sock))
     return ECL_NIL; /* non-blocking: in progress, completion shows as :write */
   return ECL_T;
@@ -113,7 +113,7 @@ cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock)
 
 /* FN on HANDLE's fd, acquired for the call; raises on failure (after the
  * release), else returns FN's result. */
-static int netsys__on_fd(cl_object handle, const char *call, cl_object sock,
+static int on_fd(cl_object handle, const char *call, cl_object sock,
                          int (*fn)(int fd, void *arg), void *arg) {
   int fd = netsys_fd_enter(handle, call, sock), r;
   r = fn(fd, arg);
@@ -123,34 +123,34 @@ static int netsys__on_fd(cl_object handle, const char *call, cl_object sock,
   return r;
 }
 
-static int netsys__at_mark(int fd, void *arg) {
+static int at_mark_op(int fd, void *arg) {
   (void) arg;
   return net_socket_at_mark(fd);
 }
 
-cl_object netsys_at_mark(cl_object handle, cl_object sock) {
-  return netsys__on_fd(handle, "sockatmark", sock, netsys__at_mark, NULL) ? ECL_T : ECL_NIL;
+cl_object netsys_socket_at_mark(cl_object handle, cl_object sock) {
+  return on_fd(handle, "sockatmark", sock, at_mark_op, NULL) ? ECL_T : ECL_NIL;
 }
 
-static int netsys__abortive(int fd, void *arg) {
+static int abortive(int fd, void *arg) {
   (void) arg;
   return net_socket_set_abortive(fd);
 }
 
 cl_object netsys_set_abortive(cl_object handle, cl_object sock) {
-  netsys__on_fd(handle, "setsockopt", sock, netsys__abortive, NULL);
+  on_fd(handle, "setsockopt", sock, abortive, NULL);
   return ECL_T;
 }
 
-static ssize_t netsys__connect_poll_op(int fd, void *arg) {
+static ssize_t connect_poll_op(int fd, void *arg) {
   (void) arg;
   return net_socket_connect_poll(fd);
 }
 
 /* Completes a connection started by a non-blocking connect: T when
  * connected, NIL if non-blocking and still in progress. */
-cl_object netsys_connect_finish(cl_object handle, cl_object deadline, cl_object sock) {
-  ssize_t r = netsys_io(handle, NET_WAIT_WRITE, deadline, netsys__connect_poll_op, NULL);
+cl_object netsys_finish_connect(cl_object handle, cl_object deadline, cl_object sock) {
+  ssize_t r = netsys_io(handle, NET_WAIT_WRITE, deadline, connect_poll_op, NULL);
   if (!netsys_io_done(r, "connect", sock))
     return ECL_NIL;
   return ECL_T;
@@ -180,7 +180,7 @@ cl_object netsys_socket_pair(cl_object type) {
 /* Takes ownership of descriptor FD: (handle family type listening-p). */
 cl_object netsys_adopt(cl_object fd) {
   const cl_env_ptr env = ecl_process_env();
-  int f = netsys__int(fd, 0, INT32_MAX, "(INTEGER 0 2147483647)");
+  int f = NETSYS_INDEX(fd);
   int family, type, listening, r;
   cl_object h = netsys_handle_prealloc();
   r = net_socket_adopt(f, &family, &type, &listening);

@@ -1,7 +1,7 @@
 /* wait.c -- glue: the blocking policy: retry, wait, and let Lisp interrupts run. */
 #include "netsys.h"
 
-static int64_t netsys__deadline(cl_object deadline, int *nonblocking) {
+static int64_t deadline_ns(cl_object deadline, int *nonblocking) {
   *nonblocking = 0;
   if (Null(deadline))
     return NET_NO_DEADLINE;
@@ -17,15 +17,17 @@ static int64_t netsys__deadline(cl_object deadline, int *nonblocking) {
 /* One attempt: OP, and if it would block, one wait.  Runs with interrupts
  * disabled and the fd acquired, so that nothing can unwind while the fd is
  * held; returns 1 when the caller should try again. */
-static int netsys__attempt(net_handle *h, int events, int64_t dl, int nonblocking,
-                           netsys_op op, void *arg, ssize_t *result) {
+static int attempt(net_handle *h, int events, int64_t dl, int nonblocking, int wait_first,
+                   netsys_op op, void *arg, ssize_t *result) {
   int fd = net_handle_acquire(h);
   ssize_t r;
   if (fd < 0) {
     *result = fd;
     return 0;
   }
-  r = op(fd, arg);
+  r = wait_first ? net_wait(fd, events, dl) : 0;
+  if (r >= 0)
+    r = op(fd, arg);
   if (r == NET_EAGAIN && !nonblocking) {
     int w = net_wait(fd, events, dl);
     r = (w == NET_ETIMEOUT || (w < 0 && w != NET_EINTR)) ? w : NET_EINTR;
@@ -37,20 +39,38 @@ static int netsys__attempt(net_handle *h, int events, int64_t dl, int nonblockin
   return r == NET_EINTR;
 }
 
-ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg) {
+/* The retry loop; WAIT_FIRST waits for EVENTS before the first try. */
+static ssize_t run(net_handle *h, int events, cl_object deadline, int wait_first,
+                   netsys_op op, void *arg) {
   const cl_env_ptr env = ecl_process_env();
-  net_handle *h = netsys_handle(handle);
   int nonblocking;
-  int64_t dl = netsys__deadline(deadline, &nonblocking);
+  int64_t dl = deadline_ns(deadline, &nonblocking);
   ssize_t r;
   int again;
+  wait_first = wait_first && !nonblocking;
   do {
     ecl_disable_interrupts_env(env);
-    again = netsys__attempt(h, events, dl, nonblocking, op, arg, &r);
+    again = attempt(h, events, dl, nonblocking, wait_first, op, arg, &r);
     /* Re-enabling runs the Lisp interrupts that arrived meanwhile (GC,
      * mp:interrupt-process); they may unwind, and we hold nothing here. */
     ecl_enable_interrupts_env(env);
+    wait_first = 0;
   } while (again);
+  return r;
+}
+
+ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg) {
+  return run(netsys_handle(handle), events, deadline, 0, op, arg);
+}
+
+ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg,
+                       size_t want) {
+  net_handle *h = netsys_handle(handle);
+  ssize_t r = run(h, events, deadline, net_handle_drained_p(h), op, arg);
+  if (r == NET_EAGAIN)
+    net_handle_set_drained(h, 1);
+  else if (r >= 0)
+    net_handle_set_drained(h, want != NETSYS_WANT_MESSAGE && (size_t) r < want);
   return r;
 }
 
