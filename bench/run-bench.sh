@@ -13,7 +13,7 @@ for f in "$srcdir"/bench/*.lsp; do
   "$ECL" --norc \
     --eval "(load \"$builddir/net.fas\")" \
     --eval '(require :cmp)' \
-    --eval "(setf c::*user-cc-flags* \"-I$srcdir/src/c/net -include netsys.h\")" \
+    --eval "(setf c::*user-cc-flags* \"-I$srcdir/src/c/net -I$srcdir/src/c/net/ecl -include netsys.h\")" \
     --eval "(let ((fas (compile-file \"$f\" :output-file \"$out/$name.fas\" :verbose nil :print nil))) (unless fas (ext:quit 1)) (load fas))" \
     --eval '(ext:quit 0)' </dev/null 2>&1 | grep -v '^;;;' | tee "$out/$name.txt"
 done

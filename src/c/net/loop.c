@@ -15,6 +15,7 @@ struct net_loop {
   size_t count, taken, cap;
   atomic_int stop;       /* set by net_loop_stop from any thread */
   int lost;              /* events dropped because the queue could not grow */
+  size_t last_pass;      /* events the last pass recorded */
 };
 
 struct net_watch {
@@ -157,10 +158,16 @@ int net_loop_timeout(net_loop *l) {
 }
 
 int net_loop_run_nowait(net_loop *l) {
+  size_t before = l->count;
   uv_ref((uv_handle_t *) &l->async);
   uv_run(&l->uv, UV_RUN_NOWAIT);
   uv_unref((uv_handle_t *) &l->async);
+  l->last_pass = l->count - before;
   return uv_loop_alive(&l->uv);
+}
+
+int net_loop_busy(const net_loop *l) {
+  return l->last_pass >= 2;
 }
 
 int net_loop_alive(const net_loop *l) {

@@ -349,6 +349,9 @@ int net_loop_backend_fd(const net_loop *l);
 int net_loop_timeout(net_loop *l);
 /* One pass of uv_run(UV_RUN_NOWAIT); non-zero while something is watched. */
 int net_loop_run_nowait(net_loop *l);
+/* True when the last pass recorded several events: under load another
+ * pass without waiting likely finds more, and saves the wait's syscall. */
+int net_loop_busy(const net_loop *l);
 int net_loop_alive(const net_loop *l);
 /* Thread-safe: wake the loop (a NET_EV_WAKE event, coalesced), or also ask
  * it to stop (net_loop_stop_requested then answers 1, once). */

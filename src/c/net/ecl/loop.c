@@ -65,6 +65,11 @@ cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms) {
   const cl_env_ptr env = ecl_process_env();
   net_loop *l = NETSYS__LOOP(loop);
   int ms = netsys__fix(wait_ms, -1, INT32_MAX);
+  if (ms != 0 && net_loop_pending(l) == 0 && net_loop_busy(l)) {
+    NETSYS__QUIET(env, net_loop_run_nowait(l));
+    if (net_loop_pending(l) > 0)
+      return ecl_make_fixnum((cl_fixnum) net_loop_pending(l));
+  }
   if (ms != 0 && net_loop_pending(l) == 0) {
     int t;
     ecl_disable_interrupts_env(env);
