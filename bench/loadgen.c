@@ -491,6 +491,7 @@ static void report(double elapsed, struct server_sample a, struct server_sample 
     }
   }
   if (opt.mode == MODE_IDLE) printf(" held=%ld", st.ready);
+  else if (opt.mode != MODE_ACCEPT && !measuring) printf(" answered=%ld", st.ready);
   printf("\n");
   fflush(stdout);
 }

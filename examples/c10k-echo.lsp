@@ -85,7 +85,12 @@ listener must rest because descriptors ran out."
                       (net:socket-error () :next))))
         (cond ((null socket) (return nil))
               ((eq socket :next))
-              (t (add-connection server socket)))))))
+              (t (handler-case (add-connection server socket)
+                   ;; Not this connection's failure alone to close the
+                   ;; listener (the restart in a listener's callback would).
+                   (net:network-error (c)
+                     (format *error-output* "~&c10k-echo: ~a~%" c)
+                     (close socket :abort t)))))))))
 
 (defun pause-listener (server)
   "Descriptors ran out (EMFILE): stop watching the listener for a moment,
@@ -108,8 +113,9 @@ rather than being told again at once that it is readable."
 
 (defun close-failing-socket (condition)
   "A connection failed in its callback (reset by the peer, say): close it
-and go on with the others."
-  (declare (ignore condition))
+and go on with the others.  Failures other than a peer's reset are logged."
+  (unless (typep condition '(or net:connection-reset net:broken-pipe))
+    (format *error-output* "~&c10k-echo: ~a; closing the socket~%" condition))
   (let ((restart (find-restart 'net:close-socket)))
     (when restart (invoke-restart restart))))
 
