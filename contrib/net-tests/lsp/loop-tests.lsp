@@ -624,3 +624,21 @@ receive and send.  Compiled by the test: interpreted callbacks would cons.")
           (send d (octets 1))
           (net:run-event-loop l :mode :once)
           (is (= 1 calls)))))))
+
+(test default-run-returns-when-a-busy-pass-closes-the-last-watchers
+  ;; Two sockets closed in one pass: the pass after it must not wait
+  ;; forever on a loop with nothing left to watch.
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (c d :blocking nil)
+        (flet ((closer (s e) (declare (ignore e)) (close s)))
+          (net:add-watcher l a '(:read) #'closer)
+          (net:add-watcher l c '(:read) #'closer))
+        (send b (octets 1))
+        (send d (octets 1))
+        (sleep 0.05)
+        (let* ((guard (run-thread "guard" (lambda () (sleep 3) (net:stop-event-loop l))))
+               (start (get-internal-real-time)))
+          (net:run-event-loop l)
+          (is (< (- (get-internal-real-time) start) (* 2 internal-time-units-per-second)))
+          (funcall guard))))))

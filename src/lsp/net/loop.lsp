@@ -216,9 +216,9 @@ one watcher in a loop.  Closing the socket removes its watcher."
           (watcher-on-error w) on-error)
     (let ((id (%new-id loop w)))
       (setf (watcher-id w) id)
-      (handler-bind ((socket-error (lambda (c)
-                                     (declare (ignore c))
-                                     (%free-id loop id))))
+      (handler-bind ((error (lambda (c)
+                              (declare (ignore c))
+                              (%free-id loop id))))
         (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket))))
     w))
 
@@ -402,7 +402,9 @@ one goes on with the next event."
       (%run-calls loop)
       (let ((object (svref (event-loop-objects loop) id)))
         (when object
-          (cond ((eq object :closing) (%free-id loop id)) ; its closed event
+          (cond ((eq object :closing)   ; a watcher removed after its socket closed
+                 (when (logtest mask +ev-closed+)
+                   (%free-id loop id)))
                 ((logtest mask +ev-timer+) (%timer-event loop object))
                 ((logtest mask +ev-lookup+) (%lookup-event loop object))
                 ((logtest mask +ev-signal+) (%signal-event loop object))

@@ -70,6 +70,10 @@ cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms) {
     if (net_loop_pending(l) > 0)
       return ecl_make_fixnum((cl_fixnum) net_loop_pending(l));
   }
+  /* Nothing watched (maybe since the pass just run closed the last
+   * handle): a wait without end could only be ended by call-in-loop. */
+  if (ms < 0 && !net_loop_alive(l))
+    ms = 0;
   if (ms != 0 && net_loop_pending(l) == 0) {
     int t;
     ecl_disable_interrupts_env(env);
