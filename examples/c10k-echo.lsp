@@ -182,6 +182,9 @@ server's queue and high-water mark at work."
         (error "bulk echo of ~d octets differs" size)))))
 
 (defun self-check ()
+  "Serve from a thread, drive the server with blocking clients (50 at once,
+3 checked rounds each, then a 4 MiB echo through its write queue), stop its
+loop from this thread, and signal an error if any reply differs."
   (let* ((ready nil)
          (server (mp:process-run-function
                   "c10k-echo" (lambda () (serve :on-ready (lambda (port loop)
