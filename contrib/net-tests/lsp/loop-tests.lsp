@@ -206,6 +206,9 @@ returns PREDICATE's last value."
         (is (typep r 'net:event-loop-error)))
       (is (typep (funcall (run-thread "intruder" (lambda () (net:run-event-loop l :mode :nowait))))
                  'net:event-loop-error))
+      (let ((w (net:add-watcher l b nil)))
+        (is (typep (funcall (run-thread "intruder" (lambda () (net:queue-send w (octets 1)))))
+                   'net:event-loop-error)))
       (is (null (funcall (run-thread "caller" (lambda () (net:call-in-loop l (lambda ())))))))
       (is (null (funcall (run-thread "stopper" (lambda () (net:stop-event-loop l)))))))))
 
@@ -642,3 +645,31 @@ receive and send.  Compiled by the test: interpreted callbacks would cons.")
           (net:run-event-loop l)
           (is (< (- (get-internal-real-time) start) (* 2 internal-time-units-per-second)))
           (funcall guard))))))
+
+(defun utf-8-octets (string)
+  "STRING in UTF-8 (characters below U+0800 only, enough here)."
+  (let ((out (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0)))
+    (loop for c across string
+          for code = (char-code c)
+          do (if (< code #x80)
+                 (vector-push-extend code out)
+                 (progn (vector-push-extend (logior #xc0 (ash code -6)) out)
+                        (vector-push-extend (logior #x80 (logand code #x3f)) out))))
+    out))
+
+(test stream-text-is-queued-like-any-send
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((w (net:add-watcher l a nil))
+             (lines (loop for i below 2000 collect (format nil "line ~d: héllo" i)))
+             (got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0)))
+        ;; more than the socket takes; each batch is below the stream's buffer
+        (loop for (x y) on lines by #'cddr
+              do (write-line x a) (write-line y a) (net:queue-stream-output w))
+        (net:queue-send w (octets 10))          ; octets after the text, in order
+        (is (plusp (net:watcher-queued-octets w)))
+        (net:add-watcher l b '(:read) (lambda (s e) (declare (ignore e)) (drain-into s got)))
+        (let ((expected (utf-8-octets (format nil "~{~a~%~}~c" lines (code-char 10)))))
+          (run-until l (lambda () (= (length got) (length expected))))
+          (is (equalp expected got)))))))

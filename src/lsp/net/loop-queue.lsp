@@ -80,6 +80,7 @@ its own peer) until the watcher's ON-DRAIN is called.  An error sending now
 is signalled; an error sending queued octets later (the peer reset the
 connection) drops the queue and calls the watcher's ON-ERROR with the
 condition, once, or closes the socket when there is no ON-ERROR."
+  (%loop-pointer (watcher-loop watcher))   ; the owner's thread only
   (unless (watcher-pointer watcher)
     (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
                  (watcher-socket watcher)))
@@ -113,6 +114,7 @@ condition, once, or closes the socket when there is no ON-ERROR."
   "Close WATCHER's socket once its write queue is empty (at once if it is):
 a graceful close.  The watcher's callback gets no more events meanwhile.
 CLOSE closes at once, dropping the queue."
+  (%loop-pointer (watcher-loop watcher))
   (setf (watcher-mask watcher) 0)
   (if (plusp (watcher-queued watcher))
       (progn (setf (watcher-after-drain watcher) :close)
@@ -124,7 +126,28 @@ CLOSE closes at once, dropping the queue."
   "Shut down the output side of WATCHER's socket (the peer reads end of
 file) once its write queue is empty (at once if it is): a half close that
 loses nothing queued."
+  (%loop-pointer (watcher-loop watcher))
   (if (plusp (watcher-queued watcher))
       (setf (watcher-after-drain watcher) :shutdown)
       (shutdown (watcher-socket watcher) :output))
   nil)
+
+(defun queue-stream-output (watcher)
+  "Move what WATCHER's socket has buffered as a stream for output (text or
+octets written with WRITE-STRING, FORMAT, WRITE-SEQUENCE, ... and not yet
+sent) into the watcher's write queue, in order after what is queued, and
+empty the stream's buffer: text written through the stream is then queued
+like any QUEUE-SEND, without waiting.  Call it after writing, instead of
+FINISH-OUTPUT, which would wait.  Write less than the stream's buffer
+(32 KiB) between two calls: a full buffer is sent by the stream itself,
+which on a non-blocking socket signals an error if the socket takes none.
+Returns what QUEUE-SEND returns (T when nothing was buffered)."
+  (let ((s (watcher-socket watcher)))
+    (if (and (typep s 'stream-socket) (slot-value s 'stream-state))
+        (let* ((ss (%stream-state s))
+               (end (%ss-opos ss)))
+          (if (plusp end)
+              (prog1 (queue-send watcher (%ss-obuf ss) :end end)
+                (setf (%ss-opos ss) 0))
+              t))
+        t)))
