@@ -1,11 +1,13 @@
 #!/bin/sh
 # loop-echo.sh -- the event loop's echo server (examples/c10k-echo.lsp,
 # compiled) against the C libuv one (bench/uv-echo), driven alternately by
-# bench/loadgen: memory per idle connection, then echo at 100 and 10,000
-# connections, several rounds each; prints medians and ratios net/C.
+# bench/loadgen: memory per idle connection, echo at 100 and 10,000
+# connections, then accept cycles, several rounds each; prints medians and
+# ratios net/C.
 # Called by make bench and make bench-loop with srcdir, builddir and ECL set.
 # Environment: ROUNDS (3), CONNS ("100 10000"), DURATION (seconds, 3),
-# IDLE (connections for the memory figure, 10000).
+# IDLE (connections for the memory figure, 10000), ACCEPTS (accept cycles
+# per round, 5000).
 set -u
 builddir=${builddir:-$(pwd)}
 ECL=${ECL:-ecl}
@@ -13,6 +15,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-100 10000}
 DURATION=${DURATION:-3}
 IDLE=${IDLE:-10000}
+ACCEPTS=${ACCEPTS:-5000}
 loadgen=$builddir/bench/loadgen
 out=$builddir/bench/results
 mkdir -p "$out"
@@ -84,6 +87,12 @@ for c in $CONNS; do
   done
 done
 
+echo "== loop-echo: accept (connect, one request, reset), $ACCEPTS cycles 16 at a time, $ROUNDS rounds"
+for r in $(seq 1 "$ROUNDS"); do
+  run net accept -c 16 -n "$ACCEPTS" -t 90
+  run uv accept -c 16 -n "$ACCEPTS" -t 90
+done
+
 {
   echo
   echo "loop-echo results ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $cpus CPUs, medians of $ROUNDS)"
@@ -95,6 +104,10 @@ done
     printf '%-22s %12s %12s %7s %14s %14s %7s\n' "echo $c" "$nt" "$ut" "$(ratio "$nt" "$ut")" \
       "$nc" "$uc" "$(ratio "$nc" "$uc")"
   done
+  nt=$(median net accept 16 ops_per_s); ut=$(median uv accept 16 ops_per_s)
+  nc=$(median net accept 16 user_us_per_op); uc=$(median uv accept 16 user_us_per_op)
+  printf '%-22s %12s %12s %7s %14s %14s %7s\n' "accept (conn/s)" "$nt" "$ut" "$(ratio "$nt" "$ut")" \
+    "$nc" "$uc" "$(ratio "$nc" "$uc")"
   nm=$(median net idle "$IDLE" rss_per_conn_b); um=$(median uv idle "$IDLE" rss_per_conn_b)
   printf '%-22s %12s %12s %7s\n' "idle RSS B/conn" "$nm" "$um" "$(ratio "$nm" "$um")"
   echo "targets: throughput ratio >= 0.9, user CPU per request ratio <= 2, idle <= 1024 B/conn"
