@@ -317,6 +317,16 @@ static void conn_connected(struct conn *c) {
   conn_start_round(c);
 }
 
+/* A held connection the server closed, reset or wrote to unasked. */
+static void conn_unasked(struct conn *c) {
+  uint8_t octet;
+  ssize_t n = recv(c->fd, &octet, 1, MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n < 0) conn_fail(c, "while idle", errno);
+  else if (n == 0) conn_fail(c, "closed by the server while idle", 0);
+  else conn_fail(c, "the server sent octets unasked", 0);
+}
+
 static void conn_event(struct conn *c, uint32_t events) {
   const uint32_t in = EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
   switch (c->state) {
@@ -333,8 +343,7 @@ static void conn_event(struct conn *c, uint32_t events) {
     if (events & in) conn_receive(c);
     break;
   case CONN_READY:
-    /* A held connection the server closed or wrote to unasked. */
-    if (events & in) conn_fail(c, "closed or written to by the server while idle", 0);
+    if (events & in) conn_unasked(c);
     break;
   default:
     break;
@@ -482,6 +491,7 @@ static void report(double elapsed, struct server_sample a, struct server_sample 
     }
   }
   if (opt.mode == MODE_IDLE) printf(" held=%ld", st.ready);
+  else if (opt.mode != MODE_ACCEPT && !measuring) printf(" answered=%ld", st.ready);
   printf("\n");
   fflush(stdout);
 }

@@ -1,0 +1,209 @@
+;;;; c10k-echo.lsp -- a single-threaded echo server on one event loop, for ten thousand connections and more.
+;;;
+;;;   ecl --norc --load examples/c10k-echo.lsp --eval '(ext:quit 0)'
+;;;       checks itself: serves a few clients from a thread, checks every
+;;;       reply, stops the loop.
+;;;   C10K_ECHO_PORT=7000 ecl --norc --load examples/c10k-echo.lsp
+;;;       serves on 127.0.0.1 port 7000 (0: any free port), prints
+;;;       "port=N", and runs until stopped (SIGTERM or SIGINT).
+;;;   C10K_ECHO_LIBRARY=1: only defines C10K-ECHO:SERVE, for programs that
+;;;       load this file (the C10K test and the benchmarks do).
+;;;
+;;; Compile it (compile-file) for real loads: loaded as source it runs in
+;;; ECL's bytecode interpreter.  Uses the installed module, (require :net),
+;;; or the file named by the environment variable NET_FAS.
+;;;
+;;; How it holds many connections cheaply: one loop, one receive buffer
+;;; shared by every connection (the echo is sent at once), a write queue
+;;; only for what the socket does not take now, reading paused on a
+;;; connection whose queue passes the high-water mark until it drains, and
+;;; nothing consed per event.  Accept drains the backlog on each readiness
+;;; of the listener; when descriptors run out (EMFILE) the listener's
+;;; watcher is paused for a moment by a timer, so the server neither spins
+;;; nor dies, and resumes when connections close.
+
+(let ((fas (ext:getenv "NET_FAS")))
+  (if fas (load fas) (require :net)))
+
+(defpackage "C10K-ECHO"
+  (:use "CL")
+  (:export "SERVE" "SELF-CHECK"))
+(in-package "C10K-ECHO")
+
+(defconstant +buffer-size+ 65536)
+(defconstant +accepts-per-event+ 256
+  "At most this many accepts per readiness of the listener, so that a flood
+of connections does not starve those already open.")
+(defconstant +pause-seconds+ 0.1
+  "How long the listener rests when descriptors run out.")
+(defparameter *high-water-mark* (* 256 1024))
+
+(defstruct (server (:constructor make-server (loop listener)))
+  loop
+  listener
+  (listener-watcher nil)
+  (buffer (make-array +buffer-size+ :element-type '(unsigned-byte 8))
+   :type (simple-array (unsigned-byte 8) (*)))
+  (pauses 0 :type fixnum))
+
+;;; Connections
+
+(defun echo-readable (server socket watcher)
+  "Receive what SOCKET has into the shared buffer and send it straight
+back; what the socket does not take now goes to the watcher's queue, and
+reading stops while the queue is past the high-water mark."
+  (let* ((buffer (server-buffer server))
+         (n (net:receive socket buffer)))
+    (cond ((null n))                       ; nothing after all
+          ((eql n 0) (net:close socket))   ; also stops the watcher
+          ((not (net:queue-send watcher buffer :end n))
+           ;; Past the high-water mark: stop reading until it drains.
+           (setf (net:watcher-events watcher) nil)))))
+
+(defun add-connection (server socket)
+  (setf (net:socket-blocking-p socket) nil)
+  (let ((watcher nil))
+    (setf watcher
+          (net:add-watcher (server-loop server) socket '(:read)
+                           (lambda (s events)
+                             (declare (ignore events))
+                             (echo-readable server s watcher))
+                           :high-water-mark *high-water-mark*
+                           :on-drain (lambda ()
+                                       (setf (net:watcher-events watcher) '(:read)))))))
+
+;;; The listener
+
+(defun accept-some (server)
+  "Accept what the backlog holds (at most +ACCEPTS-PER-EVENT+).  T if the
+listener must rest because descriptors ran out."
+  (let ((listener (server-listener server)))
+    (dotimes (i +accepts-per-event+ nil)
+      (let ((socket (handler-case (net:accept-connection listener)
+                      (net:resource-exhausted () (return t))
+                      ;; Reset by the peer before we got to it: next.
+                      (net:socket-error () :next))))
+        (cond ((null socket) (return nil))
+              ((eq socket :next))
+              (t (handler-case (add-connection server socket)
+                   ;; Not this connection's failure alone to close the
+                   ;; listener (the restart in a listener's callback would).
+                   (net:network-error (c)
+                     (format *error-output* "~&c10k-echo: ~a~%" c)
+                     (close socket :abort t)))))))))
+
+(defun pause-listener (server)
+  "Descriptors ran out (EMFILE): stop watching the listener for a moment,
+rather than being told again at once that it is readable."
+  (let ((watcher (server-listener-watcher server)))
+    (incf (server-pauses server))
+    (setf (net:watcher-events watcher) nil)
+    (net:add-timer (server-loop server)
+                   (lambda () (setf (net:watcher-events watcher) '(:read)))
+                   +pause-seconds+)))
+
+(defun watch-listener (server)
+  (setf (server-listener-watcher server)
+        (net:add-watcher (server-loop server) (server-listener server) '(:read)
+                         (lambda (s events)
+                           (declare (ignore s events))
+                           (when (accept-some server) (pause-listener server))))))
+
+;;; The server
+
+(defun close-failing-socket (condition)
+  "A connection failed in its callback (reset by the peer, say): close it
+and go on with the others.  Failures other than a peer's reset are logged."
+  (unless (typep condition '(or net:connection-reset net:broken-pipe))
+    (format *error-output* "~&c10k-echo: ~a; closing the socket~%" condition))
+  (let ((restart (find-restart 'net:close-socket)))
+    (when restart (invoke-restart restart))))
+
+(defun serve (&key (port 0) (host "127.0.0.1") (on-ready #'print-port))
+  "Serve echo on HOST and PORT in this thread until the loop is stopped
+(by NET:STOP-EVENT-LOOP from any thread, or SIGTERM).  ON-READY is called
+with the port and the event loop once listening.  Returns the number of
+times the listener rested for lack of descriptors."
+  (let ((listener (net:listen-on (net:bind-address (net:make-socket :blocking nil
+                                                                    :reuse-address t)
+                                                   host :port port))))
+    (unwind-protect
+         (net:with-event-loop (loop)
+           (let ((server (make-server loop listener)))
+             (watch-listener server)
+             (net:add-signal-watcher loop :term (lambda (signal)
+                                                  (declare (ignore signal))
+                                                  (net:stop-event-loop loop)))
+             (funcall on-ready (net:socket-local-port listener) loop)
+             (handler-bind ((net:socket-error #'close-failing-socket))
+               (net:run-event-loop loop))
+             (server-pauses server)))
+      (net:close listener))))
+
+(defun print-port (port loop)
+  (declare (ignore loop))
+  (format t "port=~d~%" port)
+  (finish-output))
+
+;;; The self-check: a server in a thread, a few blocking clients
+
+(defun octets (n seed)
+  (let ((v (make-array n :element-type '(unsigned-byte 8))))
+    (dotimes (i n v) (setf (aref v i) (mod (+ (* seed 31) i) 256)))))
+
+(defun check-rounds (port clients rounds)
+  "CLIENTS connections at once, ROUNDS request/response rounds each."
+  (let ((sockets (loop repeat clients
+                       collect (net:connect (net:make-socket :timeout 10) "127.0.0.1"
+                                            :port port)))
+        (reply (make-array 64 :element-type '(unsigned-byte 8))))
+    (unwind-protect
+         (dotimes (round rounds)
+           (loop for s in sockets for i from 0
+                 do (net:send s (octets 64 (+ i (* 1000 round)))))
+           (loop for s in sockets for i from 0
+                 do (net:receive s reply :wait-all t)
+                    (unless (equalp reply (octets 64 (+ i (* 1000 round))))
+                      (error "client ~d round ~d: the echo differs" i round))))
+      (mapc #'net:close sockets))))
+
+(defun check-bulk (port size)
+  "One client sends SIZE octets while another thread reads them back: the
+server's queue and high-water mark at work."
+  (let ((data (octets size 7))
+        (back (make-array size :element-type '(unsigned-byte 8))))
+    (net:with-open-socket (s :timeout 10)
+      (net:connect s "127.0.0.1" :port port)
+      (let ((writer (mp:process-run-function "bulk writer"
+                                             (lambda () (net:send s data)))))
+        (net:receive s back :wait-all t)
+        (mp:process-join writer))
+      (unless (equalp data back)
+        (error "bulk echo of ~d octets differs" size)))))
+
+(defun self-check ()
+  "Serve from a thread, drive the server with blocking clients (50 at once,
+3 checked rounds each, then a 4 MiB echo through its write queue), stop its
+loop from this thread, and signal an error if any reply differs."
+  (let* ((ready nil)
+         (server (mp:process-run-function
+                  "c10k-echo" (lambda () (serve :on-ready (lambda (port loop)
+                                                            (setf ready (cons port loop)))))))
+         (port nil))
+    (unwind-protect
+         (progn
+           (loop repeat 500 until ready do (sleep 0.01))
+           (unless ready (error "the server did not start"))
+           (setf port (car ready))
+           (check-rounds port 50 3)
+           (check-bulk port (* 4 1024 1024))
+           (format t "~&c10k-echo: 50 clients x 3 rounds and a 4 MiB echo served on port ~d~%"
+                   port))
+      (when ready (net:stop-event-loop (cdr ready)))
+      (mp:process-join server))))
+
+(cond ((ext:getenv "C10K_ECHO_LIBRARY"))
+      ((ext:getenv "C10K_ECHO_PORT")
+       (serve :port (parse-integer (ext:getenv "C10K_ECHO_PORT")))
+       (ext:quit 0))
+      (t (self-check)))
