@@ -284,6 +284,46 @@ returns PREDICATE's last value."
       (is (equal (list c) (net:wait-until-ready (list a c) :timeout 2)))
       (is (equal (list a c) (net:wait-until-ready (list a c) :events '(:write) :timeout 2))))))
 
+(test wait-until-ready-takes-many-sockets-and-disconnect
+  ;; More sockets than one poll set on the stack, numbered past select()'s
+  ;; limit when the descriptor limit allows it.
+  (let ((pairs (loop repeat 100 collect (multiple-value-list (net:make-socket-pair)))))
+    (unwind-protect
+         (let ((ends (mapcar #'first pairs))
+               (last (car (last pairs))))
+           (is (null (net:wait-until-ready ends :timeout 0.05)))
+           (send (second last) (octets 7))
+           (is (equal (list (first last)) (net:wait-until-ready ends :timeout 2)))
+           (is (null (net:wait-until-ready (butlast ends) :events '(:disconnect) :timeout 0.05)))
+           (net:shutdown (second (first pairs)) :output)
+           (is (equal (list (first (first pairs)))
+                      (net:wait-until-ready (butlast ends) :events '(:disconnect) :timeout 2))))
+      (loop for (a b) in pairs do (close a) (close b))))
+  (with-socket-pair (a b)
+    (close a)
+    (is (null (net:wait-until-ready (list a) :timeout 0.05)))
+    (signals type-error (net:wait-until-ready (list a 42) :timeout 0.05))))
+
+(test detaching-a-watched-socket-removes-its-watcher
+  (with-socket-pair (a b)
+    (net:with-event-loop (l)
+      (let ((calls 0) fd)
+        (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e)) (incf calls)))
+        (setf fd (net:socket-detach a))
+        ;; At once nothing is watched: no libuv handle stays on a descriptor
+        ;; that is no longer the socket's.
+        (is (null (net:run-event-loop l :mode :nowait)))
+        (send b (octets 1))
+        (net:run-event-loop l :mode :nowait)
+        (sleep 0.05)
+        (net:run-event-loop l :mode :nowait)
+        (is (= 0 calls))
+        ;; The descriptor stayed open, now ours: a new socket object adopts it.
+        (let ((again (net:make-socket-from-fd fd)))
+          (unwind-protect
+               (is (eql 1 (receive again (make-octets 4) :timeout 2)))
+            (close again)))))))
+
 ;;; The rest of the stack inside the loop
 
 (test nonblocking-connect-completes-as-write

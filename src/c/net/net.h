@@ -245,16 +245,18 @@ int net_cmsg_next(const net_msg *m, size_t *pos, net_cmsg *out);
 #define NET_WAIT_READ 1
 #define NET_WAIT_WRITE 2
 #define NET_WAIT_URGENT 4
+#define NET_WAIT_DISCONNECT 8 /* the peer shut its side down (POLLRDHUP) */
 /* Wait for EVENTS on FD until DEADLINE (net_now_ns() scale, or
  * NET_NO_DEADLINE).  Returns the ready events (hang-up and errors count as
  * ready for both directions), NET_ETIMEOUT, or NET_EINTR. */
 int net_wait(int fd, int events, int64_t deadline);
-/* The most descriptors net_wait_many() takes at once. */
-#define NET_WAIT_MANY_MAX 64
+/* Up to this many descriptors, net_wait_many() allocates nothing. */
+#define NET_WAIT_SMALL 64
 /* Wait until one of the N descriptors FDS is ready for its EVENTS[i] (a
  * negative fd is skipped), or DEADLINE.  On return EVENTS[i] holds the
  * ready events of FDS[i] (0 when not ready).  Returns how many are ready,
- * NET_ETIMEOUT, NET_EINTR, or NET_EINVAL when N is out of range. */
+ * NET_ETIMEOUT, NET_EINTR, NET_EINVAL when N is negative, or NET_ENOMEM.
+ * N has no upper bound (poll(2), not select(2)). */
 int net_wait_many(const int *fds, int *events, int n, int64_t deadline);
 
 /* ---- Options (options.c) ------------------------------------------------ */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <time.h>
 
 static int net__events_to_poll(int events) {
@@ -13,6 +14,8 @@ static int net__events_to_poll(int events) {
     p |= POLLOUT;
   if (events & NET_WAIT_URGENT)
     p |= POLLPRI;
+  if (events & NET_WAIT_DISCONNECT)
+    p |= POLLRDHUP;
   return p;
 }
 
@@ -24,6 +27,8 @@ static int net__poll_to_events(int revents, int asked) {
     e |= NET_WAIT_WRITE;
   if (revents & POLLPRI)
     e |= NET_WAIT_URGENT;
+  if (revents & POLLRDHUP)
+    e |= NET_WAIT_DISCONNECT;
   /* Hang-up and errors make the next call fail or read EOF at once:
    * report them as ready for whatever the caller waits on. */
   if (revents & (POLLERR | POLLHUP | POLLNVAL))
@@ -31,52 +36,29 @@ static int net__poll_to_events(int revents, int asked) {
   return e;
 }
 
-int net_wait(int fd, int events, int64_t deadline) {
-  struct pollfd p;
-  struct timespec ts, *tsp = NULL;
-  int r;
-
-  p.fd = fd;
-  p.events = (short) net__events_to_poll(events);
-  p.revents = 0;
-  if (deadline != NET_NO_DEADLINE) {
-    int64_t left = deadline - net_now_ns();
-    if (left < 0)
-      left = 0;
-    ts.tv_sec = (time_t) (left / 1000000000);
-    ts.tv_nsec = (long) (left % 1000000000);
-    tsp = &ts;
-  }
-  r = ppoll(&p, 1, tsp, NULL);
-  if (r < 0)
-    return -errno;
-  if (r == 0)
-    return NET_ETIMEOUT;
-  return net__poll_to_events(p.revents, events);
+/* DEADLINE as ppoll's relative timeout in TS; NULL for no deadline. */
+static struct timespec *net__timeout(int64_t deadline, struct timespec *ts) {
+  int64_t left;
+  if (deadline == NET_NO_DEADLINE)
+    return NULL;
+  left = deadline - net_now_ns();
+  if (left < 0)
+    left = 0;
+  ts->tv_sec = (time_t) (left / 1000000000);
+  ts->tv_nsec = (long) (left % 1000000000);
+  return ts;
 }
 
-int net_wait_many(const int *fds, int *events, int n, int64_t deadline) {
-  struct pollfd p[NET_WAIT_MANY_MAX];
-  struct timespec ts, *tsp = NULL;
+static int net__poll(struct pollfd *p, const int *fds, int *events, int n, int64_t deadline) {
+  struct timespec ts;
   int i, r;
-
-  if (n < 0 || n > NET_WAIT_MANY_MAX)
-    return NET_EINVAL;
   for (i = 0; i < n; i++) {
     /* poll() skips a negative fd: a closed entry is never ready. */
     p[i].fd = fds[i];
     p[i].events = (short) net__events_to_poll(events[i]);
     p[i].revents = 0;
   }
-  if (deadline != NET_NO_DEADLINE) {
-    int64_t left = deadline - net_now_ns();
-    if (left < 0)
-      left = 0;
-    ts.tv_sec = (time_t) (left / 1000000000);
-    ts.tv_nsec = (long) (left % 1000000000);
-    tsp = &ts;
-  }
-  r = ppoll(p, (nfds_t) n, tsp, NULL);
+  r = ppoll(p, (nfds_t) n, net__timeout(deadline, &ts), NULL);
   if (r < 0)
     return -errno;
   if (r == 0)
@@ -84,4 +66,24 @@ int net_wait_many(const int *fds, int *events, int n, int64_t deadline) {
   for (i = 0; i < n; i++)
     events[i] = p[i].fd < 0 ? 0 : net__poll_to_events(p[i].revents, events[i]);
   return r;
+}
+
+int net_wait_many(const int *fds, int *events, int n, int64_t deadline) {
+  /* Few descriptors (the usual case) are polled from the stack; any number
+   * more from the heap: poll has no FD_SETSIZE limit, neither have we. */
+  struct pollfd small[NET_WAIT_SMALL], *p = small;
+  int r;
+  if (n < 0)
+    return NET_EINVAL;
+  if (n > NET_WAIT_SMALL && !(p = malloc(sizeof(*p) * (size_t) n)))
+    return NET_ENOMEM;
+  r = net__poll(p, fds, events, n, deadline);
+  if (p != small)
+    free(p);
+  return r;
+}
+
+int net_wait(int fd, int events, int64_t deadline) {
+  int r = net_wait_many(&fd, &events, 1, deadline);
+  return r < 0 ? r : events;
 }

@@ -501,13 +501,17 @@ on timeout, or at once when nothing is watched and TIMEOUT is NIL."
 (defun wait-until-ready (sockets &key (events '(:read)) timeout)
   "Wait at most TIMEOUT seconds (NIL: forever) until one of SOCKETS is ready
 for one of EVENTS (as for ADD-WATCHER), and return the list of the sockets
-ready, in the order given; NIL on timeout.  Needs no event loop (it makes a
-short-lived one)."
-  (with-event-loop (loop)
-    (dolist (s sockets)
-      (add-watcher loop s events))
-    (let ((ready (wait-for-events loop :timeout timeout)))
-      (remove-if-not (lambda (s) (assoc s ready)) sockets))))
+ready, in the order given; NIL on timeout.  Needs no event loop: it is one
+poll(2) over every socket's descriptor, so any number of sockets may be
+given (no FD_SETSIZE limit).  A socket closed before or during the wait is
+never ready.  Interrupts run while it waits."
+  (let* ((mask (%events-mask events))
+         (deadline (and (%check-timeout timeout) (%ns-from-now (%seconds->ns timeout))))
+         (ready (net-sys:wait-many (mapcar #'socket-handle sockets) mask deadline)))
+    (loop for s in sockets
+          for i of-type fixnum from 0
+          when (and ready (= i (the fixnum (car ready))))
+            collect s and do (pop ready))))
 
 ;;; Asynchronous host lookups
 

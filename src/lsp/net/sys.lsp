@@ -64,7 +64,7 @@ one cl_object out), inlined into compiled callers."
 (define-primitive finish-connect (handle deadline socket) "netsys_finish_connect"
   "Complete a connection in progress: T when connected, NIL if non-blocking and not yet.")
 (define-primitive wait-many (handles events deadline) "netsys_wait_many"
-  "Wait until one of the list HANDLES is ready for EVENTS (1 read, 2 write, 4 urgent) or DEADLINE: the ready indices, or NIL.")
+  "Wait until one of the list HANDLES (any length) is ready for EVENTS (1 read, 2 write, 4 urgent, 8 disconnect) or DEADLINE: the ready indices, or NIL.")
 (define-primitive socket-pair (type) "netsys_socket_pair"
   "socketpair(2) of AF_UNIX and TYPE: a cons of two handles.")
 (define-primitive adopt (fd) "netsys_adopt"

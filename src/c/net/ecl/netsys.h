@@ -89,9 +89,9 @@ ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_
  * condition on SOCK for any other error. */
 int netsys_io_done(ssize_t r, const char *call, cl_object sock);
 cl_object netsys_now(void);
-/* Waits until one of the handles of the list HANDLES (64 at most) is
+/* Waits until one of the handles of the list HANDLES (any number) is
  * ready for EVENTS (NET_WAIT_* bits) or DEADLINE: the list of the ready
- * indices, or NIL at the deadline (netsys_poll.c). */
+ * indices, or NIL at the deadline (poll.c). */
 cl_object netsys_wait_many(cl_object handles, cl_object events, cl_object deadline);
 
 /* ---- Sockets (netsys_socket.c) ------------------------------------------ */
