@@ -31,20 +31,33 @@ MESSAGE-TOO-LONG.  TIMEOUT as for SEND."
       (net-sys:send-to handle buffer start end (%flags out-of-band nil) addr (%check-port port)
                        scope deadline socket))))
 
-(defun receive-from (socket buffer &key (start 0) end peek timeout)
+(defun receive-from (socket buffer &key (start 0) end peek timeout sender-octets)
   "Receive one datagram from SOCKET into BUFFER[START,END) (an
 (unsigned-byte 8) vector, filled in place).  Returns four values: the count
 stored, the sender's address and port (NIL for an unnamed Unix-domain
 sender), and TRUNCATED-P, true when the datagram was longer than the range
 and its excess was lost.  Returns NIL if SOCKET is non-blocking and nothing
 is there.  PEEK leaves the datagram to be read again.  TIMEOUT (or the
-socket's default) bounds the wait, then SOCKET-TIMEOUT."
-  (let ((r (multiple-value-bind (handle deadline) (%call-args socket timeout)
-             (net-sys:recv-from handle buffer start end (%flags nil peek) deadline socket))))
-    (when r
-      (destructuring-bind (count truncated-p . sender) r
-        (multiple-value-bind (address port) (%peer-values sender)
-          (values count address port truncated-p))))))
+socket's default) bounds the wait, then SOCKET-TIMEOUT.
+
+SENDER-OCTETS, an (unsigned-byte 8) vector of 4 octets on an IPv4 socket or
+16 on an IPv6 one, receives the sender's address in place and is returned
+as the second value instead of a fresh address object: a server that reuses
+it learns every sender without consing (the scope id of an IPv6 sender is
+not kept).  An octet vector is an address designator, so it can be given
+back to SEND-TO."
+  (multiple-value-bind (handle deadline) (%call-args socket timeout)
+    (if sender-octets
+        (let ((r (net-sys:recv-from-into handle buffer start end (%flags nil peek) deadline
+                                         socket sender-octets)))
+          (when r
+            (let ((n (the fixnum r)))
+              (values (logand n #xffffffff) sender-octets (ash n -33) (logbitp 32 n)))))
+        (let ((r (net-sys:recv-from handle buffer start end (%flags nil peek) deadline socket)))
+          (when r
+            (destructuring-bind (count truncated-p . sender) r
+              (multiple-value-bind (address port) (%peer-values sender)
+                (values count address port truncated-p))))))))
 
 (defun receive-datagram (socket &key (size 65535) peek timeout)
   "The convenience form of RECEIVE-FROM that allocates: receive one datagram

@@ -74,6 +74,9 @@ one cl_object out), inlined into compiled callers."
   "One sendto(2) of BUFFER[START,END) to ADDRESS (octets, or a Unix name): the count, or NIL.")
 (define-primitive recv-from (handle buffer start end flags deadline socket) "netsys_recv_from"
   "One recvfrom(2): (count truncated-p . sender), or NIL if it would block.")
+(define-primitive recv-from-into (handle buffer start end flags deadline socket octets)
+  "netsys_recv_from_into"
+  "One recvfrom(2), the sender's octets into OCTETS: count + truncated-p * 2^32 + port * 2^33, or NIL.")
 (define-primitive send-message (handle buffers address port scope fds credentials flags
                                        deadline socket)
   "netsys_send_message"

@@ -110,20 +110,15 @@ cl_object netsys_handle_dup(cl_object handle, cl_object sock) {
   return obj;
 }
 
-/* T if HANDLE's socket has a peer; NIL if not or if it is closed. */
+/* T if HANDLE's socket has a peer; NIL if not or if it is closed (a close
+ * racing with this call from another thread signals socket-closed). */
 cl_object netsys_socket_connected(cl_object handle, cl_object sock) {
-  const cl_env_ptr env = ecl_process_env();
-  net_handle *h = netsys_handle(handle);
   int fd, r;
-  ecl_disable_interrupts_env(env);
-  fd = net_handle_acquire(h);
-  if (fd < 0) {
-    ecl_enable_interrupts_env(env);
+  if (net_handle_closed_p(netsys_handle(handle)))
     return ECL_NIL;
-  }
+  fd = netsys_fd_enter(handle, "getpeername", sock);
   r = net_socket_connected(fd);
-  net_handle_release(h);
-  ecl_enable_interrupts_env(env);
+  netsys_fd_leave(handle);
   if (r < 0)
     netsys_raise(r, "getpeername", sock);
   return r > 0 ? ECL_T : ECL_NIL;

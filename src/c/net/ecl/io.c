@@ -1,6 +1,7 @@
 /* io.c -- glue for sending and receiving into Lisp octet vectors in place. */
 #include "netsys.h"
 
+#include <string.h>
 #include <sys/socket.h>
 
 struct transfer {
@@ -95,4 +96,34 @@ cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, 
     return ECL_NIL;
   return cl_listX(3, ecl_make_fixnum(r), t.truncated ? ECL_T : ECL_NIL,
                   netsys__sockaddr_list(&t.addr));
+}
+
+/* recvfrom(2) as netsys_recv_from, but the sender's IP address goes into
+ * OCTETS, the caller's octet vector of 4 or 16 (the socket's family), so
+ * that a server learns each sender without consing.  Returns one fixnum,
+ * count + truncated-p * 2^32 + port * 2^33 (count < 2^32), or NIL if it
+ * would block.  A sender of another size (or a Unix-domain one) is
+ * NET_EAFNOSUPPORT. */
+cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
+                                cl_object end, cl_object flags, cl_object deadline,
+                                cl_object sock, cl_object octets) {
+  struct transfer t;
+  uint8_t from[16];
+  uint32_t scope;
+  size_t n;
+  uint8_t *out = netsys_octets(octets, ecl_make_fixnum(0), ECL_NIL, &n);
+  int port, k;
+  ssize_t r;
+  if (n != 4 && n != 16)
+    netsys_type_error(octets, "(VECTOR (UNSIGNED-BYTE 8) 4) or 16");
+  prepare(&t, buffer, start, end, flags);
+  r = netsys_io_read(handle, NET_WAIT_READ, deadline, recv_from_op, &t, NETSYS_WANT_MESSAGE);
+  if (!netsys_io_done(r, "recvfrom", sock))
+    return ECL_NIL;
+  k = net_sockaddr_split(&t.addr, from, &scope, &port);
+  if (k != (int) n)
+    netsys_raise(NET_EAFNOSUPPORT, "recvfrom", sock);
+  memcpy(out, from, n);
+  return ecl_make_fixnum((cl_fixnum) r + ((cl_fixnum) (t.truncated != 0) << 32) +
+                         ((cl_fixnum) port << 33));
 }

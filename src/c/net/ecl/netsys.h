@@ -160,6 +160,11 @@ cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl
                          cl_object deadline, cl_object sock);
 cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, cl_object end,
                            cl_object flags, cl_object deadline, cl_object sock);
+/* The same with the sender's octets written into the caller's OCTETS:
+ * count + truncated-p * 2^32 + port * 2^33 as one fixnum, or NIL. */
+cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
+                                cl_object end, cl_object flags, cl_object deadline,
+                                cl_object sock, cl_object octets);
 
 /* ---- Messages (netsys_message.c) ---------------------------------------- */
 
