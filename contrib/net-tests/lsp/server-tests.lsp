@@ -217,3 +217,16 @@ file closes once the queue has drained."
            (is-false (net:stop-server server))
            (signals net:connection-failed (net:connect-to "127.0.0.1" port :timeout 5)))
       (net:stop-server server :grace 0))))
+
+(test stop-server-after-a-loop-thread-ended
+  (let* ((fds-before (socket-fd-count))
+         (server (net:start-event-loop-server #'evented-echo 0))
+         (shard (first (net::event-loop-server-shards server))))
+    (is (string= "x" (ask-server (net:server-port server) "x")))
+    ;; The loop's thread ends on its own (here: its loop stopped), closing
+    ;; its loop; stopping the server must still close the listener.
+    (net:stop-event-loop (net::%shard-loop shard))
+    (loop repeat 500 while (mp:process-active-p (net::%shard-thread shard)) do (sleep 0.01))
+    (is (not (mp:process-active-p (net::%shard-thread shard))))
+    (is-true (net:stop-server server :grace 0.2))
+    (is (= fds-before (socket-fd-count)) "the listener is closed")))

@@ -392,7 +392,10 @@ on ERROR-OUTPUT; the loop goes on.  STOP-SERVER stops it."
     (loop repeat 500 until (every #'%shard-loop shards) do (sleep 0.01))
     (dolist (shard shards)
       (let ((l (%shard-listener shard)))
-        (call-in-loop (%shard-loop shard) (lambda () (close l)))))
+        ;; A loop whose thread has ended (its loop closed) closes nothing:
+        ;; its listener is closed from here.
+        (handler-case (call-in-loop (%shard-loop shard) (lambda () (close l)))
+          (event-loop-error () (close l)))))
     ;; Running connections may finish: a loop ends when nothing is watched.
     (let ((end (+ (get-internal-real-time) (* grace internal-time-units-per-second))))
       (loop until (or (notany (lambda (s) (mp:process-active-p (%shard-thread s))) shards)
