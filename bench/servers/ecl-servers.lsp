@@ -119,9 +119,13 @@ none is left (non-blocking)."
           (udp (serve-udp socket))
           (t (serve-threads socket discard)))))
 
+;;; A failure in any thread (out of memory with many threads, say) ends
+;;; the server with status 1, instead of a debugger nobody reads.
 (when (ext:getenv "ECL_BENCH_SERVER")
-  (handler-case (main)
-    (error (e)
-      (format *error-output* "~&ecl-servers: ~a~%" e)
-      (ext:quit 1)))
+  (setf *debugger-hook* (lambda (condition hook)
+                          (declare (ignore hook))
+                          (format *error-output* "~&ecl-servers: ~a~%" condition)
+                          (finish-output *error-output*)
+                          (ext:quit 1)))
+  (main)
   (ext:quit 0))

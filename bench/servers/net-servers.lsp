@@ -227,9 +227,13 @@ discard by this file's."
           (t (error "NET_BENCH_SERVER is loop, loop-server, blocking, threaded or stream, not ~s"
                     kind)))))
 
+;;; A failure in any thread (out of memory with many threads, say) ends
+;;; the server with status 1, instead of a debugger nobody reads.
 (when (ext:getenv "NET_BENCH_SERVER")
-  (handler-case (main)
-    (error (e)
-      (format *error-output* "~&net-servers: ~a~%" e)
-      (ext:quit 1)))
+  (setf *debugger-hook* (lambda (condition hook)
+                          (declare (ignore hook))
+                          (format *error-output* "~&net-servers: ~a~%" condition)
+                          (finish-output *error-output*)
+                          (ext:quit 1)))
+  (main)
   (ext:quit 0))
