@@ -696,7 +696,7 @@ static void udp_send(uint32_t id) {
 static void udp_next(uint32_t id) {
   slots[id].round++;
   if ((opt.duration > 0 && now >= deadline) ||
-      (opt.duration <= 0 && (long)slots[id].round > opt.rounds) || st.errors > 100) {
+      (opt.duration <= 0 && (long)slots[id].round >= opt.rounds) || st.errors > 100) {
     slots[id].active = 0;
     outstanding--;
     return;
