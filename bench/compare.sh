@@ -9,8 +9,10 @@
 # quick "100 1000"), IDLE (connections held for the memory figure, 10000;
 # quick 1000), SERVERS (which, all by default), MODES ("echo discard udp").
 set -u
+srcdir=$(cd "${srcdir:-.}" && pwd)
 builddir=${builddir:-$(pwd)}
 ECL=${ECL:-ecl}
+. "$srcdir/bench/servers.sh"
 if [ "${QUICK:-0}" = 1 ]; then
   ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-1} CONNS=${CONNS:-100 1000} IDLE=${IDLE:-1000}
 else
@@ -48,29 +50,16 @@ var() { echo "$1" | tr - _; }
 # launch NAME MODE: start server NAME serving MODE (echo, discard, udp);
 # sets pid_NAME and port_NAME (empty when it did not start).
 launch() {
-  name=$1 mode=$2 v=$(var "$1")
-  log=$out/compare-$name-$mode.out
-  flag=; [ "$mode" = echo ] || flag=--$mode
-  case $name in
-    uv) set -- "$builddir/bench/uv-echo" $flag 0 ;;
-    c-threads) set -- "$builddir/bench/thread-echo" $flag 0 ;;
-    ecl-*) set -- env ECL_BENCH_SERVER="$name" NET_BENCH_MODE="$mode" \
-             "$ECL" --norc --load "$builddir/bench/servers/ecl-servers.fas" ;;
-    *) set -- env NET_FAS="$builddir/net.fas" NET_BENCH_C10K_ECHO="$builddir/examples/c10k-echo.fas" \
-         NET_BENCH_SERVER="$name" NET_BENCH_MODE="$mode" \
-         "$ECL" --norc --load "$builddir/bench/servers/net-servers.fas" ;;
-  esac
-  prlimit --nofile="$nofile:$nofile" $server_pin "$@" >"$log" 2>&1 </dev/null &
+  v=$(var "$1") log=$out/compare-$1-$2.out
+  server_exec "$1" "$2" prlimit --nofile="$nofile:$nofile" $server_pin >"$log" 2>&1 </dev/null &
   p=$!
   running="$running $p"
   eval "pid_$v=$p port_$v="
-  for _ in $(seq 1 300); do
-    port=$(sed -n 's/^port=//p' "$log")
-    if [ -n "$port" ]; then eval "port_$v=$port"; return 0; fi
-    kill -0 "$p" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "compare: the $name server ($mode) did not start:"; grep -v '^;;;' "$log" | tail -5
+  if port=$(server_port "$log" "$p"); then
+    eval "port_$v=$port"
+  else
+    echo "compare: the $1 server ($2) did not start:"; grep -v '^;;;' "$log" | tail -5
+  fi
 }
 
 # serves NAME SCENARIO: whether server NAME takes part in SCENARIO.  The C

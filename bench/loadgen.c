@@ -537,6 +537,24 @@ static void barrier(void) {
   now = clock_now();
 }
 
+/* The start of the measured part: the --procs barrier, the server's
+ * figures (returned), the clock (in *T0) and the deadline. */
+static struct server_sample measure_begin(double *t0) {
+  barrier();
+  struct server_sample a = server_sample(opt.server_pid);
+  *t0 = now = clock_now();
+  deadline = *t0 + opt.duration;
+  measuring = 1;
+  return a;
+}
+
+/* The end of the measured part begun at T0 with the server's figures A:
+ * the line. */
+static void measure_end(double t0, struct server_sample a) {
+  double t1 = clock_now();
+  report(t1 - t0, a, server_sample(opt.server_pid), a);
+}
+
 static int run_echo(double hard) {
   /* Warm-up: every connection made and answered once, then a barrier, so
    * the measured part has all of them open at once. */
@@ -547,21 +565,15 @@ static int run_echo(double hard) {
     report(0, (struct server_sample){0}, (struct server_sample){0}, (struct server_sample){0});
     return EXIT_ERRORS;
   }
-  barrier();
-  struct server_sample a = server_sample(opt.server_pid);
-  double t0 = clock_now();
-  now = t0;
-  measuring = 1;
-  deadline = t0 + opt.duration;
+  double t0;
+  struct server_sample a = measure_begin(&t0);
   for (long i = 0; i < opt.conns; i++)
     if (conns[i].state == CONN_READY) {
       conns[i].round = 1;
       conn_start_round(&conns[i]);
     }
   if (!run_until(all_finished, hard)) abandon_unfinished("timed out");
-  double t1 = clock_now();
-  struct server_sample b = server_sample(opt.server_pid);
-  report(t1 - t0, a, b, a);
+  measure_end(t0, a);
   return 0;
 }
 
@@ -581,17 +593,12 @@ static int run_idle(double hard, struct server_sample rss0) {
 }
 
 static int run_accept(double hard) {
-  barrier();
-  struct server_sample a = server_sample(opt.server_pid);
-  double t0 = clock_now();
-  now = t0;
-  deadline = t0 + opt.duration;
+  double t0;
+  struct server_sample a = measure_begin(&t0);
   /* Every slot takes part: the window is the concurrency here. */
   opt.window = opt.conns;
   if (!run_until(all_finished, hard)) abandon_unfinished("timed out");
-  double t1 = clock_now();
-  struct server_sample b = server_sample(opt.server_pid);
-  report(t1 - t0, a, b, a);
+  measure_end(t0, a);
   return 0;
 }
 
@@ -638,12 +645,8 @@ static int run_pump(double hard) {
     report(0, (struct server_sample){0}, (struct server_sample){0}, (struct server_sample){0});
     return EXIT_ERRORS;
   }
-  barrier();
-  struct server_sample a = server_sample(opt.server_pid);
-  double t0 = clock_now();
-  now = t0;
-  deadline = t0 + opt.duration;
-  measuring = 1;
+  double t0;
+  struct server_sample a = measure_begin(&t0);
   long off = 0;
   while ((opt.duration > 0 ? now < deadline : st.ops < opt.count) && now < hard) {
     ssize_t n = send(fd, buf + off, opt.size - off, MSG_NOSIGNAL);
@@ -662,11 +665,9 @@ static int run_pump(double hard) {
     }
   }
   if (!st.errors && pump_wait_close(fd) == 0) st.served = 1;
-  double t1 = clock_now();
-  struct server_sample b = server_sample(opt.server_pid);
+  measure_end(t0, a);
   close(fd);
   free(buf);
-  report(t1 - t0, a, b, a);
   return 0;
 }
 
@@ -754,12 +755,8 @@ static int run_udp(double hard) {
     perror("loadgen: udp");
     return EXIT_USAGE;
   }
-  barrier();
-  struct server_sample a = server_sample(opt.server_pid);
-  double t0 = clock_now();
-  now = t0;
-  deadline = t0 + opt.duration;
-  measuring = 1;
+  double t0;
+  struct server_sample a = measure_begin(&t0);
   for (long i = 0; i < opt.conns; i++) {
     slots[i].active = 1;
     udp_send((uint32_t)i);
@@ -779,10 +776,8 @@ static int run_udp(double hard) {
   } else if (!st.errors && !st.mismatches) {
     st.served = opt.conns;
   }
-  double t1 = clock_now();
-  struct server_sample b = server_sample(opt.server_pid);
+  measure_end(t0, a);
   close(udp_fd);
-  report(t1 - t0, a, b, a);
   return 0;
 }
 

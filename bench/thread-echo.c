@@ -1,5 +1,4 @@
 /* thread-echo.c -- the reference servers of the benchmarks with blocking sockets and a thread per connection: TCP echo, TCP discard, UDP echo. */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,6 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "server-args.h"
 
 /* What the net servers in threads do: a buffer per connection, a blocking
  * receive of what is there, a blocking send of all of it; the connection
@@ -92,17 +93,11 @@ static void on_signal(int signum) {
 }
 
 int main(int argc, char **argv) {
-  int use_udp = 0, i = 1;
-  for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-    if (!strcmp(argv[i], "--discard")) discard = 1;
-    else if (!strcmp(argv[i], "--udp")) use_udp = 1;
-    else break;
-  }
-  int port = i < argc ? atoi(argv[i]) : 0;
-  if (argc > i + 1 || port < 0 || port > 65535 || (discard && use_udp)) {
-    fprintf(stderr, "usage: thread-echo [--discard | --udp] [PORT]   (0 or none: any free port)\n");
-    return 2;
-  }
+  enum server_mode mode;
+  int port;
+  server_args(argc, argv, "thread-echo", &mode, &port);
+  int use_udp = mode == SERVE_UDP;
+  discard = mode == SERVE_DISCARD;
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
   int fd = socket(AF_INET, (use_udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "server-args.h"
+
 /* Like the Lisp server: one shared receive buffer (the echo is sent at
  * once), a copy only of what the socket does not take now, and reading
  * paused while a connection's queue is past the high-water mark. */
@@ -138,17 +140,11 @@ static int start(const struct sockaddr_in *addr, int use_udp) {
 }
 
 int main(int argc, char **argv) {
-  int use_udp = 0, i = 1;
-  for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-    if (!strcmp(argv[i], "--discard")) discard = 1;
-    else if (!strcmp(argv[i], "--udp")) use_udp = 1;
-    else break;
-  }
-  int port = i < argc ? atoi(argv[i]) : 0;
-  if (argc > i + 1 || port < 0 || port > 65535 || (discard && use_udp)) {
-    fprintf(stderr, "usage: uv-echo [--discard | --udp] [PORT]   (0 or none: any free port)\n");
-    return 2;
-  }
+  enum server_mode mode;
+  int port;
+  server_args(argc, argv, "uv-echo", &mode, &port);
+  int use_udp = mode == SERVE_UDP;
+  discard = mode == SERVE_DISCARD;
   loop = uv_default_loop();
   struct sockaddr_in addr;
   uv_ip4_addr("127.0.0.1", port, &addr);

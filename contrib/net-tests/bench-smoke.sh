@@ -4,12 +4,14 @@
 # server of bench/servers/, briefly, on loopback; exit statuses and the
 # figures checked, and loadgen seen to fail against a wrong server.  No
 # timings are judged here (bench/compare.sh measures).
-# Called by run-tests.sh with builddir and ECL set; BENCH_SMOKE_SERVERS
+# Called by run-tests.sh with srcdir, builddir and ECL set; BENCH_SMOKE_SERVERS
 # names the Lisp servers to try (all by default).  Prints one
 # "bench programs: N passed, N failed" line.
 set -u
+srcdir=$(cd "${srcdir:-.}" && pwd)
 builddir=${builddir:-$(pwd)}
 ECL=${ECL:-ecl}
+. "$srcdir/bench/servers.sh"
 loadgen=$builddir/bench/loadgen
 out=$builddir/bench-smoke.out
 passed=0
@@ -22,28 +24,12 @@ fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
 # key NAME LINE: the value of NAME=... in loadgen's output LINE.
 key() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-# start NAME MODE: start server NAME (as in bench/compare.sh) for MODE;
-# sets pid and port, or returns 1.
+# start NAME MODE: start server NAME for MODE; sets pid and port, or
+# returns 1.
 start() {
-  flag=; [ "$2" = echo ] || flag=--$2
-  case $1 in
-    uv) set -- "$builddir/bench/uv-echo" $flag 0 ;;
-    c-threads) set -- "$builddir/bench/thread-echo" $flag 0 ;;
-    ecl-*) set -- env ECL_BENCH_SERVER="$1" NET_BENCH_MODE="$2" \
-             "$ECL" --norc --load "$builddir/bench/servers/ecl-servers.fas" ;;
-    *) set -- env NET_FAS="$builddir/net.fas" NET_BENCH_C10K_ECHO="$builddir/examples/c10k-echo.fas" \
-         NET_BENCH_SERVER="$1" NET_BENCH_MODE="$2" \
-         "$ECL" --norc --load "$builddir/bench/servers/net-servers.fas" ;;
-  esac
-  "$@" >"$out" 2>&1 </dev/null &
+  (server_exec "$1" "$2") >"$out" 2>&1 </dev/null &
   pid=$!
-  port=
-  for _ in $(seq 1 300); do
-    port=$(sed -n 's/^port=//p' "$out")
-    [ -n "$port" ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  port=$(server_port "$out" "$pid") && return 0
   echo "the server did not start:"; grep -v '^;;;' "$out" | tail -5
   return 1
 }

@@ -60,7 +60,7 @@ suite "C10K: examples/c10k-echo.lsp with 10,000 connections from bench/loadgen; 
   env builddir="$builddir" ECL="$ECL" sh "$srcdir/contrib/net-tests/c10k.sh"
 
 suite "bench programs: loadgen's modes against the C reference servers and bench/servers/, briefly" \
-  env builddir="$builddir" ECL="$ECL" sh "$srcdir/contrib/net-tests/bench-smoke.sh"
+  env srcdir="$srcdir" builddir="$builddir" ECL="$ECL" sh "$srcdir/contrib/net-tests/bench-smoke.sh"
 
 # The manual's table of error classes is generated from errors.def: it must
 # not drift from it.
