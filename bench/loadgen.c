@@ -1,9 +1,11 @@
-/* loadgen.c -- an epoll load generator for the benchmarks and the C10K test: echo, pingpong, idle and accept modes, one key=value line per run. */
+/* loadgen.c -- an epoll load generator for the benchmarks and the C10K test: echo, pingpong, idle, accept, pump and udp modes, one key=value line per run. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,9 +26,11 @@
 #define EXIT_NOFILE 77
 
 #define MAX_SIZE 65536
+#define MAX_PUMP_SIZE (16 * 1024 * 1024)
+#define MAX_PROCS 64
 #define BATCH 256
 
-enum mode { MODE_ECHO, MODE_PINGPONG, MODE_IDLE, MODE_ACCEPT };
+enum mode { MODE_ECHO, MODE_PINGPONG, MODE_IDLE, MODE_ACCEPT, MODE_PUMP, MODE_UDP };
 
 enum conn_state {
   CONN_UNUSED,     /* not launched yet */
@@ -49,11 +54,13 @@ struct options {
   double hold;        /* idle: seconds to hold the connections */
   double timeout;     /* hard bound on the whole run, seconds */
   double connect_timeout;
+  double loss_timeout; /* udp: a datagram unanswered this long is lost */
   int size;
   int window;         /* connections launched but not yet answered */
   int retries;
   int request;        /* idle: do one verified round per connection */
   pid_t server_pid;
+  int procs;          /* echo, accept, udp: processes sharing the load */
 };
 
 struct conn {
@@ -78,6 +85,9 @@ struct stats {
   long cycles;         /* accept: cycles started */
   long in_flight;     /* launched, not yet answered */
   long finished;      /* DONE + FAILED */
+  long long bytes;    /* pump: octets the server took */
+  long lost;          /* udp: datagrams unanswered after --loss-timeout */
+  long stale;         /* udp: replies to datagrams already counted lost */
 };
 
 struct server_sample {
@@ -94,6 +104,15 @@ static struct sockaddr_in peer;
 static double now;
 static int measuring;   /* echo: after the warm-up barrier */
 static double deadline; /* echo/accept with a duration: stop new requests */
+
+/* --procs: a child's pipes to its parent (-1 in the parent), and what a
+ * child sends back at the end of its measured part. */
+static int ready_fd = -1, go_fd = -1, result_fd = -1;
+struct child_result {
+  struct stats st;
+  double elapsed;
+  int measured;
+};
 
 /* ---- time, descriptors, the server's /proc figures ---------------------- */
 
@@ -464,23 +483,35 @@ static void abandon_unfinished(const char *why) {
 /* ---- output ------------------------------------------------------------ */
 
 static const char *mode_name(enum mode m) {
-  static const char *names[] = {"echo", "pingpong", "idle", "accept"};
+  static const char *names[] = {"echo", "pingpong", "idle", "accept", "pump", "udp"};
   return names[m];
 }
 
 static void report(double elapsed, struct server_sample a, struct server_sample b,
                    struct server_sample rss0) {
+  if (result_fd >= 0) {
+    struct child_result r = {st, elapsed, measuring};
+    if (write(result_fd, &r, sizeof r) != (ssize_t)sizeof r) perror("loadgen: result");
+    return;
+  }
   printf("mode=%s conns=%d size=%d ops=%ld errors=%ld mismatches=%ld served=%ld "
          "failed=%ld retried=%ld elapsed=%.3f ops_per_s=%.0f",
          mode_name(opt.mode), opt.conns, opt.size, st.ops, st.errors, st.mismatches,
          st.served, st.failed, st.retried, elapsed, elapsed > 0 ? st.ops / elapsed : 0.0);
   if (opt.mode == MODE_PINGPONG && st.ops > 0)
     printf(" us_per_roundtrip=%.2f", elapsed * 1e6 / st.ops);
+  if (opt.mode == MODE_PUMP)
+    printf(" bytes=%lld gb_per_s=%.3f", st.bytes, elapsed > 0 ? st.bytes / elapsed / 1e9 : 0.0);
+  if (opt.mode == MODE_UDP) printf(" lost=%ld stale=%ld", st.lost, st.stale);
+  if (opt.procs > 1) printf(" procs=%d", opt.procs);
   if (a.ok && b.ok) {
     double ut = b.utime - a.utime, stt = b.stime - a.stime;
     printf(" server_utime=%.2f server_stime=%.2f", ut, stt);
     if (st.ops > 0)
       printf(" user_us_per_op=%.3f sys_us_per_op=%.3f", ut * 1e6 / st.ops, stt * 1e6 / st.ops);
+    if (opt.mode == MODE_PUMP && st.bytes > 0)
+      printf(" server_cpu_s_per_gb=%.3f server_user_s_per_gb=%.3f", (ut + stt) * 1e9 / st.bytes,
+             ut * 1e9 / st.bytes);
     if (opt.mode == MODE_IDLE) {
       printf(" rss_before_kb=%ld rss_held_kb=%ld rss_after_hold_kb=%ld", rss0.rss_kb,
              a.rss_kb, b.rss_kb);
@@ -498,29 +529,51 @@ static void report(double elapsed, struct server_sample a, struct server_sample 
 
 /* ---- the runs ---------------------------------------------------------- */
 
+/* A child of --procs: say it is ready to measure, wait for the word. */
+static void barrier(void) {
+  if (ready_fd < 0) return;
+  char b = 1;
+  if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 1) perror("loadgen: barrier");
+  now = clock_now();
+}
+
+/* The start of the measured part: the --procs barrier, the server's
+ * figures (returned), the clock (in *T0) and the deadline. */
+static struct server_sample measure_begin(double *t0) {
+  barrier();
+  struct server_sample a = server_sample(opt.server_pid);
+  *t0 = now = clock_now();
+  deadline = *t0 + opt.duration;
+  measuring = 1;
+  return a;
+}
+
+/* The end of the measured part begun at T0 with the server's figures A:
+ * the line. */
+static void measure_end(double t0, struct server_sample a) {
+  double t1 = clock_now();
+  report(t1 - t0, a, server_sample(opt.server_pid), a);
+}
+
 static int run_echo(double hard) {
   /* Warm-up: every connection made and answered once, then a barrier, so
    * the measured part has all of them open at once. */
   int ok = run_until(all_answered, hard);
   if (!ok) {
     abandon_unfinished("timed out while connecting");
+    barrier();
     report(0, (struct server_sample){0}, (struct server_sample){0}, (struct server_sample){0});
     return EXIT_ERRORS;
   }
-  struct server_sample a = server_sample(opt.server_pid);
-  double t0 = clock_now();
-  now = t0;
-  measuring = 1;
-  deadline = t0 + opt.duration;
+  double t0;
+  struct server_sample a = measure_begin(&t0);
   for (long i = 0; i < opt.conns; i++)
     if (conns[i].state == CONN_READY) {
       conns[i].round = 1;
       conn_start_round(&conns[i]);
     }
   if (!run_until(all_finished, hard)) abandon_unfinished("timed out");
-  double t1 = clock_now();
-  struct server_sample b = server_sample(opt.server_pid);
-  report(t1 - t0, a, b, a);
+  measure_end(t0, a);
   return 0;
 }
 
@@ -540,16 +593,191 @@ static int run_idle(double hard, struct server_sample rss0) {
 }
 
 static int run_accept(double hard) {
-  struct server_sample a = server_sample(opt.server_pid);
-  double t0 = clock_now();
-  now = t0;
-  deadline = t0 + opt.duration;
+  double t0;
+  struct server_sample a = measure_begin(&t0);
   /* Every slot takes part: the window is the concurrency here. */
   opt.window = opt.conns;
   if (!run_until(all_finished, hard)) abandon_unfinished("timed out");
-  double t1 = clock_now();
-  struct server_sample b = server_sample(opt.server_pid);
-  report(t1 - t0, a, b, a);
+  measure_end(t0, a);
+  return 0;
+}
+
+/* Bound the blocking calls on FD by what is left until HARD. */
+static void fd_bound(int fd, double hard) {
+  double left = hard - clock_now();
+  if (left < 0.01) left = 0.01;
+  struct timeval tv = {(time_t)left, (suseconds_t)((left - (time_t)left) * 1e6)};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* The end of a pump: our side shut, wait until the server, having read all,
+ * closes its own; 0, or -1 with the reason counted as an error. */
+static int pump_wait_close(int fd) {
+  uint8_t tmp[4096];
+  shutdown(fd, SHUT_WR);
+  for (;;) {
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    if (n == 0) return 0;
+    if (n < 0 && errno == EINTR) continue;
+    st.errors++;
+    fprintf(stderr, "loadgen: pump: %s\n",
+            n > 0 ? "the server sent octets" : "the server did not close after the end");
+    return -1;
+  }
+}
+
+/* pump: one blocking connection streaming -s octet writes to a discarding
+ * server for -d seconds (or -n writes); the run ends when the server has
+ * read everything (it closes once it reads our end of file). */
+static int run_pump(double hard) {
+  uint8_t *buf = malloc(opt.size);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (!buf || fd < 0) {
+    perror("loadgen: pump");
+    return EXIT_USAGE;
+  }
+  pattern_fill(buf, 0, 0, 0, opt.size);
+  fd_bound(fd, hard);
+  if (connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0) {
+    st.errors++;
+    fprintf(stderr, "loadgen: pump: connect: %s\n", strerror(errno));
+    report(0, (struct server_sample){0}, (struct server_sample){0}, (struct server_sample){0});
+    return EXIT_ERRORS;
+  }
+  double t0;
+  struct server_sample a = measure_begin(&t0);
+  long off = 0;
+  while ((opt.duration > 0 ? now < deadline : st.ops < opt.count) && now < hard) {
+    ssize_t n = send(fd, buf + off, opt.size - off, MSG_NOSIGNAL);
+    now = clock_now();
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      st.errors++;
+      fprintf(stderr, "loadgen: pump: send: %s\n", strerror(errno));
+      break;
+    }
+    st.bytes += n;
+    off += n;
+    if (off == opt.size) {
+      off = 0;
+      st.ops++;
+    }
+  }
+  if (!st.errors && pump_wait_close(fd) == 0) st.served = 1;
+  measure_end(t0, a);
+  close(fd);
+  free(buf);
+  return 0;
+}
+
+/* udp: W (-c) datagrams in flight on one connected socket, each echo
+ * checked and answered by the next datagram of its slot; a datagram
+ * unanswered after --loss-timeout is counted lost and its slot goes on. */
+struct udp_slot {
+  uint32_t round;
+  int active;
+  double sent_at;
+};
+
+static struct udp_slot *slots;
+static long outstanding;
+static int udp_fd;
+
+static void udp_send(uint32_t id) {
+  static uint8_t buf[MAX_SIZE];
+  pattern_fill(buf, id, slots[id].round, 0, opt.size);
+  slots[id].sent_at = now;
+  if (send(udp_fd, buf, opt.size, 0) < 0 && errno != EAGAIN && errno != ENOBUFS) {
+    if (st.errors++ < 5) fprintf(stderr, "loadgen: udp: send: %s\n", strerror(errno));
+  }
+}
+
+/* The slot's datagram was answered or lost: send its next, or retire it. */
+static void udp_next(uint32_t id) {
+  slots[id].round++;
+  if ((opt.duration > 0 && now >= deadline) ||
+      (opt.duration <= 0 && (long)slots[id].round >= opt.rounds) || st.errors > 100) {
+    slots[id].active = 0;
+    outstanding--;
+    return;
+  }
+  udp_send(id);
+}
+
+static void udp_receive(void) {
+  static uint8_t buf[MAX_SIZE];
+  for (;;) {
+    ssize_t n = recv(udp_fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      if (st.errors++ < 5) fprintf(stderr, "loadgen: udp: receive: %s\n", strerror(errno));
+      if (st.errors > 100) return;
+      continue;
+    }
+    uint32_t id = 0, round = 0;
+    for (int i = 0; i < 4 && i < n; i++) id |= (uint32_t)buf[i] << (8 * i);
+    for (int i = 4; i < 8 && i < n; i++) round |= (uint32_t)buf[i] << (8 * (i - 4));
+    if (n != opt.size || id >= (uint32_t)opt.conns) {
+      st.mismatches++;
+      continue;
+    }
+    if (!slots[id].active || round != slots[id].round) {
+      st.stale++;
+      continue;
+    }
+    int i = 8;
+    while (i < n && buf[i] == pattern_octet(id, round, i)) i++;
+    if (i < n) {
+      st.mismatches++;
+      continue;
+    }
+    st.ops++;
+    udp_next(id);
+  }
+}
+
+static void udp_check_losses(void) {
+  static double last;
+  if (now - last < 0.01) return;
+  last = now;
+  for (long i = 0; i < opt.conns; i++)
+    if (slots[i].active && now - slots[i].sent_at > opt.loss_timeout) {
+      st.lost++;
+      udp_next((uint32_t)i);
+    }
+}
+
+static int run_udp(double hard) {
+  slots = calloc(opt.conns, sizeof *slots);
+  udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (!slots || udp_fd < 0 || connect(udp_fd, (struct sockaddr *)&peer, sizeof peer) < 0) {
+    perror("loadgen: udp");
+    return EXIT_USAGE;
+  }
+  double t0;
+  struct server_sample a = measure_begin(&t0);
+  for (long i = 0; i < opt.conns; i++) {
+    slots[i].active = 1;
+    udp_send((uint32_t)i);
+  }
+  outstanding = opt.conns;
+  struct pollfd pfd = {udp_fd, POLLIN, 0};
+  while (outstanding > 0 && now < hard) {
+    poll(&pfd, 1, 10);
+    now = clock_now();
+    udp_receive();
+    udp_check_losses();
+  }
+  if (st.ops == 0) st.errors++;
+  if (outstanding > 0) {
+    st.errors += outstanding;
+    fprintf(stderr, "loadgen: udp: %ld datagrams in flight at the deadline\n", outstanding);
+  } else if (!st.errors && !st.mismatches) {
+    st.served = opt.conns;
+  }
+  measure_end(t0, a);
+  close(udp_fd);
   return 0;
 }
 
@@ -557,21 +785,25 @@ static int run_accept(double hard) {
 
 static void usage(void) {
   fprintf(stderr,
-    "usage: loadgen MODE [options]   (MODE: echo pingpong idle accept)\n"
+    "usage: loadgen MODE [options]   (MODE: echo pingpong idle accept pump udp)\n"
     "  -h HOST        server IPv4 address (127.0.0.1)\n"
     "  -p PORT        server port (required)\n"
-    "  -c N           connections (echo 100, idle 1000); accept: concurrency (16)\n"
+    "  -c N           connections (echo 100, idle 1000); accept: concurrency (16);\n"
+    "                 udp: datagrams in flight (16)\n"
     "  -r R           measured request/response rounds per connection (echo 10,\n"
-    "                 pingpong 10000), after one warm-up round\n"
+    "                 pingpong and udp 10000), after one warm-up round (not udp)\n"
     "  -d SECONDS     run the measured part this long instead of -r/-n rounds\n"
-    "  -n COUNT       accept: connect/request/close cycles (10000)\n"
-    "  -s SIZE        request size in octets (64)\n"
+    "  -n COUNT       accept: connect/request/close cycles (10000); pump: writes\n"
+    "  -s SIZE        request size in octets (64); pump: write size (65536)\n"
     "  -w N           connections being made at once, unanswered (256)\n"
     "  -t SECONDS     hard bound on the whole run (60)\n"
     "  --hold SECONDS idle: how long to hold the connections (1)\n"
     "  --no-request   idle: only connect, send nothing\n"
     "  --server-pid PID  report the server's CPU time (and RSS for idle)\n"
     "  --retries N    connect retries after refusal or timeout (3)\n"
+    "  --loss-timeout SECONDS  udp: a datagram unanswered this long is lost (0.2)\n"
+    "  --procs N      echo, accept, udp: N processes share the connections (or\n"
+    "                 cycles, or datagrams in flight); one line for them all\n"
     "Prints one line of key=value pairs.  Exit status: 0 all served and\n"
     "right, 1 errors, 2 usage, 77 not enough descriptors.\n");
   exit(EXIT_USAGE);
@@ -582,15 +814,19 @@ static void parse_mode(const char *s) {
   else if (!strcmp(s, "pingpong")) opt.mode = MODE_PINGPONG;
   else if (!strcmp(s, "idle")) opt.mode = MODE_IDLE;
   else if (!strcmp(s, "accept")) opt.mode = MODE_ACCEPT;
+  else if (!strcmp(s, "pump")) opt.mode = MODE_PUMP;
+  else if (!strcmp(s, "udp")) opt.mode = MODE_UDP;
   else usage();
 }
 
-static void defaults(int have_conns, int have_rounds) {
+static void defaults(int have_conns, int have_rounds, int have_size) {
   if (!have_conns)
     opt.conns = opt.mode == MODE_ECHO ? 100 : opt.mode == MODE_IDLE ? 1000
-              : opt.mode == MODE_ACCEPT ? 16 : 1;
-  if (opt.mode == MODE_PINGPONG) opt.conns = 1;
-  if (!have_rounds) opt.rounds = opt.mode == MODE_PINGPONG ? 10000 : 10;
+              : opt.mode == MODE_ACCEPT || opt.mode == MODE_UDP ? 16 : 1;
+  if (opt.mode == MODE_PINGPONG || opt.mode == MODE_PUMP) opt.conns = 1;
+  if (!have_size && opt.mode == MODE_PUMP) opt.size = 65536;
+  if (!have_rounds)
+    opt.rounds = opt.mode == MODE_PINGPONG || opt.mode == MODE_UDP ? 10000 : 10;
   if (opt.duration > 0) opt.rounds = 0x7fffffff;
   if (opt.mode == MODE_ACCEPT && opt.duration > 0 && opt.count == 10000)
     opt.count = 0x7fffffffL;
@@ -601,14 +837,15 @@ static void parse_args(int argc, char **argv) {
   static struct option longs[] = {
     {"hold", required_argument, 0, 'H'}, {"no-request", no_argument, 0, 'N'},
     {"server-pid", required_argument, 0, 'P'}, {"retries", required_argument, 0, 'R'},
+    {"loss-timeout", required_argument, 0, 'L'}, {"procs", required_argument, 0, 'J'},
     {0, 0, 0, 0}};
   opt = (struct options){.host = "127.0.0.1", .count = 10000, .hold = 1, .timeout = 60,
-                         .connect_timeout = 10, .size = 64, .window = 256, .retries = 3,
+                         .connect_timeout = 10, .loss_timeout = 0.2, .size = 64, .window = 256, .retries = 3,
                          .request = 1};
   if (argc < 2) usage();
   parse_mode(argv[1]);
   optind = 2;
-  int have_conns = 0, have_rounds = 0, ch;
+  int have_conns = 0, have_rounds = 0, have_size = 0, ch;
   while ((ch = getopt_long(argc, argv, "h:p:c:r:d:n:s:w:t:", longs, 0)) != -1) {
     switch (ch) {
     case 'h': opt.host = optarg; break;
@@ -617,21 +854,130 @@ static void parse_args(int argc, char **argv) {
     case 'r': opt.rounds = atol(optarg); have_rounds = 1; break;
     case 'd': opt.duration = atof(optarg); break;
     case 'n': opt.count = atol(optarg); break;
-    case 's': opt.size = atoi(optarg); break;
+    case 's': opt.size = atoi(optarg); have_size = 1; break;
     case 'w': opt.window = atoi(optarg); break;
     case 't': opt.timeout = atof(optarg); break;
     case 'H': opt.hold = atof(optarg); break;
     case 'N': opt.request = 0; break;
     case 'P': opt.server_pid = atoi(optarg); break;
     case 'R': opt.retries = atoi(optarg); break;
+    case 'L': opt.loss_timeout = atof(optarg); break;
+    case 'J': opt.procs = atoi(optarg); break;
     default: usage();
     }
   }
-  defaults(have_conns, have_rounds);
+  defaults(have_conns, have_rounds, have_size);
+  int procs_ok = opt.procs <= 1 || (opt.procs <= MAX_PROCS && opt.procs <= opt.conns &&
+                                    (opt.mode == MODE_ECHO || opt.mode == MODE_ACCEPT ||
+                                     opt.mode == MODE_UDP));
   if (opt.port <= 0 || opt.port > 65535 || opt.conns < 1 || opt.rounds < 1 ||
-      opt.size < 8 || opt.size > MAX_SIZE || opt.window < 1 || opt.count < 1 ||
-      opt.retries < 0 || opt.retries > 8 || optind != argc)
+      opt.size < 8 || opt.size > (opt.mode == MODE_PUMP ? MAX_PUMP_SIZE : MAX_SIZE) ||
+      opt.window < 1 || opt.count < 1 || opt.retries < 0 || opt.retries > 8 ||
+      opt.loss_timeout <= 0 || !procs_ok || optind != argc)
     usage();
+  if (opt.procs < 1) opt.procs = 1;
+}
+
+/* This process's part of the run: its connections, its mode; the exit status. */
+static int run_part(void) {
+  conns = calloc(opt.conns, sizeof *conns);
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (!conns || epfd < 0) {
+    perror("loadgen: setup");
+    return EXIT_USAGE;
+  }
+  for (long i = 0; i < opt.conns; i++) conns[i].fd = -1;
+  struct server_sample rss0 = server_sample(opt.server_pid);
+  now = clock_now();
+  double hard = now + opt.timeout;
+  int r;
+  if (opt.mode == MODE_IDLE) r = run_idle(hard, rss0);
+  else if (opt.mode == MODE_ACCEPT) r = run_accept(hard);
+  else if (opt.mode == MODE_PUMP) r = run_pump(hard);
+  else if (opt.mode == MODE_UDP) r = run_udp(hard);
+  else r = run_echo(hard);
+  for (long i = 0; i < opt.conns; i++) conn_close(&conns[i], 0);
+  if (r) return r;
+  return st.errors || st.mismatches || st.served < opt.conns ? EXIT_ERRORS : 0;
+}
+
+/* Read exactly N octets from FD before the monotonic time HARD; the count read. */
+static size_t read_until(int fd, void *buf, size_t n, double hard) {
+  size_t got = 0;
+  while (got < n) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    double left = hard - clock_now();
+    if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0) break;
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r <= 0) break;
+    got += r;
+  }
+  return got;
+}
+
+/* Share I of N of TOTAL, the remainder to the first ones. */
+static long share(long total, int i, int n) { return total / n + (i < total % n); }
+
+/* --procs N: N children each run their share; they meet at the start of the
+ * measured part (the server's figures are taken around it here), send back
+ * their counts, and this process prints the one line. */
+static int run_procs(void) {
+  int ready[2], go[2], res[2], n = opt.procs;
+  pid_t kids[MAX_PROCS];
+  if (pipe(ready) < 0 || pipe(go) < 0 || pipe(res) < 0) {
+    perror("loadgen: pipe");
+    return EXIT_USAGE;
+  }
+  struct options all = opt;
+  for (int i = 0; i < n; i++) {
+    kids[i] = fork();
+    if (kids[i] < 0) {
+      perror("loadgen: fork");
+      return EXIT_USAGE;
+    }
+    if (kids[i] == 0) {
+      close(ready[0]); close(go[1]); close(res[0]);
+      ready_fd = ready[1]; go_fd = go[0]; result_fd = res[1];
+      opt.server_pid = 0;
+      opt.conns = (int)share(all.conns, i, n);
+      if (opt.mode == MODE_ACCEPT) opt.count = share(all.count, i, n);
+      _exit(run_part());
+    }
+  }
+  close(ready[1]); close(go[0]); close(res[1]);
+  double hard = clock_now() + opt.timeout + 5;
+  char word[MAX_PROCS];
+  memset(word, 1, sizeof word);
+  size_t readied = read_until(ready[0], word, n, hard);
+  struct server_sample a = server_sample(opt.server_pid);
+  if (write(go[1], word, n) != n) perror("loadgen: go");
+  struct child_result r;
+  double elapsed = 0;
+  int reported = 0;
+  measuring = 1;
+  while (reported < n && read_until(res[0], &r, sizeof r, hard) == sizeof r) {
+    reported++;
+    if (r.elapsed > elapsed) elapsed = r.elapsed;
+    if (!r.measured) measuring = 0;
+    st.ops += r.st.ops; st.errors += r.st.errors; st.mismatches += r.st.mismatches;
+    st.served += r.st.served; st.failed += r.st.failed; st.retried += r.st.retried;
+    st.ready += r.st.ready; st.bytes += r.st.bytes; st.lost += r.st.lost;
+    st.stale += r.st.stale;
+  }
+  struct server_sample b = server_sample(opt.server_pid);
+  if (readied < (size_t)n || reported < n) {
+    fprintf(stderr, "loadgen: %d of %d processes did not report\n", n - reported, n);
+    st.errors += n - reported;
+    for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
+  }
+  int status, failed = 0;
+  for (int i = 0; i < n; i++)
+    if (waitpid(kids[i], &status, 0) < 0 || !WIFEXITED(status) ||
+        (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != EXIT_ERRORS))
+      failed = 1;
+  report(elapsed, a, b, a);
+  if (failed) return EXIT_USAGE;
+  return st.errors || st.mismatches || st.served < all.conns ? EXIT_ERRORS : 0;
 }
 
 int main(int argc, char **argv) {
@@ -648,21 +994,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "loadgen: cannot read /proc/%d/stat\n", (int)opt.server_pid);
     return EXIT_USAGE;
   }
-  conns = calloc(opt.conns, sizeof *conns);
-  epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (!conns || epfd < 0) {
-    perror("loadgen: setup");
-    return EXIT_USAGE;
-  }
-  for (long i = 0; i < opt.conns; i++) conns[i].fd = -1;
-  struct server_sample rss0 = server_sample(opt.server_pid);
-  now = clock_now();
-  double hard = now + opt.timeout;
-  int r;
-  if (opt.mode == MODE_IDLE) r = run_idle(hard, rss0);
-  else if (opt.mode == MODE_ACCEPT) r = run_accept(hard);
-  else r = run_echo(hard);
-  for (long i = 0; i < opt.conns; i++) conn_close(&conns[i], 0);
-  if (r) return r;
-  return st.errors || st.mismatches || st.served < opt.conns ? EXIT_ERRORS : 0;
+  return opt.procs > 1 ? run_procs() : run_part();
 }

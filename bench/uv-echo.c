@@ -1,9 +1,11 @@
-/* uv-echo.c -- the reference echo server of the benchmarks, in plain C libuv: it does what examples/c10k-echo.lsp does. */
+/* uv-echo.c -- the reference servers of the benchmarks in plain C libuv: TCP echo (what examples/c10k-echo.lsp does), TCP discard, UDP echo. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+
+#include "server-args.h"
 
 /* Like the Lisp server: one shared receive buffer (the echo is sent at
  * once), a copy only of what the socket does not take now, and reading
@@ -23,6 +25,8 @@ struct write_req {
 
 static uv_loop_t *loop;
 static uv_tcp_t listener;
+static uv_udp_t udp;
+static int discard;   /* --discard: read and drop, close at end of file */
 static uv_signal_t sigterm, sigint;
 static char shared[BUFFER_SIZE];
 
@@ -73,6 +77,7 @@ static void echo(uv_stream_t *stream, const char *data, size_t n) {
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  if (nread > 0 && discard) return;
   if (nread > 0) {
     echo(stream, buf->base, (size_t)nread);
   } else if (nread < 0) {
@@ -96,12 +101,22 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_read_start((uv_stream_t *)client, on_alloc, on_read);
 }
 
+/* --udp: each datagram straight back to its sender from the shared buffer;
+ * one the socket does not take now is dropped, as UDP may. */
+static void on_datagram(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags) {
+  (void)flags;
+  if (nread <= 0 || !addr) return;
+  uv_buf_t b = uv_buf_init(buf->base, (unsigned)nread);
+  uv_udp_try_send(handle, &b, 1, addr);
+}
+
 static void close_any(uv_handle_t *handle, void *arg) {
   (void)arg;
   if (uv_is_closing(handle)) return;
   /* The connections were malloc'ed; the listener and signals are static. */
   int ours = handle == (uv_handle_t *)&listener || handle == (uv_handle_t *)&sigterm ||
-             handle == (uv_handle_t *)&sigint;
+             handle == (uv_handle_t *)&sigint || handle == (uv_handle_t *)&udp;
   uv_close(handle, ours ? NULL : on_close);
 }
 
@@ -112,18 +127,28 @@ static void on_signal(uv_signal_t *handle, int signum) {
   uv_walk(loop, close_any, NULL);
 }
 
-int main(int argc, char **argv) {
-  int port = argc > 1 ? atoi(argv[1]) : 0;
-  if (argc > 2 || port < 0 || port > 65535) {
-    fprintf(stderr, "usage: uv-echo [PORT]   (0 or none: any free port)\n");
-    return 2;
+/* Listen on ADDR: a TCP listener, or with USE_UDP the UDP socket. */
+static int start(const struct sockaddr_in *addr, int use_udp) {
+  if (use_udp) {
+    uv_udp_init(loop, &udp);
+    int r = uv_udp_bind(&udp, (const struct sockaddr *)addr, 0);
+    return r < 0 ? r : uv_udp_recv_start(&udp, on_alloc, on_datagram);
   }
+  uv_tcp_init(loop, &listener);
+  int r = uv_tcp_bind(&listener, (const struct sockaddr *)addr, 0);
+  return r < 0 ? r : uv_listen((uv_stream_t *)&listener, 4096, on_connection);
+}
+
+int main(int argc, char **argv) {
+  enum server_mode mode;
+  int port;
+  server_args(argc, argv, "uv-echo", &mode, &port);
+  int use_udp = mode == SERVE_UDP;
+  discard = mode == SERVE_DISCARD;
   loop = uv_default_loop();
   struct sockaddr_in addr;
   uv_ip4_addr("127.0.0.1", port, &addr);
-  uv_tcp_init(loop, &listener);
-  int r = uv_tcp_bind(&listener, (const struct sockaddr *)&addr, 0);
-  if (r == 0) r = uv_listen((uv_stream_t *)&listener, 4096, on_connection);
+  int r = start(&addr, use_udp);
   if (r < 0) {
     fprintf(stderr, "uv-echo: cannot listen on port %d: %s\n", port, uv_strerror(r));
     return 1;
@@ -134,7 +159,8 @@ int main(int argc, char **argv) {
   uv_signal_start(&sigint, on_signal, SIGINT);
   struct sockaddr_storage name;
   int len = sizeof name;
-  uv_tcp_getsockname(&listener, (struct sockaddr *)&name, &len);
+  if (use_udp) uv_udp_getsockname(&udp, (struct sockaddr *)&name, &len);
+  else uv_tcp_getsockname(&listener, (struct sockaddr *)&name, &len);
   printf("port=%d\n", ntohs(((struct sockaddr_in *)&name)->sin_port));
   fflush(stdout);
   uv_run(loop, UV_RUN_DEFAULT);

@@ -219,3 +219,25 @@ and still cannot be used on a socket of the other family."
         ;; A fresh address object per datagram would be ~176 bytes each:
         ;; 88,000 for 500.  send-to of an address object conses nothing.
         (is (> 1000 (consed)))))))
+
+(test send-to-sender-octets-conses-nothing
+  ;; A UDP server's reply: send-to the sender octets receive-from filled.
+  (with-udp-pair (a b)
+    (let ((to (net:socket-local-address b)) (port (net:socket-local-port b))
+          (sender (make-octets 4)) (buf (make-octets 64)) (out (make-octets 32 5)))
+      (net:send-to a out to :port port)
+      (multiple-value-bind (n from from-port) (net:receive-from b buf :sender-octets sender)
+        (declare (ignore n))
+        (flet ((consed ()
+                 (loop repeat 3
+                       minimize (let ((before (si:gc-stats t)))
+                                  (dotimes (i 500)
+                                    (net:send-to b out from :port from-port)
+                                    (net:receive a buf))
+                                  (- (si:gc-stats t) before)))))
+          ;; Through an address object each time: ~340 bytes a datagram,
+          ;; 170,000 for 500.
+          (is (> 1000 (consed)))
+          ;; And the replies go to the sender.
+          (net:send-to b out from :port from-port :end 3)
+          (is (= 3 (net:receive a buf :timeout 5))))))))

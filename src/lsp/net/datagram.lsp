@@ -8,16 +8,21 @@ the glue takes, computed once per address object (addresses are immutable),
 so that SEND-TO to the same address object does not convert it each time.")
 
 (defun %send-to-args (socket address)
-  "%SOCKADDR-ARGS, remembered per address object."
-  (if (typep address 'address)
-      (let ((family (%slot-at socket (%slot-locations socket) 5))
-            (form (gethash address *sockaddr-forms*)))
-        (if (and form (eq (svref form 0) family))
-            (values (svref form 1) (svref form 2))
-            (multiple-value-bind (addr scope) (%sockaddr-args socket address)
-              (setf (gethash address *sockaddr-forms*) (vector family addr scope))
-              (values addr scope))))
-      (%sockaddr-args socket address)))
+  "%SOCKADDR-ARGS, remembered per address object.  A simple octet vector
+of the family's length (RECEIVE-FROM's :SENDER-OCTETS given back) goes to
+the glue as it is, so that replying to it conses nothing."
+  (let ((family (%slot-at socket (%slot-locations socket) 5)))
+    (cond ((typep address 'address)
+           (let ((form (gethash address *sockaddr-forms*)))
+             (if (and form (eq (svref form 0) family))
+                 (values (svref form 1) (svref form 2))
+                 (multiple-value-bind (addr scope) (%sockaddr-args socket address)
+                   (setf (gethash address *sockaddr-forms*) (vector family addr scope))
+                   (values addr scope)))))
+          ((and (typep address '(simple-array (unsigned-byte 8) (*)))
+                (= (length address) (case family (:ipv4 4) (:ipv6 16) (t -1))))
+           (values address 0))
+          (t (%sockaddr-args socket address)))))
 
 (defun send-to (socket buffer address &key (port 0) (start 0) end out-of-band timeout)
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) as
