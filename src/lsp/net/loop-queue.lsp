@@ -148,6 +148,7 @@ Returns what QUEUE-SEND returns (T when nothing was buffered)."
                (end (%ss-opos ss)))
           (if (plusp end)
               (prog1 (queue-send watcher (%ss-obuf ss) :end end)
-                (setf (%ss-opos ss) 0))
+                (setf (%ss-opos ss) 0)
+                (%release-output ss))
               t))
         t)))
