@@ -27,6 +27,7 @@
   (etable nil)                          ; :TABLE: char -> octet
   (ecl-format nil)                      ; :ECL: ECL's encoding keyword
   (scratch nil))                        ; made by %SCRATCH on first use
+(%inline-readers codec)
 
 (defun %scratch (cd)
   "CD's string for decoding character by character, made on first use: an

@@ -39,6 +39,7 @@
   (opos 0 :type fixnum)                 ; end of buffered output
   (buffering :full :type symbol)        ; :FULL, :LINE or :NONE (SOCKET-BUFFERING)
   (column 0))                           ; output column, NIL after binary output
+(%inline-readers stream-state)
 
 (defvar *stream-state-lock* (mp:make-lock :name "net stream state")
   "Serialises the first-use creation of stream states, so a reader and a
@@ -186,6 +187,8 @@ SOCKET-BUFFERING); leaving :FULL sends what is buffered now."
   (check-type socket socket)
   (%check-buffering mode)
   (setf (slot-value socket 'buffering) mode)
+  (when (typep socket 'passive-socket)
+    (setf (slot-value socket 'accept-prototype) nil))
   (let ((ss (and (typep socket 'stream-socket) (slot-value socket 'stream-state))))
     (when ss
       (setf (%ss-buffering ss) mode)
