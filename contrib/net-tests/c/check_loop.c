@@ -345,6 +345,43 @@ START_TEST(signal_watcher_records_and_refuses_owned_signals) {
 }
 END_TEST
 
+/* A loop dropped by its owner: collected unless a watcher is still on an
+ * open socket.  Under valgrind (make valgrind) the second loop leaves
+ * nothing behind: its timer, its closed socket's watcher (whose owner never
+ * freed it) and the loop itself. */
+START_TEST(collect_frees_unless_a_watcher_is_on_an_open_socket) {
+  net_loop *l = new_loop();
+  net_watch *w, *closed;
+  net_timer *x;
+  net_handle *h, *hc;
+  int fds[2], fdc[2];
+  ck_assert_int_eq(net_socket_pair(SOCK_STREAM, fds), 0);
+  h = net_handle_new(fds[0]);
+  ck_assert_int_eq(net_watch_start(l, h, 1, NET_EV_READ, &w), 0);
+  ck_assert_int_eq(net_timer_start(l, 2, 60000, 0, &x), 0);
+  ck_assert_int_eq(net_loop_collect(l), -EBUSY);
+  /* Nothing was freed: the watcher still reports. */
+  ck_assert_int_eq(write(fds[1], "x", 1), 1);
+  ck_assert_int_eq(await(l, 1, NET_EV_READ), NET_EV_READ);
+  net_watch_free(w);
+  net_timer_free(x);
+  ck_assert_int_eq(net_loop_close(l), 0);
+  net_handle_free(h);
+  close(fds[1]);
+
+  l = new_loop();
+  ck_assert_int_eq(net_socket_pair(SOCK_STREAM, fdc), 0);
+  hc = net_handle_new(fdc[0]);
+  ck_assert_int_eq(net_watch_start(l, hc, 1, NET_EV_READ, &closed), 0);
+  ck_assert_int_eq(net_timer_start(l, 2, 60000, 0, &x), 0);
+  ck_assert_int_eq(net_handle_close(hc), 1);   /* on the loop's thread: detached */
+  ck_assert(!net_watch_attached(closed));
+  ck_assert_int_eq(net_loop_collect(l), 0);
+  net_handle_free(hc);
+  close(fdc[1]);
+}
+END_TEST
+
 Suite *loop_suite(void) {
   Suite *s = suite_create("loop");
   TCase *tc = tcase_create("loop");
@@ -361,6 +398,7 @@ Suite *loop_suite(void) {
   tcase_add_test(tc, lookup_of_literal_and_localhost);
   tcase_add_test(tc, lookup_freed_while_running_is_harmless);
   tcase_add_test(tc, signal_watcher_records_and_refuses_owned_signals);
+  tcase_add_test(tc, collect_frees_unless_a_watcher_is_on_an_open_socket);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -513,3 +513,41 @@ void net_lookup_free(net_lookup *q) {
     uv_cancel((uv_req_t *) &q->req);
   net__lookup_unref(q);
 }
+
+/* ---- A loop dropped without net_loop_close ------------------------------- */
+
+static void net__collect_check(uv_handle_t *h, void *busy) {
+  if (h->type == UV_POLL && ((net_watch *) h->data)->handle)
+    *(int *) busy = 1;
+}
+
+/* Every poll handle left is closing (its socket was closed): its close
+ * callback drops libuv's reference; the owner's, if still held, goes now.
+ * Timers and signal watchers the owner never freed are closed here. */
+static void net__collect_close(uv_handle_t *h, void *arg) {
+  (void) arg;
+  if (h->type == UV_POLL) {
+    net_watch *w = h->data;
+    if (w->refs == 2)
+      w->refs--;
+  } else if (!uv_is_closing(h)) {
+    uv_close(h, h->type == UV_TIMER    ? net__timer_closed
+                : h->type == UV_SIGNAL ? net__signal_closed
+                                       : NULL);
+  }
+}
+
+int net_loop_collect(net_loop *l) {
+  int busy = l->uv.active_reqs.count > 0;
+  if (!busy)
+    uv_walk(&l->uv, net__collect_check, &busy);
+  if (busy)
+    return -EBUSY;
+  uv_walk(&l->uv, net__collect_close, NULL);
+  uv_run(&l->uv, UV_RUN_DEFAULT);
+  if (uv_loop_close(&l->uv) < 0)
+    return -EBUSY;
+  free(l->queue);
+  free(l);
+  return 0;
+}

@@ -386,6 +386,14 @@ int net_loop_new(net_loop **out);
 /* Frees the loop; the owner must have freed its watchers and timers.
  * Lookups still running are waited for. */
 int net_loop_close(net_loop *l);
+/* For a loop its owner dropped without net_loop_close (a finalizer): frees
+ * the loop, its timers, signal watchers and the watchers whose socket was
+ * already closed, when nothing outside the loop can reach them.  Returns
+ * 0 when freed; -EBUSY, freeing nothing, while a watcher is still on an
+ * open socket (the socket's handle points to it and may close it from its
+ * own thread at any time) or a lookup still runs (its callback would
+ * record into the loop). */
+int net_loop_collect(net_loop *l);
 /* The epoll descriptor: readable when a pass has work.  Waiting on it with
  * net_wait() and then running a pass with net_loop_run_nowait() is
  * uv_run(UV_RUN_ONCE) with an interruptible wait. */

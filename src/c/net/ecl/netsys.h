@@ -220,6 +220,11 @@ cl_object netsys_interface_name(cl_object index);
 /* (canonical-name (octets . scope) ...) of N resolved addresses (resolver.c). */
 cl_object netsys__addr_list(const net_ip_addr *a, int n);
 cl_object netsys_loop_new(void);
+/* (collected . left): loops freed by their finalizer, and loops it had to
+ * leave because they still watched open sockets. */
+cl_object netsys_loops_finalized(void);
+/* Registers the loop finalizer as a GC root; from netsys_init. */
+void netsys__loop_init(void);
 cl_object netsys_loop_close(cl_object loop);
 cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms);
 cl_object netsys_loop_take(cl_object loop, cl_object vector);
