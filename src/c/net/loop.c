@@ -516,18 +516,23 @@ void net_lookup_free(net_lookup *q) {
 
 /* ---- A loop dropped without net_loop_close ------------------------------- */
 
-static void net__collect_check(uv_handle_t *h, void *busy) {
-  if (h->type == UV_POLL && ((net_watch *) h->data)->handle)
+/* Takes every watcher still on a socket from the socket's side: once all
+ * are taken, nothing outside the loop can reach it. */
+static void net__collect_take(uv_handle_t *h, void *busy) {
+  net_watch *w = h->data;
+  if (h->type == UV_POLL && w->handle && !net_handle_unwatch(w->handle))
     *(int *) busy = 1;
 }
 
-/* Every poll handle left is closing (its socket was closed): its close
- * callback drops libuv's reference; the owner's, if still held, goes now.
- * Timers and signal watchers the owner never freed are closed here. */
+/* Watchers let go of their sockets (the fd of a socket closed meanwhile is
+ * closed now) and are freed by their close callback, the owner's
+ * reference dropped here.  Timers and signal watchers the owner never
+ * freed are closed too. */
 static void net__collect_close(uv_handle_t *h, void *arg) {
   (void) arg;
   if (h->type == UV_POLL) {
     net_watch *w = h->data;
+    net__watch_detach(w);
     if (w->refs == 2)
       w->refs--;
   } else if (!uv_is_closing(h)) {
@@ -540,7 +545,7 @@ static void net__collect_close(uv_handle_t *h, void *arg) {
 int net_loop_collect(net_loop *l) {
   int busy = l->uv.active_reqs.count > 0;
   if (!busy)
-    uv_walk(&l->uv, net__collect_check, &busy);
+    uv_walk(&l->uv, net__collect_take, &busy);
   if (busy)
     return -EBUSY;
   uv_walk(&l->uv, net__collect_close, NULL);

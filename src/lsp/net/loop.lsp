@@ -426,7 +426,7 @@ next pass."
         (when (>= i (event-loop-batch-end loop))
           (return))
         (setf (event-loop-batch-pos loop) (1+ i))
-        (let ((j (the fixnum (+ i i))))   ; (* 2 I) would multiply with GMP
+        (let ((j (the fixnum (+ i i))))
           (declare (fixnum j))
           (catch loop
             (%dispatch-one loop (aref events j) (aref events (1+ j)))))

@@ -30,10 +30,11 @@ static cl_object wrap(const char *tag, void *p) {
   } while (0)
 
 /* A loop pointer that becomes garbage unclosed is freed by its finalizer
- * when net_loop_collect can do it safely; otherwise its memory is left (and
- * said so).  The loop is unreachable, so no thread is using it: the
- * finalizer may run libuv on it from any thread.  The function is a GC
- * root, as a C static is none. */
+ * with net_loop_collect, from whatever thread runs finalizers: the loop is
+ * unreachable from Lisp, and net_loop_collect first takes its watchers
+ * from their sockets, the only way C reaches it.  When it cannot, the
+ * memory is left, and said so.  The function is a GC root, as a C static
+ * is none. */
 static cl_object loop_finalizer = OBJNULL;
 static atomic_long loops_collected, loops_left;
 
@@ -48,8 +49,8 @@ static cl_object finalize_loop(cl_object obj) {
       atomic_fetch_add(&loops_collected, 1);
     } else {
       atomic_fetch_add(&loops_left, 1);
-      fprintf(stderr, ";;; net: an event loop became garbage unclosed while watching open "
-                      "sockets; its memory is left\n");
+      fprintf(stderr, ";;; net: an event loop became garbage unclosed while a host lookup "
+                      "ran or a watched socket was being closed; its memory is left\n");
     }
   }
   ecl_return0(env);

@@ -221,7 +221,7 @@ cl_object netsys_interface_name(cl_object index);
 cl_object netsys__addr_list(const net_ip_addr *a, int n);
 cl_object netsys_loop_new(void);
 /* (collected . left): loops freed by their finalizer, and loops it had to
- * leave because they still watched open sockets. */
+ * leave (a lookup running, or a watched socket being closed at that moment). */
 cl_object netsys_loops_finalized(void);
 /* Registers the loop finalizer as a GC root; from netsys_init. */
 void netsys__loop_init(void);
