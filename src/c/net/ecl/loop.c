@@ -57,11 +57,7 @@ static cl_object finalize_loop(cl_object obj) {
 }
 
 void netsys__loop_init(void) {
-  if (loop_finalizer == OBJNULL) {
-    loop_finalizer = ecl_make_cfun((cl_objectfn_fixed) finalize_loop,
-                                   ecl_make_symbol("%FINALIZE-LOOP", "NET-SYS"), ECL_NIL, 1);
-    ecl_register_root(&loop_finalizer);
-  }
+  netsys__make_finalizer(&loop_finalizer, finalize_loop, "%FINALIZE-LOOP");
 }
 
 cl_object netsys_loops_finalized(void) {

@@ -64,6 +64,9 @@ cl_object netsys_handle_dup(cl_object handle, cl_object sock);
 cl_object netsys_socket_connected(cl_object handle, cl_object sock);
 /* Registers the finalizer function as a GC root; from netsys_init. */
 void netsys__handle_init(void);
+/* Makes *SLOT, if not yet made, the function F of one argument named NAME
+ * in NET-SYS, registered as a GC root: a finalizer for si_set_finalizer. */
+void netsys__make_finalizer(cl_object *slot, cl_object (*f)(cl_object), const char *name);
 
 /* ---- Waiting (netsys_wait.c) -------------------------------------------- */
 
