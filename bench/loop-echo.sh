@@ -38,6 +38,9 @@ net_pid=; uv_pid=
 start() {
   name=$1; shift
   log=$out/loop-echo-$name.out
+  # Removed first: the background redirection may truncate it only after
+  # the loop below has read the last run's port.
+  rm -f "$log"
   prlimit --nofile="$nofile:$nofile" $server_pin "$@" >"$log" 2>&1 </dev/null &
   eval "${name}_pid=$!"
   for _ in $(seq 1 300); do

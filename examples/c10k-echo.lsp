@@ -6,6 +6,10 @@
 ;;;   C10K_ECHO_PORT=7000 ecl --norc --load examples/c10k-echo.lsp
 ;;;       serves on 127.0.0.1 port 7000 (0: any free port), prints
 ;;;       "port=N", and runs until stopped (SIGTERM or SIGINT).
+;;;   C10K_ECHO_STREAM=1 (with C10K_ECHO_PORT): each connection is served
+;;;       through its stream (READ-AVAILABLE, WRITE-SEQUENCE,
+;;;       QUEUE-STREAM-OUTPUT) instead of RECEIVE and QUEUE-SEND; the C10K
+;;;       test measures that idle streams hold no buffer.
 ;;;   C10K_ECHO_LIBRARY=1: only defines C10K-ECHO:SERVE, for programs that
 ;;;       load this file (the C10K test and the benchmarks do).
 ;;;
@@ -31,6 +35,9 @@
 (in-package "C10K-ECHO")
 
 (defconstant +buffer-size+ 65536)
+(defconstant +stream-chunk+ 16384
+  "Octets moved per READ-AVAILABLE in stream mode: less than a stream's
+buffer, as QUEUE-STREAM-OUTPUT asks.")
 (defconstant +accepts-per-event+ 256
   "At most this many accepts per readiness of the listener, so that a flood
 of connections does not starve those already open.")
@@ -44,6 +51,7 @@ of connections does not starve those already open.")
   (listener-watcher nil)
   (buffer (make-array +buffer-size+ :element-type '(unsigned-byte 8))
    :type (simple-array (unsigned-byte 8) (*)))
+  (stream-p nil)                        ; serve through the sockets' streams
   (pauses 0 :type fixnum))
 
 ;;; Connections
@@ -60,17 +68,38 @@ reading stops while the queue is past the high-water mark."
            ;; Past the high-water mark: stop reading until it drains.
            (setf (net:watcher-events watcher) nil)))))
 
+(defun stream-echo-readable (server socket watcher)
+  "ECHO-READABLE through SOCKET's stream: what it has read goes back by
+WRITE-SEQUENCE and QUEUE-STREAM-OUTPUT.  Reads until the stream has nothing
+more now, since input left in the stream's buffer would not make the socket
+readable again; the stream holds buffers only within this call."
+  (when (net:socket-open-p socket)
+    (let ((buffer (server-buffer server)))
+      (loop
+        (multiple-value-bind (end eof) (net:read-available socket buffer :end +stream-chunk+)
+          (cond ((plusp end)
+                 (write-sequence buffer socket :end end)
+                 (unless (net:queue-stream-output watcher)
+                   ;; Past the high-water mark: ON-DRAIN resumes.
+                   (setf (net:watcher-events watcher) nil)
+                   (return)))
+                (eof (net:close socket) (return))
+                (t (return))))))))
+
 (defun add-connection (server socket)
   (setf (net:socket-blocking-p socket) nil)
-  (let ((watcher nil))
+  (let ((watcher nil)
+        (readable (if (server-stream-p server) #'stream-echo-readable #'echo-readable)))
     (setf watcher
           (net:add-watcher (server-loop server) socket '(:read)
                            (lambda (s events)
                              (declare (ignore events))
-                             (echo-readable server s watcher))
+                             (funcall readable server s watcher))
                            :high-water-mark *high-water-mark*
                            :on-drain (lambda ()
-                                       (setf (net:watcher-events watcher) '(:read)))))))
+                                       (setf (net:watcher-events watcher) '(:read))
+                                       (when (server-stream-p server)
+                                         (stream-echo-readable server socket watcher)))))))
 
 ;;; The listener
 
@@ -119,17 +148,19 @@ and go on with the others.  Failures other than a peer's reset are logged."
   (let ((restart (find-restart 'net:close-socket)))
     (when restart (invoke-restart restart))))
 
-(defun serve (&key (port 0) (host "127.0.0.1") (on-ready #'print-port))
+(defun serve (&key (port 0) (host "127.0.0.1") (on-ready #'print-port) stream)
   "Serve echo on HOST and PORT in this thread until the loop is stopped
-(by NET:STOP-EVENT-LOOP from any thread, or SIGTERM).  ON-READY is called
-with the port and the event loop once listening.  Returns the number of
-times the listener rested for lack of descriptors."
+(by NET:STOP-EVENT-LOOP from any thread, or SIGTERM), through each
+connection's stream if STREAM.  ON-READY is called with the port and the
+event loop once listening.  Returns the number of times the listener rested
+for lack of descriptors."
   (let ((listener (net:listen-on (net:bind-address (net:make-socket :blocking nil
                                                                     :reuse-address t)
                                                    host :port port))))
     (unwind-protect
          (net:with-event-loop (loop)
            (let ((server (make-server loop listener)))
+             (setf (server-stream-p server) stream)
              (watch-listener server)
              (net:add-signal-watcher loop :term (lambda (signal)
                                                   (declare (ignore signal))
@@ -204,6 +235,7 @@ loop from this thread, and signal an error if any reply differs."
 
 (cond ((ext:getenv "C10K_ECHO_LIBRARY"))
       ((ext:getenv "C10K_ECHO_PORT")
-       (serve :port (parse-integer (ext:getenv "C10K_ECHO_PORT")))
+       (serve :port (parse-integer (ext:getenv "C10K_ECHO_PORT"))
+              :stream (equal (ext:getenv "C10K_ECHO_STREAM") "1"))
        (ext:quit 0))
       (t (self-check)))

@@ -23,11 +23,14 @@ skip() { echo "skipped: $*"; echo "C10K: 0 passed, 0 failed (skipped)"; exit 0; 
 # key NAME LINE: the value of NAME=... in loadgen's output LINE.
 key() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-# start_server NOFILE: start the echo server with that descriptor limit
-# (prlimit sets it, then runs ECL in the same process); sets pid and port.
+# start_server NOFILE [VAR=VALUE...]: start the echo server with that
+# descriptor limit (prlimit sets it, then runs ECL in the same process) and
+# those environment variables; sets pid and port.
 start_server() {
   out=$builddir/c10k-server.out
-  prlimit --nofile="$1:$1" env NET_FAS="$builddir/net.fas" C10K_ECHO_PORT=0 \
+  nofile=$1
+  shift
+  prlimit --nofile="$nofile:$nofile" env NET_FAS="$builddir/net.fas" C10K_ECHO_PORT=0 "$@" \
     "$ECL" --norc --load "$fas" >"$out" 2>&1 </dev/null &
   pid=$!
   port=
@@ -98,7 +101,30 @@ else
   fail "the server did not start"
 fi
 
-# 2. Out of descriptors: 200 clients against a server allowed 64.
+# 2. The same server serving every connection through its stream: an idle
+# stream holds no buffer (two 32 KiB buffers each would be 640 MiB).
+stream_bound=${C10K_STREAM_BOUND:-2048}
+if start_server "$limit" C10K_ECHO_STREAM=1; then
+  line=$("$loadgen" idle -p "$port" -c "$conns" --hold 1 -t 40 --server-pid "$pid")
+  status=$?
+  echo "stream idle: $line"
+  per=$(key rss_per_conn_b "$line")
+  if [ "$status" -eq 0 ] && [ "$(key held "$line")" = "$conns" ]; then
+    pass "$conns idle stream connections held, each answered once through its stream"
+  else
+    fail "$conns idle stream connections (status $status)"
+  fi
+  if [ -n "$per" ] && [ "$per" -lt "$stream_bound" ]; then
+    pass "resident memory per idle stream connection $per octets, under $stream_bound"
+  else
+    fail "resident memory per idle stream connection '$per' octets, not under $stream_bound"
+  fi
+  stop_server
+else
+  fail "the stream server did not start"
+fi
+
+# 3. Out of descriptors: 200 clients against a server allowed 64.
 if start_server 64; then
   line=$("$loadgen" idle -p "$port" -c 200 --no-request --hold 3 -t 20 --server-pid "$pid")
   echo "emfile idle: $line"

@@ -345,6 +345,63 @@ START_TEST(signal_watcher_records_and_refuses_owned_signals) {
 }
 END_TEST
 
+static void *freer(void *p) {
+  net_handle_free(p);
+  return NULL;
+}
+
+/* A loop dropped by its owner (its finalizer's call).  Under valgrind
+ * (make valgrind) nothing is left behind: the loop, its timer, the watcher
+ * of a socket closed since (never freed by its owner), the watcher of an
+ * open socket, and the handle freed while a watcher still held it. */
+START_TEST(collect_frees_the_loop_and_lets_go_of_its_sockets) {
+  net_loop *l = new_loop();
+  net_watch *w, *closed, *orphan;
+  net_timer *x;
+  net_handle *h, *hc, *hf;
+  int fds[2], fdc[2], fdf[2], fd;
+  ck_assert_int_eq(net_socket_pair(SOCK_STREAM, fds), 0);
+  ck_assert_int_eq(net_socket_pair(SOCK_STREAM, fdc), 0);
+  ck_assert_int_eq(net_socket_pair(SOCK_STREAM, fdf), 0);
+  h = net_handle_new(fds[0]);
+  hc = net_handle_new(fdc[0]);
+  hf = net_handle_new(fdf[0]);
+  ck_assert_int_eq(net_watch_start(l, h, 1, NET_EV_READ, &w), 0);
+  ck_assert_int_eq(net_watch_start(l, hc, 2, NET_EV_READ, &closed), 0);
+  ck_assert_int_eq(net_watch_start(l, hf, 3, NET_EV_READ, &orphan), 0);
+  ck_assert_int_eq(net_timer_start(l, 4, 60000, 0, &x), 0);
+  ck_assert_int_eq(net_handle_close(hc), 1);   /* on the loop's thread: detached */
+  ck_assert(!net_watch_attached(closed));
+  /* The socket's own finalizer ran first, on another thread: the watcher
+   * still holds the fd, and the handle is freed when the watcher lets go. */
+  {
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, freer, hf), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+  }
+  ck_assert_int_ne(fcntl(fdf[0], F_GETFD), -1);
+  ck_assert_int_eq(net_loop_collect(l), 0);
+  ck_assert_int_eq(fcntl(fdf[0], F_GETFD), -1);
+  /* The open socket is the owner's again, without its watcher: usable,
+   * and its close closes the fd at once. */
+  fd = net_handle_acquire(h);
+  ck_assert_int_eq(fd, fds[0]);
+  ck_assert_int_eq(write(fds[1], "x", 1), 1);
+  {
+    char c;
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+  }
+  net_handle_release(h);
+  ck_assert_int_eq(net_handle_close(h), 1);
+  ck_assert_int_eq(fcntl(fds[0], F_GETFD), -1);
+  net_handle_free(h);
+  net_handle_free(hc);
+  close(fds[1]);
+  close(fdc[1]);
+  close(fdf[1]);
+}
+END_TEST
+
 Suite *loop_suite(void) {
   Suite *s = suite_create("loop");
   TCase *tc = tcase_create("loop");
@@ -361,6 +418,7 @@ Suite *loop_suite(void) {
   tcase_add_test(tc, lookup_of_literal_and_localhost);
   tcase_add_test(tc, lookup_freed_while_running_is_harmless);
   tcase_add_test(tc, signal_watcher_records_and_refuses_owned_signals);
+  tcase_add_test(tc, collect_frees_the_loop_and_lets_go_of_its_sockets);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -713,3 +713,49 @@ receive and send.  Compiled by the test: interpreted callbacks would cons.")
         (let ((expected (utf-8-octets (format nil "~{~a~%~}~c" lines (code-char 10)))))
           (run-until l (lambda () (= (length got) (length expected))))
           (is (equalp expected got)))))))
+
+;;; A loop dropped without CLOSE-EVENT-LOOP
+
+(defun drop-loops (n)
+  "Make N loops with a timer and a watcher on a socket closed since, and
+drop them unclosed."
+  (dotimes (i n)
+    (let ((loop (net:make-event-loop)))
+      (net:add-timer loop (lambda ()) 3600)
+      (multiple-value-bind (a b) (net:make-socket-pair)
+        (net:add-watcher loop a '(:read) (lambda (s e) (declare (ignore s e))))
+        (close a)
+        (close b)))))
+
+(defun drop-loop-watching (socket)
+  "Make a loop watching SOCKET, open, and drop it unclosed."
+  (net:add-watcher (net:make-event-loop) socket '(:read) (lambda (s e) (declare (ignore s e))))
+  nil)
+
+(test garbage-loops-are-freed-by-their-finalizer
+  "Made in a thread that then exits, so that no stale reference stays on a
+stack the conservative collector scans."
+  (let ((before (car (net-sys:loops-finalized))))
+    (funcall (run-thread "loop litter" (lambda () (drop-loops 5))))
+    (loop repeat 20
+          until (>= (car (net-sys:loops-finalized)) (+ before 5))
+          do (si:gc t) (sleep 0.05))
+    (is (<= (+ before 5) (car (net-sys:loops-finalized))))))
+
+(test garbage-loop-watching-an-open-socket-lets-it-go
+  "The loop is freed; the socket it watched stays open and usable, and its
+close closes the descriptor (the suite checks that none leaks)."
+  (multiple-value-bind (a b) (net:make-socket-pair)
+    (unwind-protect
+         (let ((collected (car (net-sys:loops-finalized))))
+           (funcall (run-thread "loop litter" (lambda () (drop-loop-watching a))))
+           (loop repeat 20
+                 until (> (car (net-sys:loops-finalized)) collected)
+                 do (si:gc t) (sleep 0.05))
+           (is (< collected (car (net-sys:loops-finalized))))
+           (send b (octets 1 2 3))
+           (let ((v (make-octets 3)))
+             (is (= 3 (receive a v :wait-all t)))
+             (is (equalp (octets 1 2 3) v))))
+      (close a)
+      (close b))))

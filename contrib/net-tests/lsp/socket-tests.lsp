@@ -802,3 +802,35 @@ same descriptor number), and that number."
     (is (= before (net:finalized-socket-count)))
     (dolist (fd fds)
       (close (net:make-socket-from-fd fd)))))
+
+(test accepted-sockets-follow-the-listener-settings-of-each-accept
+  "Accepted sockets are copies of a prototype the listener keeps: a change
+of its timeout or buffering after an accept reaches the next ones, and each
+accepted socket is a socket of its own."
+  (let ((l (loopback-listener :ipv4)) (clients '()) (accepted '()))
+    (unwind-protect
+         (flet ((next ()
+                  (let ((c (make-socket)))
+                    (push c clients)
+                    (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)
+                    (let ((s (accept-connection l :timeout 5)))
+                      (push s accepted)
+                      s))))
+           (setf (net:socket-timeout-of l) 3 (net:socket-buffering l) :line)
+           (let ((a (next)) (b (next)))
+             (is (eql 3 (net:socket-timeout-of a)))
+             (is (eq :line (net:socket-buffering a)))
+             (is (not (eq a b)))
+             (is (/= (net:socket-fd a) (net:socket-fd b)))
+             (is (typep a 'net:stream-socket))
+             (close a)
+             (is-true (net:socket-open-p b) "closing one accepted socket leaves the other open"))
+           (setf (net:socket-timeout-of l) 7 (net:socket-buffering l) :none)
+           (let ((c (next)))
+             (is (eql 7 (net:socket-timeout-of c)))
+             (is (eq :none (net:socket-buffering c)))
+             (setf (net:socket-timeout-of c) nil)
+             (is (eql 7 (net:socket-timeout-of l)) "the accepted socket's setting is its own")))
+      (mapc #'close accepted)
+      (mapc #'close clients)
+      (close l))))

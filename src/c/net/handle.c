@@ -13,6 +13,9 @@
 #define NET__CLOSED ((long) 1 << 40)
 /* Set with CLOSED by a detach: nobody releases the fd, its new owner does. */
 #define NET__DETACHED ((long) 1 << 41)
+/* Set by net_handle_free while calls (a watcher) still hold the handle: the
+ * last of them frees it. */
+#define NET__FREED ((long) 1 << 42)
 
 struct net_handle {
   atomic_long state;
@@ -54,8 +57,10 @@ int net_handle_acquire(net_handle *h) {
 
 void net_handle_release(net_handle *h) {
   long old = atomic_fetch_sub(&h->state, 1);
-  if (old == (NET__CLOSED | 1))
+  if ((old & ~NET__FREED) == (NET__CLOSED | 1))
     net__release_fd(h);
+  if ((old & ~NET__DETACHED) == (NET__CLOSED | NET__FREED | 1))
+    free(h);
 }
 
 int net_handle_closed_p(const net_handle *h) {
@@ -78,9 +83,16 @@ void net_handle_watch(net_handle *h, void (*on_close)(void *arg), void *arg) {
  * longer ours.  Other threads only shut it down (below); the loop then sees
  * the socket closed and lets go itself. */
 static void net__unwatch(net_handle *h) {
-  if (!net_handle_closed_p(h) &&
-      atomic_load(&h->watch_thread) == (unsigned long) pthread_self())
+  unsigned long me = (unsigned long) pthread_self();
+  /* Taken, not just read: a finalizer may take it too (net_handle_unwatch). */
+  if (!net_handle_closed_p(h) && atomic_load(&h->watch_thread) == me &&
+      atomic_compare_exchange_strong(&h->watch_thread, &me, 0UL))
     h->on_close(h->arg);
+}
+
+int net_handle_unwatch(net_handle *h) {
+  unsigned long t = atomic_load(&h->watch_thread);
+  return t != 0 && atomic_compare_exchange_strong(&h->watch_thread, &t, 0UL);
 }
 
 int net_handle_close(net_handle *h) {
@@ -106,10 +118,13 @@ void net_handle_set_drained(net_handle *h, int drained) {
 }
 
 void net_handle_free(net_handle *h) {
+  long old;
   if (!h)
     return;
   net_handle_close(h);
-  free(h);
+  old = atomic_fetch_or(&h->state, NET__FREED);
+  if ((old & ~(NET__CLOSED | NET__DETACHED)) == 0)
+    free(h);
 }
 
 int net_handle_detach(net_handle *h) {

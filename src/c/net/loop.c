@@ -513,3 +513,46 @@ void net_lookup_free(net_lookup *q) {
     uv_cancel((uv_req_t *) &q->req);
   net__lookup_unref(q);
 }
+
+/* ---- A loop dropped without net_loop_close ------------------------------- */
+
+/* Takes every watcher still on a socket from the socket's side: once all
+ * are taken, nothing outside the loop can reach it. */
+static void net__collect_take(uv_handle_t *h, void *busy) {
+  net_watch *w = h->data;
+  if (h->type == UV_POLL && w->handle && !net_handle_unwatch(w->handle))
+    *(int *) busy = 1;
+}
+
+/* Watchers let go of their sockets (the fd of a socket closed meanwhile is
+ * closed now) and are freed by their close callback, the owner's
+ * reference dropped here.  Timers and signal watchers the owner never
+ * freed are closed too. */
+static void net__collect_close(uv_handle_t *h, void *arg) {
+  (void) arg;
+  if (h->type == UV_POLL) {
+    net_watch *w = h->data;
+    net__watch_detach(w);
+    if (w->refs == 2)
+      w->refs--;
+  } else if (!uv_is_closing(h)) {
+    uv_close(h, h->type == UV_TIMER    ? net__timer_closed
+                : h->type == UV_SIGNAL ? net__signal_closed
+                                       : NULL);
+  }
+}
+
+int net_loop_collect(net_loop *l) {
+  int busy = l->uv.active_reqs.count > 0;
+  if (!busy)
+    uv_walk(&l->uv, net__collect_take, &busy);
+  if (busy)
+    return -EBUSY;
+  uv_walk(&l->uv, net__collect_close, NULL);
+  uv_run(&l->uv, UV_RUN_DEFAULT);
+  if (uv_loop_close(&l->uv) < 0)
+    return -EBUSY;
+  free(l->queue);
+  free(l);
+  return 0;
+}

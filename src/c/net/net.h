@@ -341,7 +341,8 @@ int net_handle_closed_p(const net_handle *h);
 int net_handle_fd(const net_handle *h);
 /* Idempotent.  Returns 1 if this call closed it, 0 if it was closed already. */
 int net_handle_close(net_handle *h);
-/* Closes if still open, then frees; for finalizers. */
+/* Closes if still open, then frees, for finalizers: at once, or when the
+ * last call holding it (a watcher of a loop not yet freed) releases it. */
 void net_handle_free(net_handle *h);
 /* Marks H closed without closing its fd, which is returned (the caller now
  * owns it), or NET_ECLOSED if H was closed already.  Calls in flight go on
@@ -351,6 +352,11 @@ int net_handle_detach(net_handle *h);
  * a close of H on the calling thread first calls ON_CLOSE(ARG), which lets
  * go; ON_CLOSE NULL forgets it.  Call only from the loop's thread. */
 void net_handle_watch(net_handle *h, void (*on_close)(void *arg), void *arg);
+/* For a finalizer freeing a loop nobody can reach: takes H's watcher hook
+ * from the loop's thread, which will no longer call it.  Returns 1 if
+ * taken (the caller may then let the watcher go, from any thread), 0 if
+ * the loop's thread is calling it now or H has no watcher. */
+int net_handle_unwatch(net_handle *h);
 
 /* ---- Event loop (loop.c) ---------------------------------------------------- */
 
@@ -386,6 +392,14 @@ int net_loop_new(net_loop **out);
 /* Frees the loop; the owner must have freed its watchers and timers.
  * Lookups still running are waited for. */
 int net_loop_close(net_loop *l);
+/* For a loop its owner dropped without net_loop_close (a finalizer, from
+ * any thread): takes every watcher from its socket's handle
+ * (net_handle_unwatch), lets go of the sockets and frees the loop, its
+ * watchers, timers and signal watchers.  Returns 0 when freed; -EBUSY,
+ * freeing nothing, while a lookup still runs (its callback would record
+ * into the loop) or when the loop's thread is closing a watched socket
+ * at this very moment (its close reaches the loop). */
+int net_loop_collect(net_loop *l);
 /* The epoll descriptor: readable when a pass has work.  Waiting on it with
  * net_wait() and then running a pass with net_loop_run_nowait() is
  * uv_run(UV_RUN_ONCE) with an interruptible wait. */

@@ -26,7 +26,15 @@
   (dtable nil)                          ; :TABLE: octet -> char or NIL
   (etable nil)                          ; :TABLE: char -> octet
   (ecl-format nil)                      ; :ECL: ECL's encoding keyword
-  (scratch (make-array 64 :element-type 'character :adjustable t :fill-pointer 0)))
+  (scratch nil))                        ; made by %SCRATCH on first use
+(%inline-readers codec)
+
+(defun %scratch (cd)
+  "CD's string for decoding character by character, made on first use: an
+idle stream holds none."
+  (or (%cd-scratch cd)
+      (setf (%cd-scratch cd)
+            (make-array 64 :element-type 'character :adjustable t :fill-pointer 0))))
 
 ;;; Conditions
 
@@ -322,7 +330,7 @@ no line end; an incomplete character at END is invalid."
 (defun %decode-range-slowly (stream cd buf start end)
   "%DECODE-RANGE one character at a time, with the invalid-input policy."
   (declare (type codec cd) (type octets buf) (fixnum start end) (optimize (speed 3) (safety 0)))
-  (let ((scratch (%cd-scratch cd)) (pos start))
+  (let ((scratch (%scratch cd)) (pos start))
     (declare (fixnum pos))
     (setf (fill-pointer scratch) 0)
     (loop while (< pos end)

@@ -80,14 +80,18 @@ its own peer) until the watcher's ON-DRAIN is called.  An error sending now
 is signalled; an error sending queued octets later (the peer reset the
 connection) drops the queue and calls the watcher's ON-ERROR with the
 condition, once, or closes the socket when there is no ON-ERROR."
-  (%loop-pointer (watcher-loop watcher))   ; the owner's thread only
+  (let ((loop (watcher-loop watcher)))
+    ;; The owner's thread only: %LOOP-POINTER says why not.
+    (unless (and (event-loop-pointer loop) (eq (event-loop-owner loop) mp:*current-process*))
+      (%loop-pointer loop)))
   (unless (watcher-pointer watcher)
     (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
                  (watcher-socket watcher)))
-  (let* ((end (or end (length buffer)))
+  (let* ((start start)
+         (end (or end (length buffer)))
          (n (if (watcher-queue-head watcher) 0 (%send-now watcher buffer start end)))
          (rest (- end start n)))
-    (declare (fixnum end n rest))
+    (declare (fixnum start end n rest))
     (cond ((zerop rest)
            (when (and on-free (not copy))
              (funcall on-free buffer)))
@@ -148,6 +152,7 @@ Returns what QUEUE-SEND returns (T when nothing was buffered)."
                (end (%ss-opos ss)))
           (if (plusp end)
               (prog1 (queue-send watcher (%ss-obuf ss) :end end)
-                (setf (%ss-opos ss) 0))
+                (setf (%ss-opos ss) 0)
+                (%release-output ss))
               t))
         t)))

@@ -73,6 +73,7 @@ lists, made once, so that dispatching an event conses nothing.")
   (lock (mp:make-lock :name "event-loop calls"))
   (calls nil :type list)            ; CALL-IN-LOOP, newest first, under LOCK
   (pending-calls nil :type list))   ; taken from CALLS, oldest first
+(%inline-readers event-loop)
 
 (defmethod print-object ((l event-loop) stream)
   (print-unreadable-object (l stream :type t :identity t)
@@ -97,6 +98,7 @@ lists, made once, so that dispatching an event conses nothing.")
   (on-drain nil)
   (on-error nil)
   (after-drain nil))                ; NIL, :CLOSE or :SHUTDOWN
+(%inline-readers watcher)
 
 (defmethod print-object ((w watcher) stream)
   (print-unreadable-object (w stream :type t :identity t)
@@ -105,6 +107,7 @@ lists, made once, so that dispatching an event conses nothing.")
 (defstruct (timer (:constructor %make-timer (loop id function repeat)) (:copier nil))
   "A timer of an event loop."
   (loop nil) (id 0 :type fixnum) (function nil) (repeat nil) (pointer nil))
+(%inline-readers timer)
 
 (defstruct (host-lookup (:constructor %make-host-lookup (loop id name callback))
                         (:copier nil))
@@ -423,8 +426,10 @@ next pass."
         (when (>= i (event-loop-batch-end loop))
           (return))
         (setf (event-loop-batch-pos loop) (1+ i))
-        (catch loop
-          (%dispatch-one loop (aref events (* 2 i)) (aref events (1+ (* 2 i)))))
+        (let ((j (the fixnum (+ i i))))
+          (declare (fixnum j))
+          (catch loop
+            (%dispatch-one loop (aref events j) (aref events (1+ j)))))
         (setf (event-loop-current loop) nil))))
   (%end-batch loop))
 

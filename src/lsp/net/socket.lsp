@@ -85,6 +85,28 @@ TYPE-ERROR if SOCKET is no socket."
 (defmacro %slot-at (socket entry index)
   `(si:instance-ref ,socket (the fixnum (svref ,entry ,index))))
 
+;;; ECL compiles every call of a DEFSTRUCT reader as a full call through
+;;; ECL_FUNCTION_DISPATCH, even in the defining file, while
+;;; SI:STRUCTURE-REF is one slot load at safety 0 and a checked C call at
+;;; safety 2.  %INLINE-READERS gives the per-event structures' readers
+;;; compiler macros that say so, at compile time only: net's own files use
+;;; them, code compiled by users against net.fas does not.  ECL 21.2.1
+;;; miscompiles SI:STRUCTURE-REF at safety 1, where the reader is kept.
+
+(defmacro %inline-readers (name)
+  "After (DEFSTRUCT NAME ...): compile NAME's slot readers, in net's files
+compiled after this form, as SI:STRUCTURE-REF of the slot (with the
+slot's type when it is a fixnum)."
+  `(eval-when (:compile-toplevel)
+     ,@(loop for (nil nil type nil index reader)
+               in (si::get-sysprop name 'si::structure-slot-descriptions)
+             when reader
+               collect `(define-compiler-macro ,reader (&whole form object &environment env)
+                          (if (eql (c::cmp-env-optimization 'safety env) 1)
+                              form
+                              (list 'the ',(if (subtypep type 'fixnum) 'fixnum t)
+                                    (list 'si:structure-ref object '',name ,index)))))))
+
 (declaim (inline socket-handle))
 (defun socket-handle (socket)
   "The handle of SOCKET (NET-SYS's object owning the descriptor)."
@@ -108,7 +130,11 @@ TYPE-ERROR if SOCKET is no socket."
 once connected it is a bivalent stream."))
 (defclass datagram-socket (socket) ()
   (:documentation "A connectionless socket (UDP, Unix datagram, raw)."))
-(defclass passive-socket (socket) ()
+(defclass passive-socket (socket)
+  ((accept-prototype :initform nil
+                     :documentation "The socket that accepted connections are copies of
+(%WRAP-ACCEPTED), made on the first accept; NIL again when the timeout or
+buffering that accepted sockets inherit changes."))
   (:documentation "A listening socket, which accepts connections."))
 
 (macrolet ((define-concrete (&rest specs)
@@ -156,7 +182,9 @@ once connected it is a bivalent stream."))
   (setf (slot-value s 'timeout-ns) (and (%check-timeout timeout) (%seconds->ns timeout))))
 
 (defmethod (setf socket-timeout-of) :before (timeout (s socket))
-  (setf (slot-value s 'timeout-ns) (and (%check-timeout timeout) (%seconds->ns timeout))))
+  (setf (slot-value s 'timeout-ns) (and (%check-timeout timeout) (%seconds->ns timeout)))
+  (when (typep s 'passive-socket)
+    (setf (slot-value s 'accept-prototype) nil)))
 
 (defmethod print-object ((s socket) stream)
   (print-unreadable-object (s stream :identity t)
@@ -249,13 +277,26 @@ close-on-exec underneath in every case."
                     :external-format external-format :buffering buffering)
      options)))
 
-(defun %wrap-accepted (listener handle)
+(defun %accept-prototype (listener)
+  "What sockets accepted from LISTENER start as: a socket without handle,
+with the listener's type, timeout, external format and buffering."
   (make-instance (%socket-class (socket-address-family listener) :stream)
-                 :handle handle :address-family (socket-address-family listener)
+                 :handle nil :address-family (socket-address-family listener)
                  :type (socket-type listener)
                  :timeout (socket-timeout-of listener)
                  :external-format (slot-value listener 'external-format)
                  :buffering (slot-value listener 'buffering)))
+
+(defun %wrap-accepted (listener handle)
+  "The socket of a connection accepted from LISTENER, owning HANDLE: a copy
+of the listener's prototype, a small fraction of MAKE-INSTANCE's cost (its
+keyword processing and generic initialization), per accept."
+  (let* ((proto (or (slot-value listener 'accept-prototype)
+                    (setf (slot-value listener 'accept-prototype)
+                          (%accept-prototype listener))))
+         (socket (si:copy-instance proto)))
+    (si:instance-set socket (svref (%slot-locations socket) 1) handle)
+    socket))
 
 ;;; Addresses of calls
 

@@ -5,6 +5,16 @@
 ;;; included, the CODEC of the current external format (codec.lsp).  Octets
 ;;; and characters share the buffers, so text and binary interleave freely.
 ;;;
+;;; Buffers come from a pool shared by every stream and go back to it when
+;;; empty, so an idle stream holds none: the input buffer is taken when a
+;;; read must receive and given back when a call leaves nothing unread in
+;;; it (the octets of the last character read, which UNREAD-CHAR may want
+;;; back, are kept in a fixnum); the output buffer is taken by a write and
+;;; given back when FINISH-OUTPUT, FORCE-OUTPUT, a buffering flush, a raw
+;;; SEND or QUEUE-STREAM-OUTPUT empties it.  A stream without a buffer
+;;; holds an empty vector in its place, so every bound check stays as it
+;;; was and no slot is ever NIL.
+;;;
 ;;; Reading rule: a call that exits non-locally (a timeout, a decoding error
 ;;; that is not handled by a restart) consumes nothing; the stream stays where
 ;;; it was before the call.
@@ -14,17 +24,22 @@
 (defconstant +buffer-size+ 32768
   "Octets in each of a stream's two buffers.")
 
+(defvar *no-buffer* (make-array 0 :element-type '(unsigned-byte 8))
+  "What a stream holds in place of a buffer it has given back to the pool.")
+
 (defstruct (stream-state (:include codec) (:conc-name %ss-)
                          (:constructor %make-stream-state ()))
-  (ibuf (make-array +buffer-size+ :element-type '(unsigned-byte 8)) :type octets)
+  (ibuf *no-buffer* :type octets)       ; empty: none taken (see the pool)
   (ipos 0 :type fixnum)                 ; next octet to read
   (iend 0 :type fixnum)                 ; end of buffered input
   (mark -1 :type fixnum)                ; start of the last char read, for UNREAD-CHAR
+  (carry 0 :type fixnum)                ; without IBUF: the last char's octets, count in 3 bits
   (eof nil)                             ; the peer ended its output
-  (obuf (make-array +buffer-size+ :element-type '(unsigned-byte 8)) :type octets)
+  (obuf *no-buffer* :type octets)       ; empty: none taken
   (opos 0 :type fixnum)                 ; end of buffered output
   (buffering :full :type symbol)        ; :FULL, :LINE or :NONE (SOCKET-BUFFERING)
   (column 0))                           ; output column, NIL after binary output
+(%inline-readers stream-state)
 
 (defvar *stream-state-lock* (mp:make-lock :name "net stream state")
   "Serialises the first-use creation of stream states, so a reader and a
@@ -42,6 +57,91 @@ external format."
                 (%set-codec-format ss format))
               (setf (%ss-buffering ss) (slot-value socket 'buffering))
               (setf (slot-value socket 'stream-state) ss))))))
+
+;;; The buffer pool
+
+(defconstant +pool-size+ 32
+  "Free buffers the pool keeps at most (1 MiB); more go to the collector.")
+
+(defvar *buffer-pool* (make-array +pool-size+ :initial-element nil)
+  "Free stream buffers, one per slot, taken and given back with
+compare-and-swap on the slot: no lock, nothing consed, any thread.")
+
+(defun %take-buffer ()
+  "A buffer of +BUFFER-SIZE+ octets: a free one from the pool, else a new one."
+  (declare (optimize (speed 3) (safety 0)))
+  (let ((pool *buffer-pool*))
+    (declare (simple-vector pool))
+    (dotimes (i +pool-size+ (make-array +buffer-size+ :element-type '(unsigned-byte 8)))
+      (let ((b (svref pool i)))
+        (when (and b (eq (mp:compare-and-swap-svref pool i b nil) b))
+          (return b))))))
+
+(defun %give-buffer (buffer)
+  "Put BUFFER in the pool if it is a stream buffer (a grown one is not) and
+the pool has room; else the collector takes it."
+  (declare (type octets buffer) (optimize (speed 3) (safety 0)))
+  (when (= (length buffer) +buffer-size+)
+    (let ((pool *buffer-pool*))
+      (declare (simple-vector pool))
+      (dotimes (i +pool-size+)
+        (when (and (null (svref pool i))
+                   (null (mp:compare-and-swap-svref pool i nil buffer)))
+          (return)))))
+  nil)
+
+(defun %take-input-buffer (ss)
+  "Give SS an input buffer, with the carried octets of the last character
+read (see %RELEASE-INPUT) back in front of it."
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
+  (let* ((buf (%take-buffer)) (carry (%ss-carry ss)) (k (logand carry 7)) (bits (ash carry -3)))
+    (declare (type octets buf) (fixnum carry k bits))
+    (loop for i fixnum from (1- k) downto 0
+          do (setf (aref buf i) (logand bits 255) bits (ash bits -8)))
+    (setf (%ss-ibuf ss) buf (%ss-ipos ss) k (%ss-iend ss) k
+          (%ss-mark ss) (if (plusp k) 0 -1) (%ss-carry ss) 0)
+    buf))
+
+(defun %release-input (ss)
+  "Everything buffered has been read: give the input buffer back to the
+pool.  The octets of the last character read (at most 7), which
+UNREAD-CHAR may put back, are carried in a fixnum, 8 bits each and their
+count in the low 3."
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
+  (let* ((buf (%ss-ibuf ss)) (end (%ss-iend ss)) (mark (%ss-mark ss))
+         (keep (if (>= mark 0) (- end mark) 0)))
+    (declare (type octets buf) (fixnum end mark keep))
+    (when (and (plusp (length buf)) (= (%ss-ipos ss) end) (<= keep 7))
+      (let ((carry 0))
+        (declare (fixnum carry))
+        (loop for i fixnum from (- end keep) below end
+              do (setf carry (logior (ash carry 8) (aref buf i))))
+        (setf (%ss-carry ss) (logior (ash carry 3) keep)
+              (%ss-ibuf ss) *no-buffer* (%ss-ipos ss) 0 (%ss-iend ss) 0 (%ss-mark ss) -1)
+        (%give-buffer buf)))))
+
+(defmacro %input-done (ss)
+  "After a read call on the state SS (a variable): give the input buffer
+back if nothing is left in it."
+  `(when (= (%ss-ipos ,ss) (%ss-iend ,ss))
+     (%release-input ,ss)))
+
+(defun %release-output (ss)
+  "Give the output buffer back to the pool if it is empty."
+  (declare (type stream-state ss))
+  (let ((buf (%ss-obuf ss)))
+    (when (and (zerop (%ss-opos ss)) (plusp (length buf)))
+      (setf (%ss-obuf ss) *no-buffer*)
+      (%give-buffer buf))))
+
+(defun %stream-buffer-octets (socket)
+  "The octets of buffer SOCKET's stream holds now (0 when it holds none),
+and the count of octets it has buffered, unread or unsent."
+  (let ((ss (slot-value socket 'stream-state)))
+    (if ss
+        (values (+ (length (%ss-ibuf ss)) (length (%ss-obuf ss)))
+                (+ (- (%ss-iend ss) (%ss-ipos ss)) (%ss-opos ss)))
+        (values 0 0))))
 
 
 (defun socket-external-format (socket)
@@ -87,11 +187,13 @@ SOCKET-BUFFERING); leaving :FULL sends what is buffered now."
   (check-type socket socket)
   (%check-buffering mode)
   (setf (slot-value socket 'buffering) mode)
+  (when (typep socket 'passive-socket)
+    (setf (slot-value socket 'accept-prototype) nil))
   (let ((ss (and (typep socket 'stream-socket) (slot-value socket 'stream-state))))
     (when ss
       (setf (%ss-buffering ss) mode)
       (unless (or (eq mode :full) (not (socket-open-p socket)))
-        (%flush socket ss))))
+        (%flush-out socket ss))))
   mode)
 
 (defmacro %flush-by-buffering (socket ss newline-form)
@@ -100,7 +202,7 @@ SOCKET-BUFFERING); leaving :FULL sends what is buffered now."
   `(let ((mode (%ss-buffering ,ss)))
      (unless (eq mode :full)
        (when (or (eq mode :none) ,newline-form)
-         (%flush ,socket ,ss)))))
+         (%flush-out ,socket ,ss)))))
 
 ;;; Filling and flushing
 
@@ -109,6 +211,9 @@ SOCKET-BUFFERING); leaving :FULL sends what is buffered now."
 Returns the count, 0 at end of file; when nothing can be read without
 waiting (DEADLINE -1), NIL if NOHANG, else WOULD-BLOCK.  Keeps every octet from MARK (or IPOS) on."
   (declare (type stream-state ss))
+  (when (%ss-eof ss) (return-from %fill 0))
+  (when (zerop (length (%ss-ibuf ss)))
+    (%take-input-buffer ss))
   (let* ((buf (%ss-ibuf ss))
          (mark (%ss-mark ss))
          (keep (if (>= mark 0) (min mark (%ss-ipos ss)) (%ss-ipos ss))))
@@ -122,8 +227,8 @@ waiting (DEADLINE -1), NIL if NOHANG, else WOULD-BLOCK.  Keeps every octet from 
                  (when (>= mark 0) (decf (%ss-mark ss) keep)))
           (let ((new (make-array (* 2 (length buf)) :element-type '(unsigned-byte 8))))
             (replace new buf)
+            (%give-buffer buf)
             (setf (%ss-ibuf ss) new buf new))))
-    (when (%ss-eof ss) (return-from %fill 0))
     (let ((n (net-sys:recv (socket-handle socket) buf (%ss-iend ss) (length buf) 0
                            deadline socket)))
       (cond ((null n) (if nohang nil (%would-block socket "recv")))
@@ -149,12 +254,25 @@ unwinds stay buffered."
             (setf (%ss-opos ss) (- end pos))))))
     nil))
 
+(defun %flush-out (socket ss)
+  "Send all buffered output, then give the emptied buffer back (FLUSH
+alone keeps it: it is also called to make room in the middle of a write)."
+  (%flush socket ss)
+  (%release-output ss))
+
+(defun %make-room (socket ss)
+  "%ROOM's slow path: take a buffer, or send the full one."
+  (declare (type stream-state ss))
+  (if (zerop (length (%ss-obuf ss)))
+      (setf (%ss-obuf ss) (%take-buffer))
+      (%flush socket ss)))
+
 (declaim (inline %room))
 (defun %room (socket ss n)
   "Make room for N octets of output."
   (declare (type stream-state ss) (fixnum n) (optimize (speed 3) (safety 0)))
   (when (> (+ (%ss-opos ss) n) (length (%ss-obuf ss)))
-    (%flush socket ss)))
+    (%make-room socket ss)))
 
 (defun %read-char (socket ss nohang)
   "The next character, consumed; :EOF at end of file; NIL if NOHANG and
@@ -208,7 +326,7 @@ none is complete yet."
 (defun %read-line-general (socket ss)
   "READ-LINE for any codec, character by character without consuming until the end."
   (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
-  (let ((scratch (%ss-scratch ss)) (offset 0) (deadline nil))
+  (let ((scratch (%scratch ss)) (offset 0) (deadline nil))
     (declare (fixnum offset))
     (setf (fill-pointer scratch) 0)
     (loop
@@ -268,11 +386,15 @@ none is complete yet."
                        (setf (aref buf p) code (%ss-opos ss) (1+ p)))
                       ((and utf-8 (not (<= #xd800 code #xdfff)) (< (+ p 3) (length buf)))
                        (setf (%ss-opos ss) (%utf-8-put buf p code)))
-                      (t (%write-char socket ss (schar string i))))
+                      ;; The slow path may flush, or take a buffer.
+                      (t (%write-char socket ss (schar string i))
+                         (setf buf (%ss-obuf ss))))
                 (incf i)))))
 
 (defun %write-string (socket ss string start end)
   (declare (type stream-state ss) (string string) (fixnum start end) (optimize (speed 3) (safety 0)))
+  (when (and (< start end) (zerop (length (%ss-obuf ss))))
+    (setf (%ss-obuf ss) (%take-buffer)))
   (if (and (member (%ss-codec ss) '(:latin-1 :utf-8 :ascii)) (simple-string-p string))
       (let ((column (%ss-column ss)))
         (if (typep string '(simple-array character (*)))
@@ -289,8 +411,7 @@ none is complete yet."
 
 (defun %flush-stream-output (socket ss)
   "Before a raw send: send what the stream has buffered."
-  (when (plusp (%ss-opos ss))
-    (%flush socket ss)))
+  (%flush-out socket ss))
 
 (defun %take-stream-input (ss vector start end peek)
   "Before a raw receive into VECTOR[START,END): move there what the stream
@@ -307,7 +428,8 @@ has buffered, leaving it buffered if PEEK.  Returns the count."
           (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
           (unless peek
             (incf (%ss-ipos ss) n)
-            (setf (%ss-mark ss) -1))
+            (setf (%ss-mark ss) -1)
+            (%input-done ss))
           n))))
 
 ;;; Octet sequences
@@ -318,7 +440,7 @@ from the socket for large ranges.  Returns the index past the last octet
 stored (< END only at end of file).  If a timeout unwinds, the octets already
 stored go back into the input buffer."
   (declare (type stream-state ss) (fixnum start end))
-  (setf (%ss-mark ss) -1)
+  (setf (%ss-mark ss) -1 (%ss-carry ss) 0)
   (let* ((pos start) (deadline nil) (done nil)
          (buf (%ss-ibuf ss)) (avail (- (%ss-iend ss) (%ss-ipos ss))))
     (declare (fixnum pos avail))
@@ -331,7 +453,7 @@ stored go back into the input buffer."
            (progn
              (loop while (and (< pos end) (not (%ss-eof ss)))
                    do (setf deadline (or deadline (%read-deadline socket)))
-                      (if (and (>= (- end pos) (length (%ss-ibuf ss)))
+                      (if (and (>= (- end pos) +buffer-size+)
                                (%octet-vector-p vector))
                           (let ((n (net-sys:recv (socket-handle socket) vector pos end 0
                                                  deadline socket)))
@@ -354,32 +476,32 @@ stored go back into the input buffer."
   (let* ((n (- end start))
          (old (%ss-ibuf ss))
          (rest (- (%ss-iend ss) (%ss-ipos ss)))
-         (new (if (<= (+ n rest) (length old))
-                  old
-                  (make-array (+ n rest) :element-type '(unsigned-byte 8)))))
+         (new (cond ((<= (+ n rest) (length old)) old)
+                    ((<= (+ n rest) +buffer-size+) (%take-buffer))
+                    (t (make-array (+ n rest) :element-type '(unsigned-byte 8))))))
     (replace new old :start1 n :start2 (%ss-ipos ss) :end2 (%ss-iend ss))
     (replace new vector :start2 start :end2 end)
+    (unless (eq new old) (%give-buffer old))
     (setf (%ss-ibuf ss) new (%ss-ipos ss) 0 (%ss-iend ss) (+ n rest) (%ss-mark ss) -1)))
 
 (defun %write-octets (socket ss vector start end)
   "Write VECTOR[START,END): into the buffer, or straight to the socket when
 it is at least a buffer's worth."
   (declare (type stream-state ss) (fixnum start end))
-  (let* ((n (- end start)) (buf (%ss-obuf ss)) (size (length buf)))
-    (declare (fixnum n size))
+  (let ((n (- end start)))
+    (declare (fixnum n))
     (setf (%ss-column ss) nil)
-    (cond ((<= n (- size (%ss-opos ss)))
-           (replace buf vector :start1 (%ss-opos ss) :start2 start :end2 end)
-           (incf (%ss-opos ss) n))
-          ((and (>= n size) (%octet-vector-p vector))
-           (%flush socket ss)
-           (%send-all socket (socket-handle socket) vector start end 0 (%deadline socket nil)))
-          (t (loop with pos fixnum = start
-                   while (< pos end)
-                   do (%room socket ss 1)
-                      (let ((k (min (- end pos) (- size (%ss-opos ss)))))
-                        (replace buf vector :start1 (%ss-opos ss) :start2 pos :end2 (+ pos k))
-                        (incf (%ss-opos ss) k) (incf pos k)))))
+    (if (and (>= n +buffer-size+) (%octet-vector-p vector))
+        (progn (%flush socket ss)
+               (%send-all socket (socket-handle socket) vector start end 0 (%deadline socket nil)))
+        (loop with pos fixnum = start
+              while (< pos end)
+              do (%room socket ss 1)
+                 (let* ((buf (%ss-obuf ss))
+                        (k (min (- end pos) (- (length buf) (%ss-opos ss)))))
+                   (declare (type octets buf) (fixnum k))
+                   (replace buf vector :start1 (%ss-opos ss) :start2 pos :end2 (+ pos k))
+                   (incf (%ss-opos ss) k) (incf pos k))))
     vector))
 
 (defun %check-range (sequence start end)
@@ -399,13 +521,16 @@ it is at least a buffer's worth."
 
 (defmethod gray:stream-read-byte ((s stream-socket))
   (let ((ss (%stream-state s)))
-    (setf (%ss-mark ss) -1)
+    (setf (%ss-mark ss) -1 (%ss-carry ss) 0)
     (loop
       (let ((pos (%ss-ipos ss)))
         (when (< pos (%ss-iend ss))
-          (setf (%ss-ipos ss) (1+ pos))
-          (return (aref (%ss-ibuf ss) pos)))
+          (let ((byte (aref (%ss-ibuf ss) pos)))
+            (setf (%ss-ipos ss) (1+ pos))
+            (%input-done ss)
+            (return byte)))
         (when (zerop (%fill s ss (%read-deadline s)))
+          (%input-done ss)
           (return :eof))))))
 
 (defmethod gray:stream-write-byte ((s stream-socket) byte)
@@ -419,14 +544,20 @@ it is at least a buffer's worth."
     byte))
 
 (defmethod gray:stream-read-char ((s stream-socket))
-  (%read-char s (%stream-state s) nil))
+  (let* ((ss (%stream-state s)) (c (%read-char s ss nil)))
+    (%input-done ss)
+    c))
 
 (defmethod gray:stream-read-char-no-hang ((s stream-socket))
-  (%read-char s (%stream-state s) t))
+  (let* ((ss (%stream-state s)) (c (%read-char s ss t)))
+    (%input-done ss)
+    c))
 
 (defmethod gray:stream-unread-char ((s stream-socket) char)
   (declare (ignore char))
   (let ((ss (%stream-state s)))
+    (when (and (zerop (length (%ss-ibuf ss))) (plusp (%ss-carry ss)))
+      (%take-input-buffer ss))          ; the last character's octets
     (when (>= (%ss-mark ss) 0)
       (setf (%ss-ipos ss) (%ss-mark ss) (%ss-mark ss) -1))
     nil))
@@ -434,16 +565,18 @@ it is at least a buffer's worth."
 (defmethod gray:stream-peek-char ((s stream-socket))
   (let* ((ss (%stream-state s))
          (c (%read-char s ss nil)))
-    (unless (eq c :eof)
-      (setf (%ss-ipos ss) (%ss-mark ss) (%ss-mark ss) -1))
+    (if (eq c :eof)
+        (%input-done ss)
+        (setf (%ss-ipos ss) (%ss-mark ss) (%ss-mark ss) -1))
     c))
 
 (defmethod gray:stream-listen ((s stream-socket))
   (let* ((ss (%stream-state s))
          (c (%read-char s ss t)))
-    (when (characterp c)
-      (setf (%ss-ipos ss) (%ss-mark ss) (%ss-mark ss) -1)
-      t)))
+    (cond ((characterp c)
+           (setf (%ss-ipos ss) (%ss-mark ss) (%ss-mark ss) -1)
+           t)
+          (t (%input-done ss) nil))))
 
 (defmethod gray:stream-read-line ((s stream-socket))
   (let ((ss (%stream-state s)))
@@ -453,11 +586,13 @@ it is at least a buffer's worth."
       ;; with a non-empty line, so a last unterminated line is returned
       ;; as if terminated; the next call reports end of file.
       (declare (ignore missing))
+      (%input-done ss)
       (if (eq line :eof) (values nil t) (values line nil)))))
 
 (defmethod gray:stream-clear-input ((s stream-socket))
   (let ((ss (%stream-state s)))
-    (setf (%ss-ipos ss) 0 (%ss-iend ss) 0 (%ss-mark ss) -1)
+    (setf (%ss-ipos ss) (%ss-iend ss) (%ss-mark ss) -1 (%ss-carry ss) 0)
+    (%release-input ss)
     nil))
 
 (defmethod gray:stream-write-char ((s stream-socket) char)
@@ -502,13 +637,15 @@ it is at least a buffer's worth."
       t)))
 
 (defmethod gray:stream-finish-output ((s stream-socket))
-  (%flush s (%stream-state s)))
+  (%flush-out s (%stream-state s)))
 
 (defmethod gray:stream-force-output ((s stream-socket))
-  (%flush s (%stream-state s)))
+  (%flush-out s (%stream-state s)))
 
 (defmethod gray:stream-clear-output ((s stream-socket))
-  (setf (%ss-opos (%stream-state s)) 0)
+  (let ((ss (%stream-state s)))
+    (setf (%ss-opos ss) 0)
+    (%release-output ss))
   nil)
 
 (defmethod gray:stream-file-position ((s stream-socket) &optional position)
@@ -521,9 +658,10 @@ it is at least a buffer's worth."
 (defmethod gray:stream-read-sequence ((s stream-socket) sequence &optional (start 0) end)
   (let ((end (%check-range sequence start end))
         (ss (%stream-state s)))
-    (if (stringp sequence)
-        (%read-chars s ss sequence start end)
-        (%read-octets s ss sequence start end))))
+    (prog1 (if (stringp sequence)
+               (%read-chars s ss sequence start end)
+               (%read-octets s ss sequence start end))
+      (%input-done ss))))
 
 (defmethod gray:stream-write-sequence ((s stream-socket) sequence &optional (start 0) end)
   (let ((end (%check-range sequence start end))
@@ -542,7 +680,7 @@ it is at least a buffer's worth."
         (ascii (member (%ss-codec ss) '(:utf-8 :latin-1 :ascii)))
         (utf-8 (eq (%ss-codec ss) :utf-8)))
     (declare (fixnum pos offset))
-    (setf (%ss-mark ss) -1)
+    (setf (%ss-mark ss) -1 (%ss-carry ss) 0)
     (loop while (< pos end)
           do (multiple-value-bind (c next)
                  (let* ((buf (%ss-ibuf ss)) (p (+ (%ss-ipos ss) offset)))
@@ -568,10 +706,27 @@ it is at least a buffer's worth."
     pos))
 
 (defmethod close :around ((s stream-socket) &key abort)
-  (if (and (not abort) (socket-open-p s) (slot-value s 'stream-state))
-      (unwind-protect (%flush s (%stream-state s))
-        (call-next-method))
-      (call-next-method)))
+  (let ((ss (slot-value s 'stream-state)))
+    (unwind-protect
+         (if (and ss (not abort) (socket-open-p s))
+             (unwind-protect (%flush s ss)
+               (call-next-method))
+             (call-next-method))
+      (when ss (%let-buffers-go s ss)))))
+
+(defun %let-buffers-go (socket ss)
+  "After CLOSE: SOCKET holds no buffer.  The output buffer, flushed or
+discarded, goes back to the pool.  The input buffer is left to the
+collector with the state holding it, as another thread may still be
+inside a read on it (closing a socket is how a blocked reader is woken):
+SOCKET gets a copy of its state without one."
+  (setf (%ss-opos ss) 0)
+  (%release-output ss)
+  (when (plusp (length (%ss-ibuf ss)))
+    (let ((new (copy-stream-state ss)))
+      (setf (%ss-ibuf new) *no-buffer* (%ss-ipos new) 0 (%ss-iend new) 0
+            (%ss-mark new) -1 (%ss-carry new) 0)
+      (setf (slot-value socket 'stream-state) new))))
 
 ;;; Reading what is there
 
@@ -591,6 +746,7 @@ means nothing is available now, and at end of file the second value is T."
                          (progn (setf (char vector pos) c) (incf pos))
                          (loop-finish))))
           (setf (%ss-mark ss) -1)
+          (%input-done ss)
           (values pos (and (= pos start) (%ss-eof ss) (= (%ss-ipos ss) (%ss-iend ss)))))
         (progn
           (when (and (= (%ss-ipos ss) (%ss-iend ss)) (< start end))
@@ -599,4 +755,5 @@ means nothing is available now, and at end of file the second value is T."
             (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
             (incf (%ss-ipos ss) n)
             (setf (%ss-mark ss) -1)
+            (%input-done ss)
             (values (+ start n) (and (zerop n) (%ss-eof ss))))))))

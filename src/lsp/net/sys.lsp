@@ -168,6 +168,10 @@ one cl_object out), inlined into compiled callers."
 ;;; The event loop (src/c/net/ecl/loop.c).
 (define-primitive loop-new () "netsys_loop_new"
   "A new libuv loop whose callbacks only record events: a loop pointer object.")
+(define-primitive loops-finalized () "netsys_loops_finalized"
+  "(COLLECTED . LEFT): event loops freed by their finalizer, and those it had
+to leave: a host lookup was running, or the loop's thread was closing a
+watched socket at that moment.")
 (define-primitive loop-close (loop) "netsys_loop_close"
   "Free LOOP (its watchers and timers freed first); T, or NIL if it was freed already.")
 (define-primitive loop-pass (loop wait-ms) "netsys_loop_pass"

@@ -23,12 +23,15 @@ static cl_object finalize(cl_object handle) {
   ecl_return0(ecl_process_env());
 }
 
-void netsys__handle_init(void) {
-  if (finalizer == OBJNULL) {
-    finalizer = ecl_make_cfun((cl_objectfn_fixed) finalize,
-                                      ecl_make_symbol("%FINALIZE-HANDLE", "NET-SYS"), ECL_NIL, 1);
-    ecl_register_root(&finalizer);
+void netsys__make_finalizer(cl_object *slot, cl_object (*f)(cl_object), const char *name) {
+  if (*slot == OBJNULL) {
+    *slot = ecl_make_cfun((cl_objectfn_fixed) f, ecl_make_symbol(name, "NET-SYS"), ECL_NIL, 1);
+    ecl_register_root(slot);
   }
+}
+
+void netsys__handle_init(void) {
+  netsys__make_finalizer(&finalizer, finalize, "%FINALIZE-HANDLE");
 }
 
 cl_object netsys_handle_prealloc(void) {

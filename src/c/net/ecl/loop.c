@@ -1,6 +1,8 @@
 /* loop.c -- glue for the event loop: loop, watcher, timer and lookup objects, and the batch of events. */
 #include "netsys.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Each C object is a foreign-data object of its own tag whose pointer
@@ -27,11 +29,48 @@ static cl_object wrap(const char *tag, void *p) {
     ecl_enable_interrupts_env(env);                                                           \
   } while (0)
 
+/* A loop pointer that becomes garbage unclosed is freed by its finalizer
+ * with net_loop_collect, from whatever thread runs finalizers: the loop is
+ * unreachable from Lisp, and net_loop_collect first takes its watchers
+ * from their sockets, the only way C reaches it.  When it cannot, the
+ * memory is left, and said so.  The function is a GC root, as a C static
+ * is none. */
+static cl_object loop_finalizer = OBJNULL;
+static atomic_long loops_collected, loops_left;
+
+static cl_object finalize_loop(cl_object obj) {
+  const cl_env_ptr env = ecl_process_env();
+  net_loop *l = (net_loop *) obj->foreign.data;
+  int r;
+  if (l) {
+    NETSYS__QUIET(env, r = net_loop_collect(l));
+    obj->foreign.data = NULL;
+    if (r == 0) {
+      atomic_fetch_add(&loops_collected, 1);
+    } else {
+      atomic_fetch_add(&loops_left, 1);
+      fprintf(stderr, ";;; net: an event loop became garbage unclosed while a host lookup "
+                      "ran or a watched socket was being closed; its memory is left\n");
+    }
+  }
+  ecl_return0(env);
+}
+
+void netsys__loop_init(void) {
+  netsys__make_finalizer(&loop_finalizer, finalize_loop, "%FINALIZE-LOOP");
+}
+
+cl_object netsys_loops_finalized(void) {
+  return ecl_cons(ecl_make_fixnum(atomic_load(&loops_collected)),
+                  ecl_make_fixnum(atomic_load(&loops_left)));
+}
+
 cl_object netsys_loop_new(void) {
   const cl_env_ptr env = ecl_process_env();
   cl_object obj = wrap("EVENT-LOOP-POINTER", NULL);
   net_loop *l;
   int r;
+  si_set_finalizer(obj, loop_finalizer);   /* before: nothing to do while data is NULL */
   NETSYS__QUIET(env, r = net_loop_new(&l); if (r == 0) obj->foreign.data = (char *) l);
   if (r < 0)
     netsys_raise(r, "uv_loop_init", ECL_NIL);

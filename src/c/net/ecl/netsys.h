@@ -64,6 +64,9 @@ cl_object netsys_handle_dup(cl_object handle, cl_object sock);
 cl_object netsys_socket_connected(cl_object handle, cl_object sock);
 /* Registers the finalizer function as a GC root; from netsys_init. */
 void netsys__handle_init(void);
+/* Makes *SLOT, if not yet made, the function F of one argument named NAME
+ * in NET-SYS, registered as a GC root: a finalizer for si_set_finalizer. */
+void netsys__make_finalizer(cl_object *slot, cl_object (*f)(cl_object), const char *name);
 
 /* ---- Waiting (netsys_wait.c) -------------------------------------------- */
 
@@ -220,6 +223,11 @@ cl_object netsys_interface_name(cl_object index);
 /* (canonical-name (octets . scope) ...) of N resolved addresses (resolver.c). */
 cl_object netsys__addr_list(const net_ip_addr *a, int n);
 cl_object netsys_loop_new(void);
+/* (collected . left): loops freed by their finalizer, and loops it had to
+ * leave (a lookup running, or a watched socket being closed at that moment). */
+cl_object netsys_loops_finalized(void);
+/* Registers the loop finalizer as a GC root; from netsys_init. */
+void netsys__loop_init(void);
 cl_object netsys_loop_close(cl_object loop);
 cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms);
 cl_object netsys_loop_take(cl_object loop, cl_object vector);
