@@ -713,3 +713,37 @@ receive and send.  Compiled by the test: interpreted callbacks would cons.")
         (let ((expected (utf-8-octets (format nil "~{~a~%~}~c" lines (code-char 10)))))
           (run-until l (lambda () (= (length got) (length expected))))
           (is (equalp expected got)))))))
+
+(test queue-send-refuses-past-max-queued
+  ;; A peer that never reads: the producer ignores backpressure and meets
+  ;; the hard maximum; the queue stays bounded, another connection of the
+  ;; same loop is served.
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (c d :blocking nil)
+        (setf (net:socket-option a :send-buffer) 4096)
+        (let* ((chunk (make-octets 65536 7))
+               (w (net:add-watcher l a nil nil :high-water-mark 65536 :max-queued 1000000))
+               (condition nil)
+               (sent 0))
+          (loop repeat 1000
+                do (handler-case (progn (net:queue-send w chunk) (incf sent))
+                     (net:limit-exceeded (e) (setf condition e) (return))))
+          (is (typep condition 'net:limit-exceeded))
+          (when condition
+            (is (eq :write-queue (net:limit-exceeded-limit condition)))
+            (is (= 1000000 (net:limit-exceeded-maximum condition)))
+            (is (eq a (net:limit-exceeded-socket condition))))
+          (is (<= (net:watcher-queued-octets w) 1000000) "the queue stays bounded")
+          (is (< sent 1000) "the producer was stopped")
+          ;; Nothing of the refused call was queued: still refused, same count.
+          (let ((before (net:watcher-queued-octets w)))
+            (signals net:limit-exceeded (net:queue-send w chunk))
+            (is (= before (net:watcher-queued-octets w))))
+          ;; The loop still serves another connection.
+          (let ((got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+                (wc (net:add-watcher l c nil)))
+            (net:add-watcher l d '(:read) (lambda (s e) (declare (ignore e)) (drain-into s got)))
+            (net:queue-send wc (octets 1 2 3))
+            (run-until l (lambda () (= (length got) 3)))
+            (is (equalp (octets 1 2 3) got))))))))

@@ -730,3 +730,43 @@
       (is (= (char-code #\!) (aref v 0))))
     (finish-output c)
     (is (string= "text" (received-text s 4)))))
+
+(test read-line-limit-exact-and-bounded
+  ;; A line of exactly *MAX-LINE-LENGTH* octets is read; one octet more
+  ;; signals LIMIT-EXCEEDED and consumes nothing; a peer that never sends
+  ;; a newline cannot grow the buffer past the limit.  Both line readers:
+  ;; the octet scanner (UTF-8) and the character one (UTF-16).
+  (dolist (format '(:utf-8 :utf-16le))
+    (with-tcp-pair (c s :timeout 5)
+      (setf (net:socket-external-format c) format
+            (net:socket-external-format s) format)
+      (let* ((unit (if (eq format :utf-8) 1 2))
+             (net:*max-line-length* (* 1000 unit)))
+        (write-line (make-string 1000 :initial-element #\a) c)
+        (write-line (make-string 1001 :initial-element #\b) c)
+        (finish-output c)
+        (is (= 1000 (length (read-line s))) "~a: a line of exactly the limit" format)
+        (let ((e (handler-case (read-line s) (net:limit-exceeded (e) e))))
+          (is (typep e 'net:limit-exceeded) "~a: one octet past the limit" format)
+          (when (typep e 'net:limit-exceeded)
+            (is (eq :line-length (net:limit-exceeded-limit e)))
+            (is (eq s (net:limit-exceeded-socket e)))))
+        (is (char= #\b (read-char s)) "~a: the refused line is still there" format)
+        ;; A flood without a newline: refused once the limit is passed,
+        ;; the buffer no bigger than the limit plus one buffer.
+        (let ((net:*max-line-length* 100000)
+              (writer (spawn (lambda ()
+                               (handler-case
+                                   (let ((chunk (make-string 8192 :initial-element #\z)))
+                                     (loop repeat 64 do (write-string chunk c))
+                                     (finish-output c))
+                                 (net:socket-error () nil))))))
+          (read-line s)                 ; the rest of the b line
+          (signals net:limit-exceeded (read-line s))
+          (is (<= (length (net::%ss-ibuf (net::%stream-state s))) (+ 100000 (* 2 32768)))
+              "~a: the input buffer stayed bounded" format)
+          (shutdown s :input)
+          (close s :abort t)
+          (join writer)
+          ;; What the writer had buffered cannot go anywhere now.
+          (close c :abort t))))))

@@ -29,6 +29,26 @@ the socket and the reason."))
   ()
   (:documentation "The system ran out of descriptors, buffers or memory."))
 
+(define-condition limit-exceeded (network-error)
+  ((limit :initarg :limit :reader limit-exceeded-limit
+          :documentation "Which limit: :LINE-LENGTH or :WRITE-QUEUE.")
+   (maximum :initarg :maximum :reader limit-exceeded-maximum
+            :documentation "The limit's value, in octets.")
+   (socket :initarg :socket :initform nil :reader limit-exceeded-socket
+           :documentation "The socket the limit was reached on."))
+  (:report (lambda (c s)
+             (format s "~a~@[ on ~a~]: more than ~d octets"
+                     (case (limit-exceeded-limit c)
+                       (:line-length "a line longer than *MAX-LINE-LENGTH*")
+                       (:write-queue "a write queue over its MAX-QUEUED")
+                       (t (limit-exceeded-limit c)))
+                     (limit-exceeded-socket c) (limit-exceeded-maximum c))))
+  (:documentation "A peer made a connection exceed one of NET's limits
+against hostile peers: a line longer than *MAX-LINE-LENGTH* (:LINE-LENGTH),
+or a write queue that would hold more than its watcher's MAX-QUEUED
+octets (:WRITE-QUEUE).  Nothing is consumed or queued by the call that
+signals it; the connection is usually best closed."))
+
 (define-condition invalid-address (network-error parse-error)
   ((text :initarg :text :initform nil :reader invalid-address-text
          :documentation "The designator that could not be made an address.")
@@ -72,7 +92,10 @@ UNKNOWN-PROTOCOL."))
              (resolver-error-name "What was being looked up: host name, address, service or protocol.")
              (resolver-error-operation "The C call that failed, e.g. \"getaddrinfo\".")
              (resolver-error-code "NET's resolver code: -3000 plus the EAI_ value, or -3100/-3101.")
-             (resolver-error-message "The resolver's message (gai_strerror's text)."))
+             (resolver-error-message "The resolver's message (gai_strerror's text).")
+             (limit-exceeded-limit "Which limit a LIMIT-EXCEEDED is about: :LINE-LENGTH or :WRITE-QUEUE.")
+             (limit-exceeded-maximum "The value of the limit a LIMIT-EXCEEDED reports, in octets.")
+             (limit-exceeded-socket "The socket a LIMIT-EXCEEDED was signalled on."))
       do (setf (documentation reader 'function) doc))
 
 ;;; One class per row of src/c/net/errors.def, read at compile time: the C
