@@ -770,3 +770,19 @@
           (join writer)
           ;; What the writer had buffered cannot go anywhere now.
           (close c :abort t))))))
+
+(test close-after-peer-reset-releases-the-descriptor
+  ;; D08: flushing in CLOSE meets the peer's reset; the condition is
+  ;; signalled, and the descriptor is released all the same.
+  (let ((before (socket-fd-count)))
+    (with-tcp-pair (c s :timeout 5)
+      (close s :abort t)
+      (sleep 0.1)
+      (write-string "pending output" c)
+      (let ((outcome (handler-case (progn (close c) :closed)
+                       (net:socket-error (e) e))))
+        (is (or (eq outcome :closed) (typep outcome '(or net:connection-reset net:broken-pipe)))
+            "~a" outcome))
+      (is-false (net:socket-open-p c) "closed even though the flush failed")
+      (is (eq nil (close c)) "a second close does nothing"))
+    (is (= before (socket-fd-count)) "no descriptor leaked")))
