@@ -922,3 +922,24 @@ same descriptor number), and that number."
       (is (= 200000 (funcall writer)))
       (is (= 200000 pos))
       (is (equalp data got)))))
+
+(test calls-in-the-wrong-state-signal-their-errno
+  ;; B15: each call made in a state where it makes no sense signals the
+  ;; condition of its errno, and the socket stays usable.
+  (let ((s (make-socket)))
+    (unwind-protect
+         (progn
+           (signals net:invalid-argument (accept-connection s :timeout 1))
+           (signals net:broken-pipe (send s (octets 1)))   ; Linux: EPIPE, not ENOTCONN
+           (bind-address s "127.0.0.1")
+           (signals net:invalid-argument (bind-address s "127.0.0.1")))
+      (close s)))
+  (let ((u (make-socket :type :datagram)))
+    (unwind-protect
+         (signals net:destination-address-required (send u (octets 1)))
+      (close u)))
+  (with-tcp-pair (c s :timeout 5)
+    (signals net:already-connected
+      (connect c (net:socket-remote-address c) :port (net:socket-remote-port c) :timeout 1))
+    (send c (octets 5))
+    (is (eql 1 (receive s (make-octets 1))) "still usable")))
