@@ -747,3 +747,27 @@ receive and send.  Compiled by the test: interpreted callbacks would cons.")
             (net:queue-send wc (octets 1 2 3))
             (run-until l (lambda () (= (length got) 3)))
             (is (equalp (octets 1 2 3) got))))))))
+
+(test queued-buffers-survive-garbage-collection
+  ;; L08: 2,000 freshly consed vectors handed over to the write queue
+  ;; (no other reference to them), full collections while they wait: the
+  ;; peer receives every octet, in order.
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((w (net:add-watcher l a nil nil :high-water-mark 0))
+             (expected (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+             (got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+             (state (make-random-state t)))
+        (dotimes (i 2000)
+          (let ((v (random-octets (1+ (random 200 state)) state)))
+            (loop for o across v do (vector-push-extend o expected))
+            (net:queue-send w v :copy nil))
+          (when (zerop (mod i 500)) (si:gc t)))
+        (si:gc t)
+        (net:add-watcher l b '(:read) (lambda (s e) (declare (ignore e)) (drain-into s got)))
+        (run-until l (lambda () (when (zerop (random 50 state)) (si:gc t))
+                       (= (length got) (length expected)))
+                   :seconds 20)
+        (is (= (length expected) (length got)))
+        (is (equalp expected got))))))
