@@ -459,3 +459,42 @@ header.  Partial lines wait in a buffer of the connection's own."
                (is (< accepted 40))))
         (mapc #'close clients))
       (is (string= "late" (ask-server port "late" :timeout 20))))))
+
+(test event-loop-server-write-queue-cap-closes-a-non-reader
+  ;; A client asks for an endless stream and never reads it: the handler
+  ;; produces without heeding backpressure, meets MAX-QUEUED, and the
+  ;; server closes that connection, reports it, and serves the next client.
+  (multiple-value-bind (on-error reports) (collecting-reports)
+    (with-event-loop-server
+        (server (lambda (socket)
+                  (let ((chunk (make-octets 65536 (char-code #\z)))
+                        (w nil))
+                    (setf w (net:add-watcher
+                             net:*server-event-loop* socket '(:read)
+                          (lambda (s events)
+                            (declare (ignore events))
+                            (let ((line (handler-case (read-line s nil)
+                                          (net:socket-error () nil))))
+                              (cond ((null line) (close s))
+                                    ((string= line "flood")
+                                     (loop repeat 1000 do (net:queue-send w chunk)))
+                                    (t (net:queue-send w (map '(vector (unsigned-byte 8)) #'char-code
+                                                              (format nil "~a~%" line)))))))
+                          :max-queued (* 1024 1024)))))
+                :on-error on-error)
+      (let* ((port (net:server-port server))
+             (attacker (net:connect-to "127.0.0.1" port :timeout 5)))
+        (unwind-protect
+             (progn
+               (setf (net:socket-option attacker :receive-buffer) 4096)
+               (write-line "flood" attacker)
+               (finish-output attacker)
+               (let ((e (loop repeat 100
+                              for e = (find-if (lambda (c) (typep c 'net:limit-exceeded))
+                                               (funcall reports))
+                              until e do (sleep 0.05)
+                              finally (return e))))
+                 (is-true e "the flood met the write queue's cap")
+                 (when e (is (eq :write-queue (net:limit-exceeded-limit e)))))
+               (is (string= "next" (ask-server port "next")) "the next client is served"))
+          (close attacker :abort t))))))
