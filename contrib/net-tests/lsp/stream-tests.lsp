@@ -155,7 +155,9 @@
     (sleep 0.05)
     (close c)
     (sleep 0.05)
-    (signals net:connection-reset (read-char s))))
+    (signals net:connection-reset (read-char s))
+    ;; The kernel says end of file next; the stream keeps saying reset.
+    (signals net:connection-reset (read-line s nil :eof))))
 
 (test read-timeout-loses-nothing
   (with-tcp-pair (c s :timeout 0.2)

@@ -152,6 +152,18 @@ UNKNOWN-PROTOCOL."))
 (defun %resolver-code-p (code)
   (<= -3999 code -3000))
 
+(defvar *reset-sockets* (make-hash-table :test #'eq :weakness :key :synchronized t)
+  "Socket -> the code of the CONNECTION-RESET signalled on it.  The kernel
+reports a reset to one call and end of file to the next ones; a later read
+of such a socket signals the reset again instead (%CHECK-RESET).")
+
+(defun %check-reset (socket)
+  "Called where a read of SOCKET met end of file: signal the connection's
+reset again if one was signalled on it."
+  (let ((code (gethash socket *reset-sockets*)))
+    (when code
+      (net-sys::%signal-error code "recv" socket))))
+
 (defun net-sys::%signal-error (code syscall socket)
   "Signal the condition for error CODE raised by SYSCALL on SOCKET.
 The one function through which the C glue reports failure.  For the
@@ -160,7 +172,10 @@ resolver's codes (-3000 to -3999) SOCKET is the name looked up."
       (error (gethash code *error-classes* 'resolver-failure)
              :code code :operation syscall :name socket
              :message (net-sys:resolver-strerror code))
-      (error (gethash code *error-classes* 'socket-error)
+      (let ((class (gethash code *error-classes* 'socket-error)))
+        (when (and socket (eq class 'connection-reset))
+          (setf (gethash socket *reset-sockets*) code))
+        (error class
              :errno (if (minusp code) (if (> code -3000) (- code) code) code)
              :syscall syscall :socket socket
-             :message (net-sys:strerror code))))
+             :message (net-sys:strerror code)))))

@@ -127,7 +127,7 @@ waiting (DEADLINE -1), NIL if NOHANG, else WOULD-BLOCK.  Keeps every octet from 
     (let ((n (net-sys:recv (socket-handle socket) buf (%ss-iend ss) (length buf) 0
                            deadline socket)))
       (cond ((null n) (if nohang nil (%would-block socket "recv")))
-            ((zerop n) (setf (%ss-eof ss) t) 0)
+            ((zerop n) (%check-reset socket) (setf (%ss-eof ss) t) 0)
             (t (incf (%ss-iend ss) n) n)))))
 
 (defun %read-deadline (socket)
