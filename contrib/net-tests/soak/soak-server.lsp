@@ -23,10 +23,14 @@
 (defvar *errors* (make-hash-table :test #'eq) "condition class name -> count")
 (defvar *datagrams* 0)
 
+(defvar *unexpected* '() "The reports of the first conditions that are not network errors.")
+
 (defun note-error (condition socket)
   (declare (ignore socket))
   (mp:with-lock (*lock*)
-    (incf (gethash (class-name (class-of condition)) *errors* 0))))
+    (incf (gethash (class-name (class-of condition)) *errors* 0))
+    (when (and (not (typep condition 'net:network-error)) (< (length *unexpected*) 5))
+      (push (princ-to-string condition) *unexpected*))))
 
 (defun evented-echo (socket)
   "Echo with the write queue and backpressure: stop reading while the
@@ -94,7 +98,8 @@ queue is past its high-water mark, read again when it drains."
                                       :errors (loop for k being the hash-keys of *errors*
                                                       using (hash-value v)
                                                     collect (list (string k) v))
-                                      :datagrams *datagrams*))))
+                                      :datagrams *datagrams*
+                                      :unexpected *unexpected*))))
                     (finish-output))))))
 
 (main)
