@@ -8,7 +8,8 @@ it for SOAK_SECONDS (default 40) twice:
   echo      well-behaved clients, one connection each, random payloads of
             1..65536 octets, every echo checked byte for byte (SHA-256);
             a round trip slower than a second is a stall
-  slow      slow readers: 2 MiB echoed, read back 64 KiB every 20 ms
+  slow      slow readers, one connection each: 2 MiB echoes, each read
+            back 64 KiB every 20 ms
   reset     clients that send 512 KiB and reset (SO_LINGER 0) mid-write
   churn     connect/close cycles, half of them with a short echo
   burst     once per round, more connections at once than the server has
@@ -101,15 +102,16 @@ def echo_client(port, stats, stop, rng):
 
 
 def slow_reader(port, stats, stop, rng):
-    while not stop.is_set():
-        data = os.urandom(2 * 1024 * 1024)
-        try:
-            s = connect(port, timeout=30)
-        except OSError as e:
-            stats.error("slow", e)
-            time.sleep(0.1)
-            continue
-        with s:
+    """One connection for the round, made before the burst: 2 MiB echoes
+    read back slowly, one after the other."""
+    try:
+        s = connect(port, timeout=30)
+    except OSError as e:
+        stats.fail("slow reader could not connect: %r" % e)
+        return
+    with s:
+        while not stop.is_set():
+            data = os.urandom(2 * 1024 * 1024)
             writer = threading.Thread(target=lambda: s.sendall(data), daemon=True)
             writer.start()
             h, got = hashlib.sha256(), 0
@@ -122,7 +124,7 @@ def slow_reader(port, stats, stop, rng):
                     got += len(c)
                     time.sleep(0.02)
             except (OSError, EOFError) as e:
-                stats.fail("slow reader lost its echo: %r" % e)
+                stats.fail("slow reader lost its echo after %d octets: %r" % (got, e))
                 return
             writer.join(10)
             if h.digest() != hashlib.sha256(data).digest():
