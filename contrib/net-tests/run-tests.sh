@@ -21,7 +21,7 @@ suite() {
   echo "== $name"
   out=$("$@" 2>&1 </dev/null); status=$?
   printf '%s\n' "$out" | tee -a "$log" | grep -v '^;;;' | tail -n 40
-  line=$(printf '%s\n' "$out" | grep -E '^((C|lisp) suites|C10K|usocket|bench programs): [0-9]+ ' | tail -n 1)
+  line=$(printf '%s\n' "$out" | grep -E '^((C|lisp) suites|C10K|usocket|bench programs|faults): [0-9]+ ' | tail -n 1)
   if [ -n "$line" ]; then
     p=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) .*/\1/')
     f=$(echo "$line" | sed -E 's/^[^:]*: [0-9]+ [a-z]+, ([0-9]+) .*/\1/')
@@ -64,6 +64,9 @@ suite "usocket over net: usocket's own suite (over net and over its bundled back
 
 suite "bench programs: loadgen's modes against the C reference servers and bench/servers/, briefly" \
   env srcdir="$srcdir" builddir="$builddir" ECL="$ECL" sh "$srcdir/contrib/net-tests/bench-smoke.sh"
+
+suite "faults: the server helpers out of descriptors (EMFILE), in a child with a low limit" \
+  env builddir="$builddir" ECL="$ECL" python3 "$srcdir/contrib/net-tests/faults.py"
 
 # The manual's table of error classes is generated from errors.def: it must
 # not drift from it.

@@ -345,3 +345,74 @@ how many requests arrived."
              (is (< (elapsed start) 5) "the wait was cut short")
              (is (= before (socket-fd-count)) "both attempts closed"))
         (close filler)))))
+
+;;; Ephemeral ports running out (catalog case O03), in a network namespace
+;;; of its own whose local port range is five ports wide.
+
+(defparameter *port-exhaustion-forms* "
+(let* ((port 7000)                     ; outside the five ephemeral ports
+       (l (net:make-listener port))
+       (fds (length (directory \"/proc/self/fd/*\" :resolve-symlinks nil)))
+       (held '()))
+  (print (list :exhausted
+               (handler-case
+                   (loop repeat 20
+                         do (let ((s (net:make-socket)))
+                              (handler-bind ((error (lambda (e) (declare (ignore e)) (close s))))
+                                (net:connect s \"127.0.0.1\" :port port :timeout 5))
+                              (push s held))
+                         finally (return :never))
+                 (error (e) (list (type-of e) (length held))))))
+  ;; The server closes first (its side keeps TIME_WAIT), then the clients:
+  ;; their ports are free again.
+  (dolist (s held) (declare (ignore s)) (close (net:accept-connection l :timeout 5)))
+  (dolist (s held) (net:receive s (make-array 1 :element-type '(unsigned-byte 8)) :timeout 5) (close s))
+  (print (list :after (loop repeat 30
+                            do (handler-case (progn (close (net:connect-to \"127.0.0.1\" port :timeout 5))
+                                                    (return :ok))
+                                 (error (e) (sleep 0.1) e))
+                            finally (return :still-exhausted))))
+  (close l)
+  (print (list :fds (- (length (directory \"/proc/self/fd/*\" :resolve-symlinks nil)) fds -1))))
+")
+
+(defun run-with-five-ephemeral-ports ()
+  "The forms printed by *PORT-EXHAUSTION-FORMS*, run by a child ECL in a new
+network namespace whose ip_local_port_range is 40000-40004, as a list."
+  (let* ((dir (format nil "/tmp/net-ports-~d-~d/" (ext:getpid) (random 1000000)))
+         (out (concatenate 'string dir "out")))
+    (ensure-directories-exist dir)
+    (with-open-file (s (concatenate 'string dir "forms.lsp") :direction :output)
+      (write-string *port-exhaustion-forms* s))
+    (with-open-file (s (concatenate 'string dir "run.sh") :direction :output)
+      (format s "set -e
+ip link set lo up
+echo '40000 40004' > /proc/sys/net/ipv4/ip_local_port_range
+~a --norc --eval '(load \"~anet.fas\")' --load ~aforms.lsp --eval '(ext:quit 0)' > ~a 2>&1
+" (or (ext:getenv "ECL") "ecl") (ext:getenv "NET_BUILDDIR") dir out))
+    (unwind-protect
+         (progn
+           (ext:run-program "sh" (list "-c" (format nil "timeout 60 unshare --net sh ~arun.sh" dir))
+                            :input t :output t :error t :wait t)
+           (with-open-file (s out :if-does-not-exist nil)
+             (and s (let ((*read-eval* nil) (*package* (find-package "NET-TESTS")))
+                      (loop for form = (read s nil s)
+                            until (eq form s)
+                            when (and (consp form) (keywordp (first form))) collect form)))))
+      (ext:run-program "rm" (list "-rf" dir) :input t :output t :error t :wait t))))
+
+(test ephemeral-ports-running-out
+  (if (not (with-open-file (in "/proc/self/status")
+             (loop for line = (read-line in nil) while line
+                   when (eql 0 (search "Uid:" line))
+                     return (eql 0 (parse-integer line :start 4 :junk-allowed t)))))
+      (skip "needs root to make a network namespace with a narrow port range")
+      (let ((results (run-with-five-ephemeral-ports)))
+        (let ((exhausted (second (assoc :exhausted results))))
+          ;; Linux hands connect() part of the range first (by parity):
+          ;; at most five connections, then the condition.
+          (is (and (consp exhausted) (eq 'net:address-not-available (first exhausted))
+                   (<= 1 (second exhausted) 5))
+              "the connection past the ports: ~s" results))
+        (is (eq :ok (second (assoc :after results))) "ports come back once released: ~s" results)
+        (is (eql 0 (second (assoc :fds results))) "no descriptor left: ~s" results))))

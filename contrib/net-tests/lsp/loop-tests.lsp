@@ -759,3 +759,60 @@ close closes the descriptor (the suite checks that none leaks)."
              (is (equalp (octets 1 2 3) v))))
       (close a)
       (close b))))
+(test queue-send-refuses-past-max-queued
+  ;; A peer that never reads: the producer ignores backpressure and meets
+  ;; the hard maximum; the queue stays bounded, another connection of the
+  ;; same loop is served.
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (with-socket-pair (c d :blocking nil)
+        (setf (net:socket-option a :send-buffer) 4096)
+        (let* ((chunk (make-octets 65536 7))
+               (w (net:add-watcher l a nil nil :high-water-mark 65536 :max-queued 1000000))
+               (condition nil)
+               (sent 0))
+          (loop repeat 1000
+                do (handler-case (progn (net:queue-send w chunk) (incf sent))
+                     (net:limit-exceeded (e) (setf condition e) (return))))
+          (is (typep condition 'net:limit-exceeded))
+          (when condition
+            (is (eq :write-queue (net:limit-exceeded-limit condition)))
+            (is (= 1000000 (net:limit-exceeded-maximum condition)))
+            (is (eq a (net:limit-exceeded-socket condition))))
+          (is (<= (net:watcher-queued-octets w) 1000000) "the queue stays bounded")
+          (is (< sent 1000) "the producer was stopped")
+          ;; Nothing of the refused call was queued: still refused, same count.
+          (let ((before (net:watcher-queued-octets w)))
+            (signals net:limit-exceeded (net:queue-send w chunk))
+            (is (= before (net:watcher-queued-octets w))))
+          ;; The loop still serves another connection.
+          (let ((got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+                (wc (net:add-watcher l c nil)))
+            (net:add-watcher l d '(:read) (lambda (s e) (declare (ignore e)) (drain-into s got)))
+            (net:queue-send wc (octets 1 2 3))
+            (run-until l (lambda () (= (length got) 3)))
+            (is (equalp (octets 1 2 3) got))))))))
+
+(test queued-buffers-survive-garbage-collection
+  ;; L08: 2,000 freshly consed vectors handed over to the write queue
+  ;; (no other reference to them), full collections while they wait: the
+  ;; peer receives every octet, in order.
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((w (net:add-watcher l a nil nil :high-water-mark 0))
+             (expected (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+             (got (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+             (state (make-random-state t)))
+        (dotimes (i 2000)
+          (let ((v (random-octets (1+ (random 200 state)) state)))
+            (loop for o across v do (vector-push-extend o expected))
+            (net:queue-send w v :copy nil))
+          (when (zerop (mod i 500)) (si:gc t)))
+        (si:gc t)
+        (net:add-watcher l b '(:read) (lambda (s e) (declare (ignore e)) (drain-into s got)))
+        (run-until l (lambda () (when (zerop (random 50 state)) (si:gc t))
+                       (= (length got) (length expected)))
+                   :seconds 20)
+        (is (= (length expected) (length got)))
+        (is (equalp expected got))))))

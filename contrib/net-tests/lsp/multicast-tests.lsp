@@ -317,3 +317,35 @@ A peer error, or a peer that died, is an error here."
       (veth-pair a b)
       (with-peers ((pa a) (pb b))
         (across-veth pa pb :ipv6 "ff15::77" 5005 "fd00:77::1" "fd00:77::3" "mcy")))))
+
+;;; A peer that vanishes without a FIN or a reset (catalog case P07).  Not
+;;; multicast, but it needs this file's namespaces and peers: two
+;;; namespaces joined by a veth pair, the server's end taken down once the
+;;; connection is up.
+
+(test peer-vanishing-silently-is-a-timeout
+  (as-root
+    (with-namespaces (a b)
+      (veth-pair a b)
+      (with-peers ((pa a) (pb b))
+        (let* ((l (ask pb "(keep (net:make-listener 7070 :host \"10.77.0.2\"))"))
+               (c1 (ask pa "(keep (net:connect-to \"10.77.0.2\" 7070 :timeout 5 :user-timeout 1))"))
+               (c2 (ask pa "(keep (net:connect-to \"10.77.0.2\" 7070 :timeout 5))")))
+          (ask pb "(keep (net:accept-connection (sock ~d) :timeout 5))" l)
+          (ask pb "(keep (net:accept-connection (sock ~d) :timeout 5))" l)
+          (ip "-n" b "link" "set" "mcy" "down")
+          ;; With TCP_USER_TIMEOUT, unacknowledged data fails the connection.
+          (is (eq 'net:connection-timed-out
+                  (ask pa "(handler-case
+                             (progn (net:send (sock ~d) (make-array 100 :element-type '(unsigned-byte 8)))
+                                    (net:receive (sock ~d) (make-array 10 :element-type '(unsigned-byte 8))
+                                                 :timeout 20)
+                                    :no-error)
+                           (error (e) (type-of e)))" c1 c1)))
+          ;; Without it, the application's own timeout fires.
+          (is (eq 'net:socket-timeout
+                  (ask pa "(handler-case
+                             (progn (net:receive (sock ~d) (make-array 10 :element-type '(unsigned-byte 8))
+                                                 :timeout 1)
+                                    :no-error)
+                           (error (e) (type-of e)))" c2))))))))

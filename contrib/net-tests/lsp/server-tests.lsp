@@ -230,3 +230,271 @@ file closes once the queue has drained."
     (is (not (mp:process-active-p (net::%shard-thread shard))))
     (is-true (net:stop-server server :grace 0.2))
     (is (= fds-before (socket-fd-count)) "the listener is closed")))
+
+;;; Limits against hostile clients: each attack leaves the server serving others.
+
+(defun collecting-reports ()
+  "An ON-ERROR function that collects its conditions, and a function returning them."
+  (let ((reports '()) (lock (mp:make-lock)))
+    (values (lambda (c s) (declare (ignore s)) (mp:with-lock (lock) (push c reports)))
+            (lambda () (mp:with-lock (lock) (copy-list reports))))))
+
+(defun trickle-until-cut (port bytes &key (interval 0.1) (max-seconds 10))
+  "Connect to PORT and send BYTES one octet every INTERVAL seconds, never a
+newline, until the server closes the connection or MAX-SECONDS pass.
+Returns T if the server cut the connection."
+  (let ((c (net:connect-to "127.0.0.1" port :timeout 5))
+        (end (+ (get-internal-real-time) (* max-seconds internal-time-units-per-second))))
+    (unwind-protect
+         (loop for i from 0 below bytes
+               while (< (get-internal-real-time) end)
+               do (handler-case
+                      (progn (send c (octets (char-code #\a)))
+                             (when (net:wait-until-ready (list c) :timeout interval)
+                               ;; Readable: end of file or a reset, the server let go.
+                               (return (handler-case (eql 0 (receive c (make-octets 16)))
+                                         (net:socket-error () t)))))
+                    (net:socket-error () (return t)))
+               finally (return nil))
+      (close c :abort t))))
+
+(defun ask-line-at-once (port line)
+  (ask-server port line :timeout 10))
+
+(test threaded-server-long-line-is-refused-and-others-served
+  (multiple-value-bind (on-error reports) (collecting-reports)
+    (with-server (server (lambda (s)
+                           (let ((net:*max-line-length* 65536))
+                             (echo-line-handler s)))
+                         :threads 4 :on-error on-error)
+      (let* ((port (net:server-port server))
+             (attacker (run-thread "attacker"
+                                   (lambda ()
+                                     ;; 8 MiB without a newline, far past the limit.
+                                     (handler-case
+                                         (net:with-connection (c "127.0.0.1" port :timeout 10)
+                                           (let ((chunk (make-octets 65536 (char-code #\x))))
+                                             (loop repeat 128 do (send c chunk)))
+                                           :sent-all)
+                                       (net:socket-error () :cut))))))
+        (is (string= "ok" (ask-line-at-once port "ok")) "another client is served meanwhile")
+        (is (eq :cut (funcall attacker)) "the attacker's connection is closed before 8 MiB")
+        (is (string= (make-string 65536 :initial-element #\y)
+                     (ask-line-at-once port (make-string 65536 :initial-element #\y)))
+            "a line of exactly the limit is read")
+        (let ((e (find-if (lambda (c) (typep c 'net:limit-exceeded)) (funcall reports))))
+          (is-true e "the handler met LIMIT-EXCEEDED")
+          (when e
+            (is (eq :line-length (net:limit-exceeded-limit e)))
+            (is (= 65536 (net:limit-exceeded-maximum e)))))))))
+
+(defun header-then-echo-handler (socket)
+  "Read a header line, say it arrived, then echo one line."
+  (let ((header (read-line socket nil)))
+    (when header
+      (net:header-received socket)
+      (sleep 1.5)                       ; longer than the header timeout
+      (write-line header socket))))
+
+(test threaded-server-header-timeout-cuts-slowloris
+  (multiple-value-bind (on-error reports) (collecting-reports)
+    (with-server (server #'header-then-echo-handler :threads 4 :header-timeout 1
+                                                    :on-error on-error)
+      (let* ((port (net:server-port server))
+             (slow (run-thread "slowloris" (lambda () (trickle-until-cut port 100)))))
+        (is (string= "fast" (ask-line-at-once port "fast"))
+            "a client that sends its header at once is served past the header timeout")
+        (is-true (funcall slow) "the slow client was cut off")
+        (is-true (find-if (lambda (c) (typep c 'net:socket-timeout)) (funcall reports)))))))
+
+(test threaded-server-accept-rate
+  (with-server (server #'echo-line-handler :threads 8 :accept-rate 10)
+    (let* ((port (net:server-port server))
+           (start (get-internal-real-time))
+           (clients (loop repeat 40
+                          collect (let ((s (make-socket)))
+                                    (connect s "127.0.0.1" :port port :timeout 5)
+                                    s))))
+      (unwind-protect
+           (progn
+             (sleep 0.5)
+             (let ((elapsed (/ (- (get-internal-real-time) start) internal-time-units-per-second))
+                   (accepted (getf (net:server-statistics server) :accepted)))
+               (is (<= accepted (+ 10 (* 10 elapsed) 1))
+                   "~d accepted in ~,2f s: more than the rate allows" accepted elapsed)
+               (is (< accepted 40))))
+        (mapc #'close clients))
+      ;; The backlog drains at the rate; a new client is served after it.
+      (is (string= "late" (ask-server port "late" :timeout 20))))))
+
+(defun evented-line-echo (socket)
+  "The event-loop handler: echo each complete line; the first line is the
+header.  Partial lines wait in a buffer of the connection's own."
+  (let ((pending (make-array 0 :element-type '(unsigned-byte 8) :adjustable t :fill-pointer 0))
+        (buffer (make-octets 4096))
+        (watcher nil))
+    (setf watcher
+          (net:add-watcher
+           net:*server-event-loop* socket '(:read)
+           (lambda (s events)
+             (declare (ignore events))
+             (let ((n (handler-case (receive s buffer)
+                        (net:socket-error () (close s :abort t) nil))))
+               (cond ((or (null n) (not (net:socket-open-p s))))
+                     ((zerop n) (close s))
+                     (t (loop for i below n do (vector-push-extend (aref buffer i) pending))
+                        (let ((lf (position 10 pending :from-end t)))
+                          (when lf
+                            (net:header-received s)
+                            (net:queue-send watcher (coerce (subseq pending 0 (1+ lf))
+                                                            '(simple-array (unsigned-byte 8) (*))))
+                            (let ((rest (subseq pending (1+ lf))))
+                              (setf (fill-pointer pending) 0)
+                              (loop for o across rest do (vector-push-extend o pending)))))))))))))
+
+(defmacro with-event-loop-server ((var handler &rest args) &body body)
+  `(let ((,var (net:start-event-loop-server ,handler 0 ,@args)))
+     (unwind-protect (progn ,@body)
+       (net:stop-server ,var :grace 1))))
+
+(defun hold-connection (port)
+  (let ((c (net:connect-to "127.0.0.1" port :timeout 5)))
+    (setf (net:socket-timeout-of c) 10)
+    c))
+
+(defun chat (socket line)
+  (write-line line socket)
+  (finish-output socket)
+  (read-line socket nil))
+
+(test event-loop-server-max-connections
+  (multiple-value-bind (on-error reports) (collecting-reports)
+    (let ((fds-before (socket-fd-count)))
+      (with-event-loop-server (server #'evented-line-echo :max-connections 3 :on-error on-error)
+        (let* ((port (net:server-port server))
+               (held (loop for i below 3
+                           collect (let ((c (hold-connection port)))
+                                     (is (string= "in" (chat c "in")))
+                                     c))))
+          (unwind-protect
+               (progn
+                 ;; Reset at once: even the connect may see the reset.
+                 (is (null (handler-case (let ((extra (hold-connection port)))
+                                           (unwind-protect (chat extra "over")
+                                             (close extra :abort t)))
+                             (net:network-error () nil)))
+                     "the connection past the cap is closed")
+                 (is (= 1 (getf (net:server-statistics server) :refused)))
+                 (is-true (find-if (lambda (c) (typep c 'net:server-busy)) (funcall reports)))
+                 (is (string= "still" (chat (first held) "still")) "held connections go on")
+                 (close (pop held))
+                 ;; Once the loop has seen that close, there is room again.
+                 (is (equal "again"
+                            (loop repeat 50
+                                  for answer = (handler-case (ask-server port "again")
+                                                 (net:network-error () (sleep 0.1) nil))
+                                  when answer return answer))
+                     "room again after a close"))
+            (mapc #'close held))))
+      (is (= fds-before (socket-fd-count)) "no descriptor leaked"))))
+
+(test event-loop-server-idle-and-header-timeouts
+  (multiple-value-bind (on-error reports) (collecting-reports)
+    (with-event-loop-server (server #'evented-line-echo :timeout 1 :header-timeout 1
+                                                        :on-error on-error)
+      (let* ((port (net:server-port server))
+             (slow (run-thread "slowloris" (lambda () (trickle-until-cut port 100))))
+             (silent (hold-connection port))
+             (busy (hold-connection port)))
+        (unwind-protect
+             (progn
+               ;; BUSY talks every 0.2 s for 2.5 s: past both timeouts.
+               (is (every (lambda (i) (sleep 0.2) (equal (princ-to-string i)
+                                                         (chat busy (princ-to-string i))))
+                          (loop for i below 12 collect i))
+                   "an active connection outlives the timeouts")
+               (is-true (funcall slow) "the slowloris client was cut by the header timeout")
+               ;; SILENT sent nothing: closed by the header timeout, then
+               ;; the idle one would have.
+               (is (null (handler-case (progn (net:wait-until-ready (list silent) :timeout 5)
+                                              (read-line silent nil))
+                           (net:socket-error () nil)))
+                   "the silent connection was closed")
+               (is (<= 2 (getf (net:server-statistics server) :timed-out)))
+               (is (<= 2 (count-if (lambda (c) (typep c 'net:socket-timeout)) (funcall reports)))))
+          (close silent :abort t)
+          (close busy))))))
+
+(test event-loop-server-idle-timeout-alone
+  (with-event-loop-server (server #'evented-line-echo :timeout 1
+                                                        :error-output (make-broadcast-stream))
+    (let* ((port (net:server-port server))
+           (c (hold-connection port)))
+      (unwind-protect
+           (progn
+             (is (string= "hi" (chat c "hi")) "the header came at once")
+             (is (null (handler-case (progn (net:wait-until-ready (list c) :timeout 8)
+                                            (read-line c nil))
+                         (net:socket-error () nil)))
+                 "closed once idle")
+             (is (= 1 (getf (net:server-statistics server) :timed-out)))
+             (is (string= "next" (ask-server port "next")) "the server goes on"))
+        (close c :abort t)))))
+
+(test event-loop-server-accept-rate
+  (with-event-loop-server (server #'evented-line-echo :accept-rate 10)
+    (let* ((port (net:server-port server))
+           (start (get-internal-real-time))
+           (clients (loop repeat 40
+                          collect (let ((s (make-socket)))
+                                    (connect s "127.0.0.1" :port port :timeout 5)
+                                    s))))
+      (unwind-protect
+           (progn
+             (sleep 0.5)
+             (let ((elapsed (/ (- (get-internal-real-time) start) internal-time-units-per-second))
+                   (accepted (getf (net:server-statistics server) :accepted)))
+               (is (<= accepted (+ 10 (* 10 elapsed) 1))
+                   "~d accepted in ~,2f s: more than the rate allows" accepted elapsed)
+               (is (< accepted 40))))
+        (mapc #'close clients))
+      (is (string= "late" (ask-server port "late" :timeout 20))))))
+
+(test event-loop-server-write-queue-cap-closes-a-non-reader
+  ;; A client asks for an endless stream and never reads it: the handler
+  ;; produces without heeding backpressure, meets MAX-QUEUED, and the
+  ;; server closes that connection, reports it, and serves the next client.
+  (multiple-value-bind (on-error reports) (collecting-reports)
+    (with-event-loop-server
+        (server (lambda (socket)
+                  (let ((chunk (make-octets 65536 (char-code #\z)))
+                        (w nil))
+                    (setf w (net:add-watcher
+                             net:*server-event-loop* socket '(:read)
+                          (lambda (s events)
+                            (declare (ignore events))
+                            (let ((line (handler-case (read-line s nil)
+                                          (net:socket-error () nil))))
+                              (cond ((null line) (close s))
+                                    ((string= line "flood")
+                                     (loop repeat 1000 do (net:queue-send w chunk)))
+                                    (t (net:queue-send w (map '(vector (unsigned-byte 8)) #'char-code
+                                                              (format nil "~a~%" line)))))))
+                          :max-queued (* 1024 1024)))))
+                :on-error on-error)
+      (let* ((port (net:server-port server))
+             (attacker (net:connect-to "127.0.0.1" port :timeout 5)))
+        (unwind-protect
+             (progn
+               (setf (net:socket-option attacker :receive-buffer) 4096)
+               (write-line "flood" attacker)
+               (finish-output attacker)
+               (let ((e (loop repeat 100
+                              for e = (find-if (lambda (c) (typep c 'net:limit-exceeded))
+                                               (funcall reports))
+                              until e do (sleep 0.05)
+                              finally (return e))))
+                 (is-true e "the flood met the write queue's cap")
+                 (when e (is (eq :write-queue (net:limit-exceeded-limit e)))))
+               (is (string= "next" (ask-server port "next")) "the next client is served"))
+          (close attacker :abort t))))))

@@ -155,7 +155,9 @@
     (sleep 0.05)
     (close c)
     (sleep 0.05)
-    (signals net:connection-reset (read-char s))))
+    (signals net:connection-reset (read-char s))
+    ;; The kernel says end of file next; the stream keeps saying reset.
+    (signals net:connection-reset (read-line s nil :eof))))
 
 (test read-timeout-loses-nothing
   (with-tcp-pair (c s :timeout 0.2)
@@ -888,3 +890,58 @@ checks the mark is still there before giving it back."
                                         (net::%give-buffer b)))))))))
     (is (every #'join threads))
     (is (= 0 clobbered))))
+(test read-line-limit-exact-and-bounded
+  ;; A line of exactly *MAX-LINE-LENGTH* octets is read; one octet more
+  ;; signals LIMIT-EXCEEDED and consumes nothing; a peer that never sends
+  ;; a newline cannot grow the buffer past the limit.  Both line readers:
+  ;; the octet scanner (UTF-8) and the character one (UTF-16).
+  (dolist (format '(:utf-8 :utf-16le))
+    (with-tcp-pair (c s :timeout 5)
+      (setf (net:socket-external-format c) format
+            (net:socket-external-format s) format)
+      (let* ((unit (if (eq format :utf-8) 1 2))
+             (net:*max-line-length* (* 1000 unit)))
+        (write-line (make-string 1000 :initial-element #\a) c)
+        (write-line (make-string 1001 :initial-element #\b) c)
+        (finish-output c)
+        (is (= 1000 (length (read-line s))) "~a: a line of exactly the limit" format)
+        (let ((e (handler-case (read-line s) (net:limit-exceeded (e) e))))
+          (is (typep e 'net:limit-exceeded) "~a: one octet past the limit" format)
+          (when (typep e 'net:limit-exceeded)
+            (is (eq :line-length (net:limit-exceeded-limit e)))
+            (is (eq s (net:limit-exceeded-socket e)))))
+        (is (char= #\b (read-char s)) "~a: the refused line is still there" format)
+        ;; A flood without a newline: refused once the limit is passed,
+        ;; the buffer no bigger than the limit plus one buffer.
+        (let ((net:*max-line-length* 100000)
+              (writer (spawn (lambda ()
+                               (handler-case
+                                   (let ((chunk (make-string 8192 :initial-element #\z)))
+                                     (loop repeat 64 do (write-string chunk c))
+                                     (finish-output c))
+                                 (net:socket-error () nil))))))
+          (read-line s)                 ; the rest of the b line
+          (signals net:limit-exceeded (read-line s))
+          (is (<= (length (net::%ss-ibuf (net::%stream-state s))) (+ 100000 (* 2 32768)))
+              "~a: the input buffer stayed bounded" format)
+          (shutdown s :input)
+          (close s :abort t)
+          (join writer)
+          ;; What the writer had buffered cannot go anywhere now.
+          (close c :abort t))))))
+
+(test close-after-peer-reset-releases-the-descriptor
+  ;; D08: flushing in CLOSE meets the peer's reset; the condition is
+  ;; signalled, and the descriptor is released all the same.
+  (let ((before (socket-fd-count)))
+    (with-tcp-pair (c s :timeout 5)
+      (close s :abort t)
+      (sleep 0.1)
+      (write-string "pending output" c)
+      (let ((outcome (handler-case (progn (close c) :closed)
+                       (net:socket-error (e) e))))
+        (is (or (eq outcome :closed) (typep outcome '(or net:connection-reset net:broken-pipe)))
+            "~a" outcome))
+      (is-false (net:socket-open-p c) "closed even though the flush failed")
+      (is (eq nil (close c)) "a second close does nothing"))
+    (is (= before (socket-fd-count)) "no descriptor leaked")))

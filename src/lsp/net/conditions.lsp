@@ -29,6 +29,26 @@ the socket and the reason."))
   ()
   (:documentation "The system ran out of descriptors, buffers or memory."))
 
+(define-condition limit-exceeded (network-error)
+  ((limit :initarg :limit :reader limit-exceeded-limit
+          :documentation "Which limit: :LINE-LENGTH or :WRITE-QUEUE.")
+   (maximum :initarg :maximum :reader limit-exceeded-maximum
+            :documentation "The limit's value, in octets.")
+   (socket :initarg :socket :initform nil :reader limit-exceeded-socket
+           :documentation "The socket the limit was reached on."))
+  (:report (lambda (c s)
+             (format s "~a~@[ on ~a~]: more than ~d octets"
+                     (case (limit-exceeded-limit c)
+                       (:line-length "a line longer than *MAX-LINE-LENGTH*")
+                       (:write-queue "a write queue over its MAX-QUEUED")
+                       (t (limit-exceeded-limit c)))
+                     (limit-exceeded-socket c) (limit-exceeded-maximum c))))
+  (:documentation "A peer made a connection exceed one of NET's limits
+against hostile peers: a line longer than *MAX-LINE-LENGTH* (:LINE-LENGTH),
+or a write queue that would hold more than its watcher's MAX-QUEUED
+octets (:WRITE-QUEUE).  Nothing is consumed or queued by the call that
+signals it; the connection is usually best closed."))
+
 (define-condition invalid-address (network-error parse-error)
   ((text :initarg :text :initform nil :reader invalid-address-text
          :documentation "The designator that could not be made an address.")
@@ -72,7 +92,10 @@ UNKNOWN-PROTOCOL."))
              (resolver-error-name "What was being looked up: host name, address, service or protocol.")
              (resolver-error-operation "The C call that failed, e.g. \"getaddrinfo\".")
              (resolver-error-code "NET's resolver code: -3000 plus the EAI_ value, or -3100/-3101.")
-             (resolver-error-message "The resolver's message (gai_strerror's text)."))
+             (resolver-error-message "The resolver's message (gai_strerror's text).")
+             (limit-exceeded-limit "Which limit a LIMIT-EXCEEDED is about: :LINE-LENGTH or :WRITE-QUEUE.")
+             (limit-exceeded-maximum "The value of the limit a LIMIT-EXCEEDED reports, in octets.")
+             (limit-exceeded-socket "The socket a LIMIT-EXCEEDED was signalled on."))
       do (setf (documentation reader 'function) doc))
 
 ;;; One class per row of src/c/net/errors.def, read at compile time: the C
@@ -129,6 +152,18 @@ UNKNOWN-PROTOCOL."))
 (defun %resolver-code-p (code)
   (<= -3999 code -3000))
 
+(defvar *reset-sockets* (make-hash-table :test #'eq :weakness :key :synchronized t)
+  "Socket -> the code of the CONNECTION-RESET signalled on it.  The kernel
+reports a reset to one call and end of file to the next ones; a later read
+of such a socket signals the reset again instead (%CHECK-RESET).")
+
+(defun %check-reset (socket)
+  "Called where a read of SOCKET met end of file: signal the connection's
+reset again if one was signalled on it."
+  (let ((code (gethash socket *reset-sockets*)))
+    (when code
+      (net-sys::%signal-error code "recv" socket))))
+
 (defun net-sys::%signal-error (code syscall socket)
   "Signal the condition for error CODE raised by SYSCALL on SOCKET.
 The one function through which the C glue reports failure.  For the
@@ -137,7 +172,10 @@ resolver's codes (-3000 to -3999) SOCKET is the name looked up."
       (error (gethash code *error-classes* 'resolver-failure)
              :code code :operation syscall :name socket
              :message (net-sys:resolver-strerror code))
-      (error (gethash code *error-classes* 'socket-error)
+      (let ((class (gethash code *error-classes* 'socket-error)))
+        (when (and socket (eq class 'connection-reset))
+          (setf (gethash socket *reset-sockets*) code))
+        (error class
              :errno (if (minusp code) (if (> code -3000) (- code) code) code)
              :syscall syscall :socket socket
-             :message (net-sys:strerror code))))
+             :message (net-sys:strerror code)))))

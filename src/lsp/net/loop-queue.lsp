@@ -76,7 +76,11 @@ BUFFER is handed over: do not modify it until ON-FREE, a function of the
 buffer, is called (at once if everything went now).  Returns T while the
 queue holds fewer octets than the watcher's high-water mark, NIL once past
 it: the caller should then stop producing (for example stop reading from
-its own peer) until the watcher's ON-DRAIN is called.  An error sending now
+its own peer) until the watcher's ON-DRAIN is called.  A producer that
+goes on regardless meets the watcher's MAX-QUEUED: a call that would make
+the queue hold more octets than that signals LIMIT-EXCEEDED (limit
+:WRITE-QUEUE) and sends and queues nothing of BUFFER, so a peer that never
+reads cannot make the queue grow without bound.  An error sending now
 is signalled; an error sending queued octets later (the peer reset the
 connection) drops the queue and calls the watcher's ON-ERROR with the
 condition, once, or closes the socket when there is no ON-ERROR."
@@ -89,7 +93,10 @@ condition, once, or closes the socket when there is no ON-ERROR."
                  (watcher-socket watcher)))
   (let* ((start start)
          (end (or end (length buffer)))
-         (n (if (watcher-queue-head watcher) 0 (%send-now watcher buffer start end)))
+         (n (if (> (+ (watcher-queued watcher) (- end start)) (watcher-max-queued watcher))
+                (error 'limit-exceeded :limit :write-queue :maximum (watcher-max-queued watcher)
+                                       :socket (watcher-socket watcher))
+                (if (watcher-queue-head watcher) 0 (%send-now watcher buffer start end))))
          (rest (- end start n)))
     (declare (fixnum start end n rest))
     (cond ((zerop rest)

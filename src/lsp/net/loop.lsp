@@ -95,6 +95,7 @@ lists, made once, so that dispatching an event conses nothing.")
   (queue-tail nil :type list)
   (queued 0 :type fixnum)
   (high-water-mark 0 :type fixnum)
+  (max-queued 0 :type fixnum)
   (on-drain nil)
   (on-error nil)
   (after-drain nil))                ; NIL, :CLOSE or :SHUTDOWN
@@ -200,13 +201,15 @@ are discarded.  Idempotent: returns T if this call closed it."
 ;;; Watchers
 
 (defun add-watcher (loop socket events &optional callback
-                    &key (high-water-mark (* 1024 1024)) on-drain on-error)
+                    &key (high-water-mark (* 1024 1024)) (max-queued (* 64 1024 1024))
+                      on-drain on-error)
   "Watch SOCKET in LOOP for EVENTS, a list of :READ, :WRITE, :URGENT
 (out-of-band data) and :DISCONNECT (the peer shut down its side).  Returns
 the watcher.  CALLBACK, a function of (SOCKET EVENTS), is called from
 RUN-EVENT-LOOP or WAIT-FOR-EVENTS with the list of ready events (a list
 shared between calls: do not modify it); without CALLBACK the watcher's
-events are returned by WAIT-FOR-EVENTS.  HIGH-WATER-MARK, ON-DRAIN and
+events are returned by WAIT-FOR-EVENTS.  HIGH-WATER-MARK (1 MiB),
+MAX-QUEUED (64 MiB: the most octets the queue may hold), ON-DRAIN and
 ON-ERROR configure the write queue (see QUEUE-SEND).  A socket has at most
 one watcher in a loop.  Closing the socket removes its watcher."
   (let* ((p (%loop-pointer loop))
@@ -214,7 +217,9 @@ one watcher in a loop.  Closing the socket removes its watcher."
          (handle (socket-handle socket))
          (w (%make-watcher loop socket handle 0 mask callback)))
     (check-type high-water-mark (integer 0 #.most-positive-fixnum))
+    (check-type max-queued (integer 0 #.most-positive-fixnum))
     (setf (watcher-high-water-mark w) high-water-mark
+          (watcher-max-queued w) max-queued
           (watcher-on-drain w) on-drain
           (watcher-on-error w) on-error)
     (let ((id (%new-id loop w)))

@@ -2,6 +2,8 @@
 
 (in-package "NET")
 
+(declaim (special *deadline*))                ; socket.lsp
+
 ;;; Handlers have one shape, here and on the event loop: a function of one
 ;;; argument, the connected stream socket; the helper closes it after.
 
@@ -11,23 +13,77 @@
    (peer :initarg :peer :initform nil :reader server-busy-peer
          :documentation "The refused client's address."))
   (:report (lambda (c s)
-             (format s "~a: every thread busy and the queue full; connection from ~a refused"
+             (format s "~a: ~:[every thread busy and the queue full~;MAX-CONNECTIONS ~
+connections open~]; connection from ~a refused"
                      (server-busy-server c)
+                     (event-loop-server-p (server-busy-server c))
                      (let ((p (server-busy-peer c)))
                        (if p (address-string p) "a local client")))))
   (:documentation "Reported (not signalled in the caller) when a threaded
 server with :ON-FULL :REFUSE closes a connection because its threads are
-busy and its queue is full."))
+busy and its queue is full, or when an event-loop server closes one
+because MAX-CONNECTIONS connections are open."))
 
 (setf (documentation 'server-busy-server 'function)
       "The server of a SERVER-BUSY report."
       (documentation 'server-busy-peer 'function)
       "The address of the client a SERVER-BUSY report refused.")
 
+(defvar *header-socket* nil
+  "The connection whose header timeout the current thread's deadline is, or NIL.")
+
+(defvar *server-shard* nil
+  "The %SHARD of the event-loop server whose loop runs in this thread, or NIL.")
+
+(defun header-received (socket)
+  "Tell the server serving SOCKET (threaded or event-loop) that the
+client's request header has arrived: the server's :HEADER-TIMEOUT no
+longer applies to SOCKET.  A threaded server's handler calls it in its
+thread, outside any WITH-DEADLINE of its own; an event-loop server's
+handler or callbacks call it in the loop's thread.  Returns NIL; does
+nothing for a socket no server times."
+  (cond ((eq socket *header-socket*)
+         (setf *header-socket* nil *deadline* nil))
+        (*server-shard*
+         (let* ((table (%shard-connections *server-shard*))
+                (timer (gethash socket table)))
+           (when (timer-p timer)
+             (remove-timer (%shard-loop *server-shard*) timer)
+             (setf (gethash socket table) t)))))
+  nil)
+
+;;; Accept rate: a token bucket of one second's worth
+
+(defstruct (%rate (:constructor %make-rate (rate &aux (per-second (float rate 1d0)) (tokens per-second))))
+  (per-second 0d0 :type double-float)
+  (tokens 0d0 :type double-float)
+  (stamp (get-internal-real-time)))
+
+(defun %rate-wait (rate)
+  "Take a token of RATE: 0 if there was one, else the seconds until there is."
+  (let* ((now (get-internal-real-time))
+         (ps (%rate-per-second rate))
+         (tokens (min ps (+ (%rate-tokens rate)
+                            (/ (* (- now (%rate-stamp rate)) ps)
+                               internal-time-units-per-second)))))
+    (setf (%rate-stamp rate) now)
+    (if (>= tokens 1d0)
+        (progn (setf (%rate-tokens rate) (- tokens 1d0)) 0)
+        (progn (setf (%rate-tokens rate) tokens) (/ (- 1d0 tokens) ps)))))
+
+(defun %rate-refund (rate)
+  "Give back the token of an accept that found no connection."
+  (setf (%rate-tokens rate) (min (%rate-per-second rate) (+ (%rate-tokens rate) 1d0))))
+
+(defun %check-rate (accept-rate)
+  (check-type accept-rate (or null (real (0))))
+  (and accept-rate (%make-rate accept-rate)))
+
 (defstruct (threaded-server (:constructor %make-threaded-server)
                             (:print-object %print-threaded-server))
   "A listener served by a bounded pool of threads (START-THREADED-SERVER)."
   listener handler (threads 16) (queue-limit 64) (on-full :refuse) timeout on-error
+  header-timeout accept-rate
   (lock (mp:make-lock :name "net server"))
   (cv (mp:make-condition-variable))
   (queue '())                           ; sockets waiting for a thread, oldest first
@@ -59,7 +115,11 @@ busy and its queue is full."))
   (progn
     (unwind-protect
          (handler-case
-             (progn
+             (let* ((header (threaded-server-header-timeout server))
+                    (*header-socket* (and header socket))
+                    (*deadline* (if header
+                                    (%ns-from-now (%seconds->ns header))
+                                    *deadline*)))
                (setf (socket-timeout-of socket) (threaded-server-timeout server))
                (funcall (threaded-server-handler server) socket))
            (error (e)
@@ -146,9 +206,14 @@ not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
                               nil)))))
 
 (defun %acceptor (server)
-  (let ((listener (threaded-server-listener server)))
+  (let ((listener (threaded-server-listener server))
+        (rate (threaded-server-accept-rate server)))
     (loop until (threaded-server-stopping server)
-          do (handler-case
+          do (when rate
+               (loop for wait = (%rate-wait rate)
+                     while (and (plusp wait) (not (threaded-server-stopping server)))
+                     do (sleep wait)))
+             (handler-case
                  (multiple-value-bind (s peer) (accept-connection listener)
                    (when s
                      (mp:with-lock ((threaded-server-lock server))
@@ -164,7 +229,8 @@ not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
 ;;; The API
 
 (defun start-threaded-server (handler port &rest listener-args
-                              &key (threads 16) (queue 64) (on-full :refuse) timeout
+                              &key (threads 16) (queue 64) (on-full :refuse) (timeout 300)
+                                header-timeout accept-rate
                                 on-error (error-output *error-output*) listener
                               &allow-other-keys)
   "Serve connections to PORT, each by calling HANDLER with the connected
@@ -181,8 +247,15 @@ says what happens: :REFUSE (the default) resets the connection at once and
 reports a SERVER-BUSY; a function is called with the socket first (to write
 a \"busy\" reply) and then the connection is closed and reported the same
 way; :WAIT stops accepting until the queue has room (clients then wait in
-the system's backlog).  TIMEOUT is each connection's default timeout
-(SOCKET-TIMEOUT-OF), so a silent client cannot hold a thread forever.
+the system's backlog): THREADS plus QUEUE is the cap on concurrent
+connections.  TIMEOUT (300 seconds; NIL: none) is each connection's default
+timeout (SOCKET-TIMEOUT-OF), so a silent client cannot hold a thread
+forever.  HEADER-TIMEOUT (NIL: none) bounds, in seconds from the accept,
+every blocking call of the handler until it calls HEADER-RECEIVED: a client
+that sends its request a byte at a time (slowloris) meets SOCKET-TIMEOUT
+then.  ACCEPT-RATE (NIL: no limit) is the most connections accepted per
+second, in bursts of at most one second's worth; connections past it wait
+in the system's backlog.
 
 An error in HANDLER is contained: the connection is closed, the server goes
 on, and ON-ERROR is called with the condition and the socket (NIL for
@@ -193,15 +266,19 @@ STOP-SERVER."
   (check-type queue (integer 0 *))
   (check-type on-full (or (member :refuse :wait) function))
   (%check-timeout timeout)
-  (let* ((listener (or listener
+  (%check-timeout header-timeout)
+  (let* ((rate (%check-rate accept-rate))
+         (listener (or listener
                        (apply #'make-listener port
                               (loop for (k v) on listener-args by #'cddr
                                     unless (member k '(:threads :queue :on-full :timeout
+                                                       :header-timeout :accept-rate
                                                        :on-error :error-output :listener))
                                       nconc (list k v)))))
          (server (%make-threaded-server
                   :listener listener :handler handler :threads threads :queue-limit queue
-                  :on-full on-full :timeout timeout
+                  :on-full on-full :timeout timeout :header-timeout header-timeout
+                  :accept-rate rate
                   :on-error (or on-error (%default-on-error error-output)))))
     (setf (threaded-server-acceptor server)
           (mp:process-run-function "net server acceptor" (lambda () (%acceptor server))))
@@ -214,9 +291,15 @@ STOP-SERVER."
       (socket-local-port (threaded-server-listener server))))
 
 (defun server-statistics (server)
-  "A plist of SERVER's counts so far: :ACCEPTED connections, :HANDLED (the
-handler returned or failed), :REFUSED (queue full), :ERRORS (handlers that
-signalled), and now :ACTIVE (being handled), :QUEUED and :THREADS."
+  "A plist of SERVER's counts so far.  A threaded server: :ACCEPTED
+connections, :HANDLED (the handler returned or failed), :REFUSED (queue
+full), :ERRORS (handlers that signalled), and now :ACTIVE (being handled),
+:QUEUED and :THREADS.  An event-loop server: :ACCEPTED, :REFUSED
+(MAX-CONNECTIONS open), :TIMED-OUT (closed by its TIMEOUT or
+HEADER-TIMEOUT) and :ERRORS (conditions reported to ON-ERROR, these
+included)."
+  (when (event-loop-server-p server)
+    (return-from server-statistics (%event-loop-server-statistics server)))
   (mp:with-lock ((threaded-server-lock server))
     (list :accepted (threaded-server-accepted server)
           :handled (threaded-server-handled server)
@@ -282,63 +365,170 @@ watchers there.")
   "A listening port served by event loops, one per thread
 (START-EVENT-LOOP-SERVER)."
   handler on-error port
+  (max-connections 10000) (timeout 300) header-timeout (accept-rate nil)
   (lock (mp:make-lock :name "net event-loop server"))
   (shards '())                          ; one %shard per loop thread
   (stopping nil))
 
-(defstruct (%shard (:constructor %make-shard (listener)))
+(defstruct (%shard (:constructor %make-shard (listener rate)))
   listener loop thread
-  (connections (make-hash-table :test #'eq)) ; accepted sockets, pruned as they close
-  (prune-at 256))
+  rate                                  ; a %RATE, or NIL
+  watcher                               ; the listener's
+  sweeper                               ; the idle timeout's timer, or NIL
+  ;; Accepted sockets, pruned as they close; the value is the header
+  ;; timer, or T.
+  (connections (make-hash-table :test #'eq))
+  (prune-at 256)
+  (accepted 0) (refused 0) (timed-out 0) (errors 0))
 
 (defun %print-event-loop-server (server stream)
   (print-unreadable-object (server stream :type t :identity t)
     (format stream "port ~a, ~d loop~:p~:[~; stopped~]" (event-loop-server-port server)
             (length (event-loop-server-shards server)) (event-loop-server-stopping server))))
 
-(defun %prune-connections (shard)
+(defun %forget-connection (shard socket)
+  (let ((timer (gethash socket (%shard-connections shard))))
+    (when (timer-p timer)
+      (remove-timer (%shard-loop shard) timer))
+    (remhash socket (%shard-connections shard))))
+
+(defun %prune-connections (shard &optional force)
+  "Forget the closed connections of SHARD, when the table has doubled since
+the last time or FORCE is true."
   (let ((table (%shard-connections shard)))
-    (when (>= (hash-table-count table) (%shard-prune-at shard))
+    (when (or force (>= (hash-table-count table) (%shard-prune-at shard)))
       (loop for s being the hash-keys of table
-            unless (socket-open-p s) do (remhash s table))
+            unless (socket-open-p s) do (%forget-connection shard s))
       (setf (%shard-prune-at shard) (max 256 (* 2 (hash-table-count table)))))))
+
+(defun %server-report (server shard condition socket)
+  (incf (%shard-errors shard))
+  (ignore-errors (funcall (event-loop-server-on-error server) condition socket)))
+
+(defun %pause-accepting (shard seconds)
+  "Stop watching SHARD's listener for SECONDS: past the accept rate, or out
+of descriptors (accepting again at once would only spin)."
+  (let ((w (%shard-watcher shard))
+        (listener (%shard-listener shard)))
+    (setf (watcher-events w) nil)
+    (add-timer (%shard-loop shard)
+               (lambda ()
+                 (when (socket-open-p listener)
+                   (setf (watcher-events w) '(:read))))
+               seconds)))
+
+(defun %time-out (server shard socket what)
+  "Close SOCKET, a connection SHARD serves, for its idle or header timeout WHAT."
+  (%forget-connection shard socket)
+  (when (socket-open-p socket)
+    (incf (%shard-timed-out shard))
+    (close socket :abort t)
+    (%server-report server shard
+                    (make-condition 'socket-timeout :syscall what :socket socket :errno -4002
+                                                    :message "connection timed out")
+                    nil)))
+
+(defun %accept-one (server shard)
+  "Accept one pending connection of SHARD's listener: the socket, or NIL
+when there is none or accepting must pause."
+  (let ((rate (%shard-rate shard)))
+    (when rate
+      (let ((wait (%rate-wait rate)))
+        (when (plusp wait)
+          (%pause-accepting shard wait)
+          (return-from %accept-one nil))))
+    (multiple-value-bind (s peer)
+        (handler-case (accept-connection (%shard-listener shard))
+          (resource-exhausted (e)
+            (%server-report server shard e nil)
+            (%pause-accepting shard 0.1)
+            nil)
+          (socket-error (e)
+            (unless (typep e 'socket-closed)
+              (%server-report server shard e nil))
+            nil))
+      (cond ((null s) (when rate (%rate-refund rate)) nil)
+            (t (incf (%shard-accepted shard))
+               (values s peer))))))
+
+(defun %over-capacity-p (server shard)
+  (let ((max (event-loop-server-max-connections server))
+        (table (%shard-connections shard)))
+    (and max
+         (>= (hash-table-count table) max)
+         (progn (%prune-connections shard t)
+                (>= (hash-table-count table) max)))))
 
 (defun %accept-pending (server shard)
   "Accept every pending connection of SHARD's listener and hand each to the handler."
   (loop
-    (let ((s (handler-case (accept-connection (%shard-listener shard))
-               (socket-error (e)
-                 (unless (typep e 'socket-closed)
-                   (funcall (event-loop-server-on-error server) e nil))
-                 nil))))
+    (multiple-value-bind (s peer) (%accept-one server shard)
       (unless s (return))
-      (setf (socket-blocking-p s) nil)
-      (%prune-connections shard)
-      (setf (gethash s (%shard-connections shard)) t)
-      (handler-case (funcall (event-loop-server-handler server) s)
-        (error (e)
-          (funcall (event-loop-server-on-error server) e s)
-          (close s :abort t))))))
+      (cond ((%over-capacity-p server shard)
+             (incf (%shard-refused shard))
+             (close s :abort t)
+             (%server-report server shard (make-condition 'server-busy :server server :peer peer)
+                             nil))
+            (t
+             (setf (socket-blocking-p s) nil)
+             (%prune-connections shard)
+             (let ((header (event-loop-server-header-timeout server)))
+               (setf (gethash s (%shard-connections shard))
+                     (if header
+                         (add-timer (%shard-loop shard)
+                                    (lambda () (%time-out server shard s "header timeout"))
+                                    header)
+                         t)))
+             (handler-case (funcall (event-loop-server-handler server) s)
+               (error (e)
+                 (%server-report server shard e s)
+                 (close s :abort t))))))))
+
+(defun %idle-ms (socket)
+  "Milliseconds since SOCKET, a TCP connection, last received or sent
+data, from the kernel's TCP_INFO; NIL for other sockets."
+  (when (typep socket 'inet-socket)
+    (let ((info (ignore-errors (net-sys:tcp-info (socket-handle socket) socket))))
+      (when info
+        (min (nth 17 info) (nth 19 info))))))   ; last data sent, received
+
+(defun %sweep-idle (server shard)
+  "Close SHARD's connections idle longer than the server's timeout."
+  (let ((ms (* 1000 (event-loop-server-timeout server))))
+    (loop for s being the hash-keys of (%shard-connections shard)
+          do (if (socket-open-p s)
+                 (let ((idle (%idle-ms s)))
+                   (when (and idle (> idle ms))
+                     (%time-out server shard s "idle timeout")))
+                 (%forget-connection shard s)))))
 
 (defun %run-shard (server shard)
   "The body of a loop thread: watch the listener, run the loop until it
 has nothing left to watch or is stopped; errors in callbacks are reported
 and their socket closed."
   (let* ((loop (make-event-loop))
-         (*server-event-loop* loop))
+         (*server-event-loop* loop)
+         (*server-shard* shard)
+         (timeout (event-loop-server-timeout server)))
     (setf (%shard-loop shard) loop)
     (unwind-protect
          (progn
-           (add-watcher loop (%shard-listener shard) '(:read)
-                        (lambda (listener events)
-                          (declare (ignore listener events))
-                          (%accept-pending server shard)))
+           (setf (%shard-watcher shard)
+                 (add-watcher loop (%shard-listener shard) '(:read)
+                              (lambda (listener events)
+                                (declare (ignore listener events))
+                                (%accept-pending server shard))))
+           (when timeout
+             (let ((period (min 5 (max 0.05 (/ timeout 4)))))
+               (setf (%shard-sweeper shard)
+                     (add-timer loop (lambda () (%sweep-idle server shard))
+                                period :repeat period))))
            (handler-bind ((error (lambda (e)
                                    (let ((r (or (find-restart 'close-socket e)
                                                 (find-restart 'skip-event e))))
                                      (when r
                                        (ignore-errors
-                                        (funcall (event-loop-server-on-error server) e nil))
+                                        (%server-report server shard e nil))
                                        (invoke-restart r))))))
              (run-event-loop loop)))
       (close (%shard-listener shard))
@@ -348,6 +538,8 @@ and their socket closed."
 
 (defun start-event-loop-server (handler port &rest listener-args
                                 &key (loops 1) on-error (error-output *error-output*)
+                                  (max-connections 10000) (timeout 300) header-timeout
+                                  accept-rate
                                 &allow-other-keys)
   "Serve connections to PORT on event loops, each in a thread of its own,
 and return the server at once.  HANDLER has the shape of
@@ -363,10 +555,29 @@ more cores.  Other keywords are MAKE-LISTENER's (:HOST, :BACKLOG,
 :ADDRESS-FAMILY, :EXTERNAL-FORMAT, socket options).  An error in HANDLER, or
 in a callback of a watcher, closes that connection and is reported to
 ON-ERROR (a function of the condition and the socket or NIL) or else printed
-on ERROR-OUTPUT; the loop goes on.  STOP-SERVER stops it."
+on ERROR-OUTPUT; the loop goes on.  STOP-SERVER stops it.
+
+Limits against hostile clients, per loop: MAX-CONNECTIONS (10000; NIL: no
+limit) open connections at most, a connection past it closed at once and
+reported as a SERVER-BUSY; TIMEOUT (300 seconds; NIL: none), a TCP
+connection on which no data went either way for that long is closed
+(the kernel's TCP_INFO tells); HEADER-TIMEOUT (NIL: none), a connection
+is closed that many seconds after its accept unless the handler or its
+callbacks called HEADER-RECEIVED on it (against slowloris clients, who
+keep a connection busy by sending a byte now and then); ACCEPT-RATE (NIL:
+no limit), connections accepted per second, in bursts of at most one
+second's worth, the rest waiting in the system's backlog.  Closings for
+TIMEOUT and HEADER-TIMEOUT are reported to ON-ERROR as SOCKET-TIMEOUT
+conditions.  When descriptors run out the loop stops accepting for a tenth
+of a second, reporting the condition, instead of spinning."
   (check-type loops (integer 1 64))
+  (check-type max-connections (or null (integer 1 *)))
+  (%check-timeout timeout)
+  (%check-timeout header-timeout)
   (let* ((args (loop for (k v) on listener-args by #'cddr
-                     unless (member k '(:loops :on-error :error-output)) nconc (list k v)))
+                     unless (member k '(:loops :on-error :error-output :max-connections
+                                        :timeout :header-timeout :accept-rate))
+                       nconc (list k v)))
          (args (if (> loops 1) (list* :reuse-port t args) args))
          (first (apply #'make-listener port :blocking nil args))
          (port (socket-local-port first))
@@ -374,9 +585,11 @@ on ERROR-OUTPUT; the loop goes on.  STOP-SERVER stops it."
                                       collect (apply #'make-listener port :blocking nil args))))
          (server (%make-event-loop-server
                   :handler handler :port port
+                  :max-connections max-connections :timeout timeout
+                  :header-timeout header-timeout :accept-rate accept-rate
                   :on-error (or on-error (%default-on-error error-output)))))
     (dolist (l listeners)
-      (let ((shard (%make-shard l)))
+      (let ((shard (%make-shard l (%check-rate accept-rate))))
         (push shard (event-loop-server-shards server))
         (setf (%shard-thread shard)
               (mp:process-run-function "net event-loop server"
@@ -394,7 +607,14 @@ on ERROR-OUTPUT; the loop goes on.  STOP-SERVER stops it."
       (let ((l (%shard-listener shard)))
         ;; A loop whose thread has ended (its loop closed) closes nothing:
         ;; its listener is closed from here.
-        (handler-case (call-in-loop (%shard-loop shard) (lambda () (close l)))
+        (handler-case (call-in-loop (%shard-loop shard)
+                                    (lambda ()
+                                      (close l)
+                                      ;; Only connections keep the loop alive now.
+                                      (let ((sweeper (%shard-sweeper shard)))
+                                        (when sweeper
+                                          (remove-timer (%shard-loop shard) sweeper)))
+                                      (%prune-connections shard t)))
           (event-loop-error () (close l)))))
     ;; Running connections may finish: a loop ends when nothing is watched.
     (let ((end (+ (get-internal-real-time) (* grace internal-time-units-per-second))))
@@ -407,3 +627,11 @@ on ERROR-OUTPUT; the loop goes on.  STOP-SERVER stops it."
     (dolist (shard shards)
       (mp:process-join (%shard-thread shard)))
     t))
+
+(defun %event-loop-server-statistics (server)
+  (let ((shards (event-loop-server-shards server)))
+    (flet ((sum (f) (reduce #'+ shards :key f)))
+      (list :accepted (sum #'%shard-accepted)
+            :refused (sum #'%shard-refused)
+            :timed-out (sum #'%shard-timed-out)
+            :errors (sum #'%shard-errors)))))

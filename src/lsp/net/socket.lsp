@@ -518,7 +518,8 @@ is full or the peer ends the stream.  PEEK leaves the data to be read
 again (one look: WAIT-ALL does not apply).  OUT-OF-BAND reads the TCP urgent octet (waiting for one to arrive).
 TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
 On a datagram socket one call reads one datagram; its excess past END is lost
-(RECEIVE-FROM reports it)."
+(RECEIVE-FROM reports it).  After a CONNECTION-RESET every later read of
+SOCKET signals it again."
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
    (let* ((flags (%flags out-of-band peek))
           (end (or end (length buffer)))
@@ -530,6 +531,8 @@ On a datagram socket one call reads one datagram; its excess past END is lost
                  0
                  (net-sys:recv handle buffer from end flags deadline socket))))
     (declare (fixnum taken from))
+    (when (and (eql n 0) (zerop taken) (< from end))
+      (%check-reset socket))            ; end of file after a reset: the reset again
     ;; A peek cannot wait for more, and there is one urgent octet at a time.
     (if (or (not wait-all) peek out-of-band (null n) (zerop n))
         (if (plusp taken) (+ taken (or n 0)) n)

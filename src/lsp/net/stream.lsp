@@ -232,7 +232,7 @@ waiting (DEADLINE -1), NIL if NOHANG, else WOULD-BLOCK.  Keeps every octet from 
     (let ((n (net-sys:recv (socket-handle socket) buf (%ss-iend ss) (length buf) 0
                            deadline socket)))
       (cond ((null n) (if nohang nil (%would-block socket "recv")))
-            ((zerop n) (setf (%ss-eof ss) t) 0)
+            ((zerop n) (%check-reset socket) (setf (%ss-eof ss) t) 0)
             (t (incf (%ss-iend ss) n) n)))))
 
 (defun %read-deadline (socket)
@@ -299,6 +299,19 @@ none is complete yet."
   (loop for i fixnum from start below end
         when (= (aref buf i) 10) return i))
 
+(defvar *max-line-length* (* 1024 1024)
+  "The most octets READ-LINE buffers looking for the end of a line (1 MiB
+by default): past it, READ-LINE signals LIMIT-EXCEEDED (limit
+:LINE-LENGTH) and consumes nothing, so a peer that never sends a newline
+cannot make the stream grow without bound.  NIL: no limit.")
+
+(defun %check-line-length (socket octets)
+  "Signal LIMIT-EXCEEDED when OCTETS, buffered without a line end, pass *MAX-LINE-LENGTH*."
+  (declare (fixnum octets))
+  (let ((max *max-line-length*))
+    (when (and max (> octets (the fixnum max)))
+      (error 'limit-exceeded :limit :line-length :maximum max :socket socket))))
+
 (defun %read-line-fast (socket ss)
   "READ-LINE for codecs where octet 10 is the line end: (values line missing-newline-p), or :EOF."
   (declare (type stream-state ss))
@@ -312,6 +325,7 @@ none is complete yet."
                (let ((line-end (if (and (eq (%ss-eol ss) :crlf) (> lf pos)
                                         (= (aref buf (1- lf)) 13))
                                    (1- lf) lf)))
+                 (%check-line-length socket (- line-end pos))
                  (let ((line (%decode-range socket ss buf pos line-end)))
                    (setf (%ss-ipos ss) (1+ lf) (%ss-mark ss) -1)
                    (return (values line nil)))))
@@ -321,6 +335,7 @@ none is complete yet."
                  (setf (%ss-ipos ss) end (%ss-mark ss) -1)
                  (return (values line t))))
               (t (setf scanned (- end pos))
+                 (%check-line-length socket scanned)
                  (%fill socket ss (or deadline (setf deadline (%read-deadline socket))))))))))
 
 (defun %read-line-general (socket ss)
@@ -333,6 +348,7 @@ none is complete yet."
       (multiple-value-bind (c next)
           (%decode-char socket ss (%ss-ibuf ss) (+ (%ss-ipos ss) offset) (%ss-iend ss) (%ss-eof ss))
         (cond ((eql c #\Newline)
+               (%check-line-length socket offset)
                (setf (%ss-ipos ss) next (%ss-mark ss) -1)
                (return (values (coerce scratch 'simple-string) nil)))
               (c (vector-push-extend c scratch) (setf offset (- next (%ss-ipos ss))))
@@ -340,7 +356,8 @@ none is complete yet."
                (when (zerop (fill-pointer scratch)) (return :eof))
                (setf (%ss-ipos ss) (%ss-iend ss) (%ss-mark ss) -1)
                (return (values (coerce scratch 'simple-string) t)))
-              (t (%fill socket ss (or deadline (setf deadline (%read-deadline socket))))))))))
+              (t (%check-line-length socket offset)
+                 (%fill socket ss (or deadline (setf deadline (%read-deadline socket))))))))))
 
 (defun %put-code (socket ss code)
   "Encode character CODE into the output buffer; NIL if the codec cannot."
