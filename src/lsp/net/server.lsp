@@ -85,7 +85,8 @@ nothing for a socket no server times."
   listener handler (threads 16) (queue-limit 64) (on-full :refuse) timeout on-error
   header-timeout accept-rate
   (lock (mp:make-lock :name "net server"))
-  (cv (mp:make-condition-variable))
+  (cv (mp:make-condition-variable))      ; room: the acceptor waits on it
+  (work-cv (mp:make-condition-variable)) ; work: idle workers wait on it
   (queue '())                           ; sockets waiting for a thread, oldest first
   (workers '()) (idle 0) (running '())  ; running: sockets being handled
   acceptor (stopping nil)
@@ -147,7 +148,7 @@ nothing for a socket no server times."
       (mp:condition-variable-broadcast (threaded-server-cv server))
       (loop while (and (null (threaded-server-queue server))
                        (not (threaded-server-stopping server)))
-            do (mp:condition-variable-wait (threaded-server-cv server) lock))
+            do (mp:condition-variable-wait (threaded-server-work-cv server) lock))
       (decf (threaded-server-idle server))
       (unless (threaded-server-stopping server)
         (let ((s (pop (threaded-server-queue server))))
@@ -195,15 +196,18 @@ not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
                (push (mp:process-run-function "net server worker"
                                               (lambda () (%worker server)))
                      (threaded-server-workers server)))
-             (mp:condition-variable-broadcast (threaded-server-cv server)))))
+             ;; One socket, one idle worker woken: the others sleep on.
+             (mp:condition-variable-signal (threaded-server-work-cv server)))))
     (when refuse
       (unwind-protect
-           (when (and (eq refuse t) (functionp (threaded-server-on-full server)))
-             (ignore-errors (funcall (threaded-server-on-full server) socket)))
-        (close socket :abort t))
-      (when (eq refuse t)
-        (%report-server-error server (make-condition 'server-busy :server server :peer peer)
-                              nil)))))
+           (when (eq refuse t)
+             ;; Reported before the reset, so whoever sees the reset can
+             ;; already see the report.
+             (%report-server-error server (make-condition 'server-busy :server server :peer peer)
+                                   nil)
+             (when (functionp (threaded-server-on-full server))
+               (ignore-errors (funcall (threaded-server-on-full server) socket))))
+        (close socket :abort t)))))
 
 (defun %acceptor (server)
   (let ((listener (threaded-server-listener server))
@@ -337,6 +341,7 @@ the connections left and join the threads."
       (setf (threaded-server-stopping server) t
             queued (threaded-server-queue server)
             (threaded-server-queue server) '())
+      (mp:condition-variable-broadcast (threaded-server-work-cv server))
       (mp:condition-variable-broadcast (threaded-server-cv server)))
     (close (threaded-server-listener server))
     (mp:process-join (threaded-server-acceptor server))
@@ -349,6 +354,7 @@ the connections left and join the threads."
           (when (mp:process-active-p w)
             (mp:interrupt-process w (lambda () (throw '%stop-worker nil)))))))
     (mp:with-lock (lock)
+      (mp:condition-variable-broadcast (threaded-server-work-cv server))
       (mp:condition-variable-broadcast (threaded-server-cv server)))
     (mapc #'mp:process-join (threaded-server-workers server))
     t))
@@ -466,9 +472,11 @@ when there is none or accepting must pause."
       (unless s (return))
       (cond ((%over-capacity-p server shard)
              (incf (%shard-refused shard))
-             (close s :abort t)
+             ;; Reported before the reset, so whoever sees the reset can
+             ;; already see the report.
              (%server-report server shard (make-condition 'server-busy :server server :peer peer)
-                             nil))
+                             nil)
+             (close s :abort t))
             (t
              (setf (socket-blocking-p s) nil)
              (%prune-connections shard)
