@@ -148,6 +148,42 @@
       (close a)
       (close b))))
 
+;; Abstract names are length-delimited: the kernel reports names holding
+;; NULs (and the empty name) for local and peer addresses and for senders,
+;; and those addresses must come back, equal to the name bound, and serve
+;; to reply.
+(test abstract-names-holding-nul-are-returned
+  (let* ((nul (code-char 0))
+         (name-a (format nil "~cnet-test-~d~ca" nul (ext:getpid) nul))
+         (a (make-socket :address-family :local :type :datagram :timeout 5))
+         (b (make-socket :address-family :local :type :datagram :timeout 5))
+         (buf (make-octets 4)))
+    (unwind-protect
+         (progn
+           (bind-address a (net:make-local-address name-a :abstract t))
+           (bind-address b (net:make-local-address "" :abstract t))
+           (is (string= name-a (net:local-address-path (net:socket-local-address a))))
+           (is (string= "" (net:local-address-path (net:socket-local-address b))))
+           (is (= 1 (net:send-to a (octets 7) (net:socket-local-address b))))
+           (multiple-value-bind (n sender) (net:receive-from b buf)
+             (is (= 1 n))
+             (is (net:local-address-abstract-p sender))
+             (is (string= name-a (net:local-address-path sender)))
+             ;; the reported sender is a usable address: reply to it
+             (is (= 1 (net:send-to b (octets 8) sender))))
+           (multiple-value-bind (n sender) (net:receive-from a buf)
+             (is (= 1 n))
+             (is (= 8 (aref buf 0)))
+             (is (string= "" (net:local-address-path sender))))
+           (net:connect a (net:socket-local-address b))
+           (is (string= "" (net:local-address-path (net:socket-remote-address a))))
+           (is (= 2 (net:send-message a (list (octets 1 2)))))
+           (multiple-value-bind (n sender) (net:receive-message b (list buf))
+             (is (= 2 n))
+             (is (string= name-a (net:local-address-path sender)))))
+      (close a)
+      (close b))))
+
 (test bad-local-names
   (net:with-open-socket (s :address-family :local :type :datagram)
     (signals net:invalid-address (bind-address s (make-string 200 :initial-element #\x)))
