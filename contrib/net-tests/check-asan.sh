@@ -91,7 +91,7 @@ $ECL --norc --eval "(defparameter cl-user::*net-build* (list :srcdir \"$srcdir/\
 $CC $SAN_ECL $ECL_CFLAGS -o "$out/ecl" "$srcdir/contrib/net-tests/asan-ecl.c" $ECL_LIBS \
   || die "building ECL's top level with the sanitizers"
 run "Lisp suites (FiveAM), in ECL linked with the sanitizers" \
-  env NET_BUILDDIR="$out/" NET_TESTDIR="$srcdir/contrib/net-tests/lsp/" \
+  env ECL="$out/ecl" NET_BUILDDIR="$out/" NET_TESTDIR="$srcdir/contrib/net-tests/lsp/" \
   "$out/ecl" --norc --load "$srcdir/contrib/net-tests/lsp/run.lsp"
 
 echo "asan: $passed passed, $failed failed"
