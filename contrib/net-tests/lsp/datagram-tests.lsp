@@ -255,3 +255,38 @@ and still cannot be used on a socket of the other family."
         ;; A fresh address object per datagram would be ~176 bytes each:
         ;; 88,000 for 500.  send-to of an address object conses nothing.
         (is (> 1000 (consed)))))))
+
+(defparameter *raw-name-peer* "
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(b'\\0net-test-raw-' + sys.argv[1].encode() + b'-\\xff\\xc3\\x28\\x00')
+s.settimeout(10)
+s.sendto(b'hi', b'\\0' + sys.argv[2].encode())
+data = s.recv(16)
+print(data.decode())
+")
+
+(test non-utf-8-names-round-trip
+  "A peer bound to an abstract name that is not UTF-8 (octets FF, C3 28,
+00): its name comes back with U+DC00 + octet for the invalid octets, and a
+reply sent to it reaches it."
+  (let* ((pid (ext:getpid))
+         (ours (format nil "net-test-raw-~d-us" pid))
+         (s (make-socket :address-family :local :type :datagram :timeout 10)))
+    (unwind-protect
+         (progn
+           (bind-address s (net:make-local-address ours :abstract t))
+           (multiple-value-bind (out code process)
+               (ext:run-program "python3" (list "-c" *raw-name-peer* (princ-to-string pid) ours)
+                                :input nil :output :stream :error nil :wait nil)
+             (declare (ignore code))
+             (let ((buf (make-octets 16)))
+               (multiple-value-bind (n sender) (net:receive-from s buf)
+                 (is (= 2 n))
+                 (is (string= (format nil "net-test-raw-~d-~c~c(~c" pid (code-char #xdcff)
+                                      (code-char #xdcc3) (code-char 0))
+                              (net:local-address-path sender)))
+                 (is (= 2 (net:send-to s (octets 111 107) sender)))
+                 (is (equal "ok" (read-line out nil)))))
+             (ext:external-process-wait process)))
+      (close s))))

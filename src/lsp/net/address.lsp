@@ -213,9 +213,12 @@ holds 108, one of which is the terminating NUL of a path or the leading NUL
 of an abstract name.")
 
 (defun %utf-8-length (string)
+  "The octets of STRING as a socket name: UTF-8, where U+DC80 to U+DCFF
+stand for the octets #x80 to #xFF that were not UTF-8."
   (loop for c across string
         for code = (char-code c)
-        sum (cond ((< code #x80) 1) ((< code #x800) 2) ((< code #x10000) 3) (t 4))))
+        sum (cond ((< code #x80) 1) ((<= #xdc80 code #xdcff) 1) ((< code #x800) 2)
+                  ((< code #x10000) 3) (t 4))))
 
 (defun %check-local-path (path abstract)
   "An abstract name is any string of at most +LOCAL-PATH-MAX+ octets, empty or
