@@ -41,8 +41,10 @@ suite "C suites of the core (Check)" "$builddir/contrib/net-tests/c/check_net"
 
 suite "C suites of the glue (Check, booting ECL)" "$builddir/contrib/net-tests/c/check_glue"
 
-suite "fuzz target over the seed corpus (fuzz/corpus/address)" \
-  "$builddir/fuzz/address_replay" "$srcdir/fuzz/corpus/address"
+for target in address cmsg options; do
+  suite "fuzz target $target over its corpus (fuzz/corpus/$target)" \
+    "$builddir/fuzz/${target}_replay" "$srcdir/fuzz/corpus/$target"
+done
 
 suite "Lisp suites (FiveAM)" env NET_BUILDDIR="$builddir/" \
   NET_TESTDIR="$srcdir/contrib/net-tests/lsp/" \

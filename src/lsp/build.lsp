@@ -3,7 +3,8 @@
 ;;;
 ;;; Run by make as:
 ;;;   ecl --norc --eval '(defparameter cl-user::*net-build* (list ...))' --load build.lsp
-;;; with the plist :srcdir :builddir :files :c-libraries :ld-flags.
+;;; with the plist :srcdir :builddir :files :c-libraries :ld-flags, and
+;;; optionally :cc-flags for the C compiler (make check-asan's sanitizers).
 
 (require :cmp)
 
@@ -31,8 +32,8 @@
 (defun main ()
   ;; Every compiled file sees the glue's declarations.
   (setf c::*user-cc-flags*
-        (format nil "~@[~a ~]-I~a -I~a -include netsys.h"
-                c::*user-cc-flags*
+        (format nil "~@[~a ~]~@[~a ~]-I~a -I~a -include netsys.h"
+                c::*user-cc-flags* (arg :cc-flags)
                 (namestring (merge-pathnames "src/c/net/ecl/" (arg :srcdir)))
                 (namestring (merge-pathnames "src/c/net/" (arg :srcdir)))))
   (let ((objects (mapcar #'compile-one (arg :files))))

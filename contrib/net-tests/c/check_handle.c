@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 START_TEST(close_is_idempotent_and_releases_fd) {
@@ -33,12 +34,18 @@ END_TEST
 struct reader {
   net_handle *h;
   int result;
+  atomic_int acquired;
 };
 
 static void *blocked_reader(void *p) {
   struct reader *r = p;
-  int fd = net_handle_acquire(r->h);
-  int w = net_wait(fd, NET_WAIT_READ, net_now_ns() + 5000000000LL);
+  int fd = net_handle_acquire(r->h), w;
+  atomic_store(&r->acquired, 1);
+  if (fd < 0) {
+    r->result = fd;
+    return NULL;
+  }
+  w = net_wait(fd, NET_WAIT_READ, net_now_ns() + 5000000000LL);
   r->result = net_handle_closed_p(r->h) ? NET_ECLOSED : w;
   net_handle_release(r->h);
   return NULL;
@@ -49,11 +56,18 @@ START_TEST(close_wakes_a_blocked_reader) {
   pthread_t t;
   struct reader r;
   int64_t t0;
+  int i;
   check_tcp_pair(0, fds);
   r.h = net_handle_new(fds[1]);
   r.result = 0;
+  atomic_init(&r.acquired, 0);
   pthread_create(&t, NULL, blocked_reader, &r);
-  usleep(100000);
+  /* Close only once the reader holds the fd (on a loaded machine 100 ms
+   * were not always enough): it is then in poll, or about to be, and the
+   * close's shutdown makes the fd ready either way. */
+  for (i = 0; i < 5000 && !atomic_load(&r.acquired); i++)
+    usleep(1000);
+  usleep(50000);
   t0 = net_now_ns();
   net_handle_close(r.h);
   pthread_join(t, NULL);

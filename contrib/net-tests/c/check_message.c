@@ -151,6 +151,36 @@ START_TEST(too_many_descriptors_are_refused) {
 }
 END_TEST
 
+/* Found by fuzz/cmsg_fuzz.c: a header whose length runs past the end of
+ * the control buffer was decoded, its descriptors read out of bounds. */
+START_TEST(walk_stops_at_a_header_longer_than_the_buffer) {
+  union control c;
+  struct cmsghdr *h = (struct cmsghdr *) c.bytes;
+  net_msg m;
+  net_cmsg out;
+  size_t pos = 0;
+  int fd = 5;
+  memset(&c, 0, sizeof c);
+  h->cmsg_level = SOL_SOCKET;
+  h->cmsg_type = SCM_RIGHTS;
+  memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  memset(&m, 0, sizeof m);
+  m.control = c.bytes;
+  m.controllen = CMSG_SPACE(sizeof fd);
+  h->cmsg_len = CMSG_LEN(sizeof fd);
+  ck_assert_int_eq(net_cmsg_next(&m, &pos, &out), 1);
+  ck_assert_int_eq(out.nfds, 1);
+  ck_assert_int_eq(net_cmsg_next(&m, &pos, &out), 0);
+  /* the same message claiming 100 descriptors, or a length near SIZE_MAX */
+  pos = 0;
+  h->cmsg_len = CMSG_LEN(100 * sizeof fd);
+  ck_assert_int_eq(net_cmsg_next(&m, &pos, &out), 0);
+  h->cmsg_len = (size_t) -1;
+  ck_assert_int_eq(net_cmsg_next(&m, &pos, &out), 0);
+  ck_assert_int_eq(pos, 0);
+}
+END_TEST
+
 Suite *message_suite(void) {
   Suite *s = suite_create("message");
   TCase *tc = tcase_create("ancillary");
@@ -160,6 +190,7 @@ Suite *message_suite(void) {
   tcase_add_test(tc, credentials_arrive_with_passcred);
   tcase_add_test(tc, packet_info_names_the_destination);
   tcase_add_test(tc, too_many_descriptors_are_refused);
+  tcase_add_test(tc, walk_stops_at_a_header_longer_than_the_buffer);
   suite_add_tcase(s, tc);
   return s;
 }

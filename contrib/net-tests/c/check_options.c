@@ -42,6 +42,19 @@ START_TEST(timeval_round_trip) {
 }
 END_TEST
 
+/* Found by fuzz/options_fuzz.c: the kernel rounds a timeout up to clock
+ * ticks, so one set near INT64_MAX microseconds read back past it and the
+ * conversion overflowed (undefined behaviour, a negative timeout). */
+START_TEST(huge_timeout_reads_back_saturated) {
+  int fd = net_socket_open(AF_INET, SOCK_STREAM, 0);
+  int64_t us = -1;
+  ck_assert_int_eq(net_socket_setopt_usec(fd, SOL_SOCKET, SO_SNDTIMEO, INT64_MAX), 0);
+  ck_assert_int_eq(net_socket_getopt_usec(fd, SOL_SOCKET, SO_SNDTIMEO, &us), 0);
+  ck_assert(us == INT64_MAX);
+  close(fd);
+}
+END_TEST
+
 START_TEST(linger_round_trip) {
   int fd = net_socket_open(AF_INET, SOCK_STREAM, 0), on = -1, secs = -1;
   ck_assert_int_eq(net_socket_getopt_linger(fd, &on, &secs), 0);
@@ -102,6 +115,7 @@ Suite *options_suite(void) {
   tcase_add_test(tc, int_option_round_trip);
   tcase_add_test(tc, errors_are_negative_errno);
   tcase_add_test(tc, timeval_round_trip);
+  tcase_add_test(tc, huge_timeout_reads_back_saturated);
   tcase_add_test(tc, linger_round_trip);
   tcase_add_test(tc, tcp_info_of_connection);
   tcase_add_test(tc, raw_bytes_round_trip);

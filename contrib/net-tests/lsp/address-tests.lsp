@@ -244,11 +244,15 @@
                                                    :abstract t)))
   (dolist (bad (list (make-string 108 :initial-element #\a)
                      ;; 54 two-octet characters: 108 octets in UTF-8
-                     (make-string 54 :initial-element (code-char 233))
-                     ""
-                     (format nil "/tmp/a~cb" (code-char 0))))
+                     (make-string 54 :initial-element (code-char 233))))
     (signals net:invalid-address (net:make-local-address bad))
     (signals net:invalid-address (net:make-local-address bad :abstract t)))
+  ;; A path is non-empty and NUL-free; an abstract name need be neither.
+  (dolist (name (list "" (format nil "/tmp/a~cb" (code-char 0)) (string (code-char 0))))
+    (signals net:invalid-address (net:make-local-address name))
+    (let ((a (net:make-local-address name :abstract t)))
+      (is (string= name (net:local-address-path a)))
+      (is (net:address= a (read-from-string (let ((*print-readably* t)) (prin1-to-string a)))))))
   (is (search "107" (princ-to-string
                      (nth-value 1 (ignore-errors
                                    (net:make-local-address (make-string 200 :initial-element #\a))))))))

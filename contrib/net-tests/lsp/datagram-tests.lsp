@@ -148,6 +148,42 @@
       (close a)
       (close b))))
 
+;; Abstract names are length-delimited: the kernel reports names holding
+;; NULs (and the empty name) for local and peer addresses and for senders,
+;; and those addresses must come back, equal to the name bound, and serve
+;; to reply.
+(test abstract-names-holding-nul-are-returned
+  (let* ((nul (code-char 0))
+         (name-a (format nil "~cnet-test-~d~ca" nul (ext:getpid) nul))
+         (a (make-socket :address-family :local :type :datagram :timeout 5))
+         (b (make-socket :address-family :local :type :datagram :timeout 5))
+         (buf (make-octets 4)))
+    (unwind-protect
+         (progn
+           (bind-address a (net:make-local-address name-a :abstract t))
+           (bind-address b (net:make-local-address "" :abstract t))
+           (is (string= name-a (net:local-address-path (net:socket-local-address a))))
+           (is (string= "" (net:local-address-path (net:socket-local-address b))))
+           (is (= 1 (net:send-to a (octets 7) (net:socket-local-address b))))
+           (multiple-value-bind (n sender) (net:receive-from b buf)
+             (is (= 1 n))
+             (is (net:local-address-abstract-p sender))
+             (is (string= name-a (net:local-address-path sender)))
+             ;; the reported sender is a usable address: reply to it
+             (is (= 1 (net:send-to b (octets 8) sender))))
+           (multiple-value-bind (n sender) (net:receive-from a buf)
+             (is (= 1 n))
+             (is (= 8 (aref buf 0)))
+             (is (string= "" (net:local-address-path sender))))
+           (net:connect a (net:socket-local-address b))
+           (is (string= "" (net:local-address-path (net:socket-remote-address a))))
+           (is (= 2 (net:send-message a (list (octets 1 2)))))
+           (multiple-value-bind (n sender) (net:receive-message b (list buf))
+             (is (= 2 n))
+             (is (string= name-a (net:local-address-path sender)))))
+      (close a)
+      (close b))))
+
 (test bad-local-names
   (net:with-open-socket (s :address-family :local :type :datagram)
     (signals net:invalid-address (bind-address s (make-string 200 :initial-element #\x)))
@@ -241,3 +277,38 @@ and still cannot be used on a socket of the other family."
           ;; And the replies go to the sender.
           (net:send-to b out from :port from-port :end 3)
           (is (= 3 (net:receive a buf :timeout 5))))))))
+
+(defparameter *raw-name-peer* "
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(b'\\0net-test-raw-' + sys.argv[1].encode() + b'-\\xff\\xc3\\x28\\x00')
+s.settimeout(10)
+s.sendto(b'hi', b'\\0' + sys.argv[2].encode())
+data = s.recv(16)
+print(data.decode())
+")
+
+(test non-utf-8-names-round-trip
+  "A peer bound to an abstract name that is not UTF-8 (octets FF, C3 28,
+00): its name comes back with U+DC00 + octet for the invalid octets, and a
+reply sent to it reaches it."
+  (let* ((pid (ext:getpid))
+         (ours (format nil "net-test-raw-~d-us" pid))
+         (s (make-socket :address-family :local :type :datagram :timeout 10)))
+    (unwind-protect
+         (progn
+           (bind-address s (net:make-local-address ours :abstract t))
+           (multiple-value-bind (out code process)
+               (ext:run-program "python3" (list "-c" *raw-name-peer* (princ-to-string pid) ours)
+                                :input nil :output :stream :error nil :wait nil)
+             (declare (ignore code))
+             (let ((buf (make-octets 16)))
+               (multiple-value-bind (n sender) (net:receive-from s buf)
+                 (is (= 2 n))
+                 (is (string= (format nil "net-test-raw-~d-~c~c(~c" pid (code-char #xdcff)
+                                      (code-char #xdcc3) (code-char 0))
+                              (net:local-address-path sender)))
+                 (is (= 2 (net:send-to s (octets 111 107) sender)))
+                 (is (equal "ok" (read-line out nil)))))
+             (ext:external-process-wait process)))
+      (close s))))

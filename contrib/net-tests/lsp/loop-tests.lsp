@@ -816,3 +816,205 @@ close closes the descriptor (the suite checks that none leaks)."
                    :seconds 20)
         (is (= (length expected) (length got)))
         (is (equalp expected got))))))
+;;; The loop's dispatch under random event orders.  Batches of events are
+;;; made as libuv could record them -- any order, repeats, every kind of
+;;; object live when the batch starts -- and given to the dispatcher, mixed
+;;; with real passes, while the callbacks add, remove and close watchers,
+;;; sockets and timers, change events and fail with each restart.  The
+;;; model says what is live: an event reaches only the object it was
+;;; recorded for, only while it is live, only with events it asks for, and
+;;; the loop's id table agrees with the model after every batch.
+;;; make check runs a bounded number of rounds from a fixed seed; make fuzz
+;;; runs it for a time (fuzz/lisp-fuzz.lsp).
+
+(defstruct (fz (:constructor make-fz (state loop)))
+  state loop
+  (watchers '())          ; live: (watcher socket peer events)
+  (timers '())            ; live: (timer repeat-p)
+  (sockets '())           ; every socket made, closed at the end
+  (batch nil)             ; the objects of the injected batch, by index
+  (current nil)           ; the object whose callback runs
+  (failures '()))
+
+(defun fz-fail (fz &rest what)
+  (push what (fz-failures fz)))
+
+(defun fz-pick (fz list)
+  (and list (nth (random (length list) (fz-state fz)) list)))
+
+(defun fz-check-current (fz object)
+  "During an injected batch, OBJECT must be the one recorded at this index."
+  (let ((batch (fz-batch fz)))
+    (when batch
+      (let ((i (1- (net::event-loop-batch-pos (fz-loop fz)))))
+        (unless (eq object (aref batch i))
+          (fz-fail fz :wrong-object i))))))
+
+(defun fz-watcher-callback (fz cell)
+  (lambda (socket events)
+    (let ((w (first cell)))
+      (fz-check-current fz w)
+      (unless (member cell (fz-watchers fz))
+        (fz-fail fz :dead-watcher-called (third cell)))
+      (unless (eq socket (second cell))
+        (fz-fail fz :wrong-socket))
+      (unless (subsetp events (fourth cell))
+        (fz-fail fz :events-not-asked events (fourth cell)))
+      (when (member :read events)
+        (net:receive socket (make-octets 64)))   ; drain, non-blocking
+      (setf (fz-current fz) w)
+      (fz-act fz))))
+
+(defun fz-timer-function (fz cell)
+  (lambda ()
+    (fz-check-current fz (first cell))
+    (unless (member cell (fz-timers fz))
+      (fz-fail fz :dead-timer-called))
+    (unless (second cell)               ; a one-shot timer is done
+      (setf (fz-timers fz) (remove cell (fz-timers fz))))
+    (setf (fz-current fz) (first cell))
+    (fz-act fz)))
+
+(defun fz-add-watcher (fz)
+  (when (< (length (fz-watchers fz)) 12)
+    (multiple-value-bind (a b) (net:make-socket-pair :blocking nil)
+      (push a (fz-sockets fz))
+      (push b (fz-sockets fz))
+      (let* ((events (fz-pick fz '((:read) (:write) (:read :write) (:read :disconnect) ())))
+             (cell (list nil a b events)))
+        (setf (first cell) (net:add-watcher (fz-loop fz) a events (fz-watcher-callback fz cell)))
+        (push cell (fz-watchers fz))
+        (when (zerop (random 2 (fz-state fz)))
+          (send b (octets 1 2 3)))))))
+
+(defun fz-add-timer (fz)
+  (when (< (length (fz-timers fz)) 8)
+    (let* ((repeat (zerop (random 3 (fz-state fz))))
+           (cell (list nil repeat)))
+      (setf (first cell) (net:add-timer (fz-loop fz) (fz-timer-function fz cell)
+                                        (random 0.002 (fz-state fz))
+                                        :repeat (and repeat 0.001)))
+      (push cell (fz-timers fz)))))
+
+(defun fz-act (fz)
+  "What a callback does: one random action on the loop."
+  (let ((state (fz-state fz)) (l (fz-loop fz)))
+    (case (random 12 state)
+      (0 (let ((cell (fz-pick fz (fz-watchers fz))))
+           (when cell
+             (setf (fz-watchers fz) (remove cell (fz-watchers fz)))
+             (net:remove-watcher l (first cell)))))
+      (1 (let ((cell (fz-pick fz (fz-watchers fz))))
+           (when cell
+             (setf (fz-watchers fz) (remove cell (fz-watchers fz)))
+             (close (second cell)))))
+      (2 (fz-add-watcher fz))
+      (3 (fz-add-timer fz))
+      (4 (let ((cell (fz-pick fz (fz-timers fz))))
+           (when cell
+             (setf (fz-timers fz) (remove cell (fz-timers fz)))
+             (net:remove-timer l (first cell)))))
+      (5 (let ((cell (fz-pick fz (fz-watchers fz))))
+           (when cell
+             (let ((events (fz-pick fz '((:read) (:write) (:read :write) ()))))
+               (setf (net:watcher-events (first cell)) events
+                     (fourth cell) events)))))
+      (6 (let ((cell (fz-pick fz (fz-watchers fz))))
+           (when cell (send (third cell) (octets 9)))))
+      (7 (error "a callback fails"))
+      (t nil))))
+
+(defun fz-on-error (fz)
+  "Take a random restart of a failed callback, and tell the model."
+  (lambda (c)
+    (declare (ignore c))
+    (let ((object (fz-current fz))
+          (choice (random 3 (fz-state fz))))
+      (cond ((and (= choice 1) (find-restart 'net:remove-watcher))
+             (setf (fz-watchers fz) (remove object (fz-watchers fz) :key #'first)
+                   (fz-timers fz) (remove object (fz-timers fz) :key #'first))
+             (invoke-restart 'net:remove-watcher))
+            ((and (= choice 2) (find-restart 'net:close-socket))
+             (setf (fz-watchers fz) (remove object (fz-watchers fz) :key #'first))
+             (invoke-restart 'net:close-socket))
+            ((find-restart 'net:skip-event) (invoke-restart 'net:skip-event))))))
+
+(defun fz-inject (fz)
+  "Dispatch one batch of events made up from the objects live now."
+  (let* ((state (fz-state fz)) (l (fz-loop fz))
+         (events (net::event-loop-events l))
+         (live (append (mapcar (lambda (c) (cons (first c) (fourth c))) (fz-watchers fz))
+                       (mapcar (lambda (c) (cons (first c) :timer)) (fz-timers fz))))
+         (n (if live (random 40 state) 0))
+         (batch (make-array n)))
+    (dotimes (i n)
+      (destructuring-bind (object . kind) (fz-pick fz live)
+        (setf (aref batch i) object
+              (aref events (* 2 i)) (if (net::watcher-p object)
+                                        (net::watcher-id object)
+                                        (net::timer-id object))
+              (aref events (1+ (* 2 i)))
+              (if (eq kind :timer)
+                  net::+ev-timer+
+                  (logior (random 16 state) (net::%events-mask kind))))))
+    (setf (fz-batch fz) batch
+          (net::event-loop-batch-pos l) 0
+          (net::event-loop-batch-end l) n)
+    (unwind-protect
+         (handler-bind ((error (fz-on-error fz)))
+           (net::%with-dispatch (l) (net::%dispatch l)))
+      (setf (fz-batch fz) nil))))
+
+(defun fz-check-table (fz)
+  "The loop's ids agree with the model."
+  (let* ((l (fz-loop fz)) (objects (net::event-loop-objects l))
+         (free (net::event-loop-free-ids l)))
+    (unless (= (length free) (length (remove-duplicates free)))
+      (fz-fail fz :duplicate-free-ids))
+    (dolist (cell (fz-watchers fz))
+      (let ((id (net::watcher-id (first cell))))
+        (unless (eq (svref objects id) (first cell)) (fz-fail fz :watcher-not-in-table id))
+        (when (member id free) (fz-fail fz :live-watcher-id-free id))))
+    (dolist (cell (fz-timers fz))
+      (let ((id (net::timer-id (first cell))))
+        (unless (eq (svref objects id) (first cell)) (fz-fail fz :timer-not-in-table id))
+        (when (member id free) (fz-fail fz :live-timer-id-free id))))))
+
+(defun loop-fuzz-round (state)
+  "One loop through some batches and passes; returns the failures."
+  (let ((l (net:make-event-loop)) (fz nil))
+    (unwind-protect
+         (progn
+           (setf fz (make-fz state l))
+           (loop repeat (1+ (random 6 state)) do (fz-add-watcher fz))
+           (loop repeat (random 4 state) do (fz-add-timer fz))
+           (loop repeat (1+ (random 20 state))
+                 do (if (zerop (random 3 state))
+                        (handler-bind ((error (fz-on-error fz)))
+                          (net:run-event-loop l :mode :nowait))
+                        (fz-inject fz))
+                    (fz-check-table fz)))
+      (net:close-event-loop l)
+      (when fz (mapc #'close (fz-sockets fz))))
+    (reverse (fz-failures fz))))
+
+(defun loop-fuzz (&key (seed 14) (rounds 50) seconds)
+  "Run ROUNDS rounds (or as many as fit in SECONDS) from SEED: the list of
+failures and the count of rounds."
+  (let ((state (make-random-state seed))
+        (deadline (and seconds (+ (get-internal-real-time)
+                                  (* seconds internal-time-units-per-second))))
+        (failures '()) (run 0))
+    (loop while (if deadline (< (get-internal-real-time) deadline) (< run rounds))
+          do (setf failures (append failures (loop-fuzz-round state)))
+             (incf run))
+    (values failures run)))
+
+(test dispatch-under-random-event-orders
+  "Random batches and real passes, with callbacks that change the loop: no
+event reaches a dead or wrong object, and the id table stays right."
+  (let ((before (socket-fd-count)))
+    (multiple-value-bind (failures run) (loop-fuzz :seed 14 :rounds 60)
+      (is (= 60 run))
+      (is (null failures) "~d failures, first ~s" (length failures) (first failures)))
+    (is (= before (socket-fd-count)))))

@@ -284,3 +284,39 @@
           (let ((fds (cdr (assoc :file-descriptors ancillary))))
             (is (= 1 (length fds)))
             (mapc (lambda (fd) (close (net:make-socket-from-fd fd))) fds)))))))
+
+(test passed-socket-held-against-a-racing-close
+  "A socket in :FILE-DESCRIPTORS is held while sendmsg(2) reads its fd: a
+close from another thread while the send waits makes it signal
+SOCKET-CLOSED naming that socket, never pass whatever reused the fd number."
+  (with-socket-pair (a b :timeout 5)
+    (let ((passed (make-socket :type :datagram))
+          (chunk (make-octets 4096)))
+      ;; Fill A's send buffer, so that the send below waits for room.
+      (setf (net:socket-blocking-p a) nil)
+      (loop repeat 10000 while (net:send a chunk))
+      (setf (net:socket-blocking-p a) t)
+      (let ((sender (run-thread "fd sender"
+                                (lambda ()
+                                  (net:send-message a (list (octets 42))
+                                                    :ancillary `((:file-descriptors ,passed)))))))
+        (sleep 0.3)                     ; the sender is waiting for room now
+        (let ((fd (net:socket-fd passed)))
+          (close passed)
+          ;; Another socket, likely on the same fd number.
+          (net:with-open-socket (reuser :type :datagram)
+            (is (integerp fd))
+            (is (net:socket-open-p reuser))
+            ;; Make room: the sender's next attempt finds PASSED closed.
+            (setf (net:socket-blocking-p b) nil)
+            (let ((in (make-octets 65536)))
+              (loop repeat 10000 while (net:receive b in)))
+            (let ((result (funcall sender)))
+              (is (typep result 'net:socket-closed) "got ~s" result)
+              (when (typep result 'net:socket-closed)
+                (is (eq passed (net:socket-error-socket result)))))
+            ;; and no descriptor went out
+            (multiple-value-bind (n address port ancillary)
+                (net:receive-message b (list (make-octets 65536)))
+              (declare (ignore n address port))
+              (is (null ancillary)))))))))

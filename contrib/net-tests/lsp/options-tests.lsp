@@ -342,3 +342,59 @@ kernel changes by itself, not what was set.")
       (close b)))
   (net:with-open-socket (s)
     (signals net:socket-option-not-applicable (net:socket-option s :peer-credentials))))
+
+(defun listener-on (host port &rest options)
+  "A listening TCP socket on HOST and PORT with OPTIONS (make-socket's)."
+  (let ((s (apply #'make-socket options)))
+    (handler-bind ((error (lambda (c) (declare (ignore c)) (close s))))
+      (bind-address s host :port port)
+      (listen-on s :backlog 64))))
+
+(test reuse-address-never-shares-a-listening-port
+  "The caveat of the Security chapter: on Linux SO_REUSEADDR lets a server
+rebind past TIME_WAIT, but never lets a second socket listen on a port in
+use, specific address or wildcard."
+  (let* ((first (listener-on "127.0.0.1" 0 :reuse-address t))
+         (port (net:socket-local-port first)))
+    (unwind-protect
+         (progn
+           (signals net:address-in-use (listener-on "127.0.0.1" port :reuse-address t))
+           (signals net:address-in-use (listener-on "0.0.0.0" port :reuse-address t)))
+      (close first)))
+  (let* ((wild (listener-on "0.0.0.0" 0 :reuse-address t))
+         (port (net:socket-local-port wild)))
+    (unwind-protect
+         (signals net:address-in-use (listener-on "127.0.0.1" port :reuse-address t))
+      (close wild))))
+
+(test reuse-port-shares-connections-between-listeners
+  "The caveat of the Security chapter: with SO_REUSEPORT set on both, a
+second socket of the same user listens on the same port and receives a
+share of the connections; without it on both, the bind fails."
+  (let* ((a (listener-on "127.0.0.1" 0 :reuse-port t :blocking nil))
+         (port (net:socket-local-port a)))
+    (unwind-protect
+         (progn
+           (signals net:address-in-use (listener-on "127.0.0.1" port))
+           (let ((b (listener-on "127.0.0.1" port :reuse-port t :blocking nil))
+                 (clients '()) (counts (list 0 0)))
+             (unwind-protect
+                  (progn
+                    ;; 40 connections: the kernel hashes each to one of the
+                    ;; two; all 40 to one happens with probability 2^-39.
+                    (dotimes (i 40)
+                      (push (net:connect-to "127.0.0.1" port :timeout 5) clients))
+                    (loop repeat 500
+                          until (= 40 (+ (first counts) (second counts)))
+                          do (loop for l in (list a b) for i from 0
+                                   do (let ((s (accept-connection l)))
+                                        (when s
+                                          (incf (nth i counts))
+                                          (close s))))
+                             (sleep 0.01))
+                    (is (= 40 (+ (first counts) (second counts))))
+                    (is (plusp (first counts)) "~s" counts)
+                    (is (plusp (second counts)) "~s" counts))
+               (mapc #'close clients)
+               (close b))))
+      (close a))))

@@ -981,3 +981,51 @@ accepted socket is a socket of its own."
     (signals net:invalid-argument (listen-on c))
     (send c (octets 5))
     (is (eql 1 (receive s (make-octets 1))) "still usable")))
+(defun child-inherited-fds ()
+  "The targets of the descriptors a child started by EXT:RUN-PROGRAM holds,
+as its /proc/PID/fd links name them (socket:[N], anon_inode:[eventpoll], ...)."
+  (let ((out (with-output-to-string (s)
+               (ext:run-program "/bin/sh" (list "-c" "for f in /proc/$$/fd/*; do readlink $f; done")
+                                :input t :output s :error t :wait t))))
+    (with-input-from-string (in out)
+      (loop for line = (read-line in nil) while line collect line))))
+
+(test no-descriptor-leaks-into-child-processes
+  "Every descriptor net makes is close-on-exec: a child started while one of
+each kind is open inherits none of them, but does inherit a socket of ECL's
+own sockets module (made without close-on-exec), which shows the check sees
+sockets."
+  (require :sockets)
+  (let* ((bsd (find-package "SB-BSD-SOCKETS"))
+         (control (make-instance (find-symbol "INET-SOCKET" bsd) :type :datagram :protocol :udp))
+         (sockets '()))
+    (unwind-protect
+         (net:with-event-loop (loop)
+           (dolist (args '((:address-family :ipv4 :type :stream) (:address-family :ipv4 :type :datagram)
+                           (:address-family :ipv6 :type :stream) (:address-family :ipv6 :type :datagram)
+                           (:address-family :local :type :stream) (:address-family :local :type :datagram)
+                           (:address-family :local :type :seqpacket)))
+             (push (apply #'make-socket args) sockets))
+           (multiple-value-bind (a b) (net:make-socket-pair)
+             (push a sockets)
+             (push b sockets)
+             (let* ((l (net:make-listener 0))
+                    (c (net:connect-to "127.0.0.1" (net:socket-local-port l) :timeout 5))
+                    (s (accept-connection l :timeout 5)))
+               (push l sockets)
+               (push c sockets)
+               (push s sockets)
+               (push (net:dup-socket s) sockets)
+               (net:send-file-descriptors a (list c))
+               (push (net:make-socket-from-fd (first (net:receive-file-descriptors b :timeout 5)))
+                     sockets)
+               (net:add-watcher loop c '(:read) (lambda (socket events)
+                                                  (declare (ignore socket events))))
+               (net:add-timer loop (lambda ()) 60)))
+           (let* ((fds (child-inherited-fds))
+                  (seen (count-if (lambda (f) (search "socket:[" f)) fds)))
+             (is (= 14 (length sockets)))
+             (is (= 1 seen) "the child holds ~d sockets: ~s" seen fds)
+             (is (notany (lambda (f) (search "anon_inode:" f)) fds) "~s" fds)))
+      (mapc #'close sockets)
+      (funcall (find-symbol "SOCKET-CLOSE" bsd) control))))

@@ -119,21 +119,19 @@ static void net__cmsg_decode(const struct cmsghdr *c, net_cmsg *out) {
   }
 }
 
+/* Each message is checked against what is left of the buffer before it is
+ * read: a header whose length runs past the end (which the kernel never
+ * writes, but a control buffer is data) ends the walk. */
 int net_cmsg_next(const net_msg *m, size_t *pos, net_cmsg *out) {
-  struct msghdr mh;
-  struct cmsghdr *c;
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_control = m->control;
-  mh.msg_controllen = m->controllen;
-  if (!m->control || m->controllen < sizeof(struct cmsghdr))
+  const unsigned char *base = m->control;
+  size_t size = m->controllen;
+  struct cmsghdr h;
+  if (!base || *pos >= size || size - *pos < sizeof(h))
     return 0;
-  c = CMSG_FIRSTHDR(&mh);
-  /* Walk to the message at *POS (control buffers are small). */
-  while (c && (size_t) ((char *) c - (char *) m->control) < *pos)
-    c = CMSG_NXTHDR(&mh, c);
-  if (!c || c->cmsg_len < CMSG_LEN(0))
+  memcpy(&h, base + *pos, sizeof(h));
+  if (h.cmsg_len < CMSG_LEN(0) || h.cmsg_len > size - *pos)
     return 0;
-  net__cmsg_decode(c, out);
-  *pos = (size_t) ((char *) c - (char *) m->control) + CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
+  net__cmsg_decode((const struct cmsghdr *) (base + *pos), out);
+  *pos += CMSG_ALIGN(h.cmsg_len);
   return 1;
 }

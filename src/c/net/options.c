@@ -27,11 +27,18 @@ int net_socket_setopt_int(int fd, int level, int name, int value) {
   return net_socket_setopt(fd, level, name, &value, sizeof value);
 }
 
+/* The kernel keeps a timeout in clock ticks and rounds it up when read
+ * back, so a timeout set near INT64_MAX microseconds reads back a little
+ * larger: it saturates at INT64_MAX instead of overflowing (found by
+ * fuzz/options_fuzz.c). */
 int net_socket_getopt_usec(int fd, int level, int name, int64_t *usec) {
   struct timeval tv = {0, 0};
   socklen_t len = sizeof tv;
   int r = net_socket_getopt(fd, level, name, &tv, &len);
-  *usec = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+  if (tv.tv_sec > (INT64_MAX - tv.tv_usec) / 1000000)
+    *usec = INT64_MAX;
+  else
+    *usec = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
   return r;
 }
 

@@ -213,15 +213,22 @@ holds 108, one of which is the terminating NUL of a path or the leading NUL
 of an abstract name.")
 
 (defun %utf-8-length (string)
+  "The octets of STRING as a socket name: UTF-8, where U+DC80 to U+DCFF
+stand for the octets #x80 to #xFF that were not UTF-8."
   (loop for c across string
         for code = (char-code c)
-        sum (cond ((< code #x80) 1) ((< code #x800) 2) ((< code #x10000) 3) (t 4))))
+        sum (cond ((< code #x80) 1) ((<= #xdc80 code #xdcff) 1) ((< code #x800) 2)
+                  ((< code #x10000) 3) (t 4))))
 
 (defun %check-local-path (path abstract)
-  (when (zerop (length path))
-    (%invalid path (if abstract "an abstract name is not empty" "a socket path is not empty")))
-  (when (find (code-char 0) path)
-    (%invalid path "a socket path or abstract name contains no NUL character"))
+  "An abstract name is any string of at most +LOCAL-PATH-MAX+ octets, empty or
+holding NULs (the kernel takes its length, not a terminator, and reports
+such names for peers); a path is neither."
+  (unless abstract
+    (when (zerop (length path))
+      (%invalid path "a socket path is not empty"))
+    (when (find (code-char 0) path)
+      (%invalid path "a socket path contains no NUL character")))
   (let ((n (%utf-8-length path)))
     (when (> n +local-path-max+)
       (%invalid path (format nil "~d octets in UTF-8, but a socket path or abstract ~
@@ -230,8 +237,10 @@ name holds at most ~d" n +local-path-max+)))))
 (defun make-local-address (path &key abstract)
   "The Unix-domain address of PATH (a string or pathname); with ABSTRACT true,
 the Linux abstract name PATH (a string), which lives outside the file system.
-PATH must be non-empty, hold no NUL character, and take at most 107 octets in
-UTF-8 (the size of sun_path less one); otherwise INVALID-ADDRESS."
+PATH takes at most 107 octets in UTF-8 (the size of sun_path less one); a
+file name is non-empty and holds no NUL character, while an abstract name
+may be empty or hold NULs, as the kernel allows (and reports for peers).
+Otherwise INVALID-ADDRESS."
   (let ((path (etypecase path
                 (string (coerce path 'simple-string))
                 (pathname (namestring path)))))

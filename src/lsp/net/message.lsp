@@ -3,8 +3,8 @@
 (in-package "NET")
 
 (defun %ancillary-out (ancillary)
-  "The descriptors (a list of fixnums) and credentials ((pid uid gid) or
-NIL) of a send's ANCILLARY list."
+  "The descriptors (a list of fixnums, and (handle . socket) for sockets) and
+credentials ((pid uid gid) or NIL) of a send's ANCILLARY list."
   (let ((fds '()) (credentials nil))
     (dolist (item ancillary (values (nreverse fds) credentials))
       (unless (and (consp item) (listp (cdr item)))
@@ -12,10 +12,10 @@ NIL) of a send's ANCILLARY list."
       (case (car item)
         (:file-descriptors
          (dolist (fd (cdr item))
+           ;; A socket goes as (handle . socket): the glue holds it while
+           ;; sendmsg(2) reads its fd, so a close cannot race the call.
            (push (typecase fd
-                   (socket (or (socket-fd fd)
-                               (error 'socket-closed :syscall "sendmsg" :socket fd
-                                                     :message "a closed socket's descriptor cannot be passed")))
+                   (socket (cons (socket-handle fd) fd))
                    ((integer 0 #x7fffffff) fd)
                    (t (error 'type-error :datum fd
                                          :expected-type '(or socket (integer 0 2147483647)))))

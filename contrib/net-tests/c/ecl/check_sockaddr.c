@@ -165,6 +165,52 @@ START_TEST(sockaddr_local_name_too_long_raises) {
 }
 END_TEST
 
+/* Name -> Lisp string -> name gives the same octets, valid UTF-8 or not
+ * (invalid octets travel as U+DC80..U+DCFF): fixed cases, then 2000
+ * pseudo-random names of 1 to 40 octets biased to UTF-8's lead octets. */
+static void name_round_trips(const unsigned char *name, size_t len) {
+  net_sockaddr sa;
+  struct sockaddr_call c;
+  const char *path;
+  size_t len2;
+  int abstract;
+  cl_object list;
+  ck_assert_int_eq(net_sockaddr_make_local(&sa, (const char *) name, len, 1), 0);
+  list = netsys__sockaddr_list(&sa);
+  ck_assert(ecl_caddr(list) == ECL_T);
+  ck_assert(Null(sockaddr_of(&c, ecl_car(list), ECL_NIL, ECL_T)));
+  ck_assert_int_eq(net_sockaddr_split_local(&c.sa, &path, &len2, &abstract), 1);
+  ck_assert_int_eq(abstract, 1);
+  ck_assert_uint_eq(len2, len);
+  ck_assert(memcmp(path, name, len) == 0);
+}
+
+START_TEST(local_names_round_trip_whatever_their_octets) {
+  static const char *cases[] = {
+    "plain", "caf\xc3\xa9", "\xff", "a\xc3(b", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+    "\xe2\x82", "\xf0\x9f\x98\x80", "x\x00y", "\x80\xbf", "\xf8\x88\x80\x80\x80"};
+  static const unsigned char leads[] = {0x00, 0x41, 0x80, 0xbf, 0xc2, 0xdf, 0xe0, 0xed, 0xef,
+                                        0xf0, 0xf4, 0xf5, 0xff};
+  unsigned long seed = 14;
+  size_t i, j;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    name_round_trips((const unsigned char *) cases[i],
+                     i == 9 ? 3 : strlen(cases[i]));
+  for (i = 0; i < 2000; i++) {
+    unsigned char name[40];
+    size_t len;
+    seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+    len = 1 + (seed >> 33) % 40;
+    for (j = 0; j < len; j++) {
+      seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+      name[j] = (seed >> 60) < 6 ? leads[(seed >> 40) % sizeof leads]
+                                 : (unsigned char) (0x80 | ((seed >> 33) & 0x3f));
+    }
+    name_round_trips(name, len);
+  }
+}
+END_TEST
+
 Suite *glue_sockaddr_suite(void) {
   Suite *s = suite_create("glue sockaddr");
   TCase *tc = check_glue_tcase("integer ranges");
@@ -178,6 +224,7 @@ Suite *glue_sockaddr_suite(void) {
   tcase_add_test(tc, sockaddr_list_round_trips);
   tcase_add_test(tc, sockaddr_rejects_bad_octets_and_ports);
   tcase_add_test(tc, sockaddr_from_a_local_name);
+  tcase_add_test(tc, local_names_round_trip_whatever_their_octets);
   tcase_add_test(tc, sockaddr_local_name_too_long_raises);
   suite_add_tcase(s, tc);
   return s;

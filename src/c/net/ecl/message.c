@@ -14,6 +14,14 @@ struct msg {
   struct iovec iov[NETSYS_MAX_IOV];
   net_sockaddr addr;
   int flags;
+  /* Sockets whose descriptors are passed: HELD[i] goes into slot SLOT[i]
+   * of the SCM_RIGHTS array, acquired around each sendmsg(2) only, so that
+   * a close from another thread never lets a reused fd number go out.
+   * CLOSED is the socket found closed, for the error report. */
+  int nheld;
+  net_handle *held[NET_MAX_FDS];
+  int slot[NET_MAX_FDS];
+  cl_object closed;
   union {
     struct cmsghdr align;
     unsigned char bytes[NETSYS_CONTROL_MAX];
@@ -55,16 +63,29 @@ static void iov(struct msg *x, cl_object buffers) {
   x->m.iovcnt = n;
 }
 
-/* The control buffer of a send: SCM_RIGHTS for the fixnums of FDS, and
+/* One element of FDS: a fixnum descriptor, or (handle . socket), whose fd
+ * is filled in by hold() at each attempt. */
+static int fd_entry(struct msg *x, cl_object e, int i) {
+  if (!ECL_CONSP(e))
+    return NETSYS_INDEX(e);
+  x->slot[x->nheld] = i;
+  x->held[x->nheld++] = netsys_handle(ECL_CONS_CAR(e));
+  return -1;
+}
+
+/* The control buffer of a send: SCM_RIGHTS for the descriptors of FDS, and
  * SCM_CREDENTIALS for CREDS, a list (pid uid gid). */
 static void control(struct msg *x, cl_object fds, cl_object creds) {
   size_t used = 0;
   int v[NET_MAX_FDS], n = 0, r = 0;
   cl_object l;
+  x->nheld = 0;
+  x->closed = ECL_NIL;
   for (l = fds; ECL_CONSP(l); l = ECL_CONS_CDR(l)) {
     if (n == NET_MAX_FDS)
       netsys_raise(NET_EMSGSIZE, "sendmsg", ECL_NIL);
-    v[n++] = NETSYS_INDEX(ECL_CONS_CAR(l));
+    v[n] = fd_entry(x, ECL_CONS_CAR(l), n);
+    n++;
   }
   if (n > 0)
     r = net_cmsg_put_fds(x->control.bytes, sizeof(x->control.bytes), &used, v, n);
@@ -82,9 +103,44 @@ static void control(struct msg *x, cl_object fds, cl_object creds) {
   x->m.controllen = used;
 }
 
+static void unhold(struct msg *x, int n) {
+  while (n-- > 0)
+    net_handle_release(x->held[n]);
+}
+
+/* Acquires the passed sockets and writes their fds into the SCM_RIGHTS
+ * array (the first control message); NET_ECLOSED if one is closed. */
+static int hold(struct msg *x) {
+  unsigned char *data = CMSG_DATA((struct cmsghdr *) x->control.bytes);
+  int i;
+  for (i = 0; i < x->nheld; i++) {
+    int fd = net_handle_acquire(x->held[i]);
+    if (fd < 0) {
+      unhold(x, i);
+      return i;
+    }
+    memcpy(data + (size_t) x->slot[i] * sizeof(int), &fd, sizeof(int));
+  }
+  return -1;
+}
+
 static ssize_t sendmsg_op(int fd, void *arg) {
   struct msg *x = arg;
-  return net_msg_send(fd, &x->m, x->flags);
+  ssize_t r;
+  int closed = hold(x);
+  if (closed >= 0) {
+    x->closed = ecl_make_fixnum(x->slot[closed]);
+    return NET_ECLOSED;
+  }
+  r = net_msg_send(fd, &x->m, x->flags);
+  unhold(x, x->nheld);
+  return r;
+}
+
+/* The socket of FDS at index I (from x->closed). */
+static cl_object fds_socket(cl_object fds, cl_object i) {
+  cl_object e = ecl_nth(ecl_fixnum(i), fds);
+  return ECL_CONSP(e) ? ECL_CONS_CDR(e) : ECL_NIL;
 }
 
 static ssize_t recvmsg_op(int fd, void *arg) {
@@ -107,6 +163,8 @@ cl_object netsys_send_message(cl_object handle, cl_object buffers, cl_object add
     x.m.addr = &x.addr;
   }
   r = netsys_io(handle, NET_WAIT_WRITE, deadline, sendmsg_op, &x);
+  if (r == NET_ECLOSED && !Null(x.closed))
+    netsys_raise(NET_ECLOSED, "sendmsg", fds_socket(fds, x.closed));
   if (!netsys_io_done(r, "sendmsg", sock))
     return ECL_NIL;
   return ecl_make_fixnum(r);

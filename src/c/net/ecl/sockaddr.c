@@ -9,34 +9,43 @@ int netsys__int(cl_object x, int lo, int hi, const char *type) {
   return (int) ecl_fixnum(x);
 }
 
-/* UTF-8 of the Lisp string S into BUF; returns the length, or -1 when it
- * does not fit in SIZE. */
+/* Socket names are octets; Lisp strings hold them as UTF-8, and an octet
+ * that is not part of valid UTF-8 as the character U+DC00 + octet (U+DC80
+ * to U+DCFF, the "surrogateescape" convention), so that every name the
+ * kernel reports converts back to the same octets: a reply reaches the
+ * peer that sent. */
+#define ESCAPED(c) ((c) >= 0xDC80 && (c) <= 0xDCFF)
+
+/* The UTF-8 of code C into TMP; returns its length. */
+static size_t utf8_char(unsigned c, unsigned char tmp[4]) {
+  if (c < 0x80 || ESCAPED(c)) {
+    tmp[0] = (unsigned char) (ESCAPED(c) ? c - 0xDC00 : c);
+    return 1;
+  } else if (c < 0x800) {
+    tmp[0] = (unsigned char) (0xC0 | (c >> 6));
+    tmp[1] = (unsigned char) (0x80 | (c & 0x3F));
+    return 2;
+  } else if (c < 0x10000) {
+    tmp[0] = (unsigned char) (0xE0 | (c >> 12));
+    tmp[1] = (unsigned char) (0x80 | ((c >> 6) & 0x3F));
+    tmp[2] = (unsigned char) (0x80 | (c & 0x3F));
+    return 3;
+  }
+  tmp[0] = (unsigned char) (0xF0 | (c >> 18));
+  tmp[1] = (unsigned char) (0x80 | ((c >> 12) & 0x3F));
+  tmp[2] = (unsigned char) (0x80 | ((c >> 6) & 0x3F));
+  tmp[3] = (unsigned char) (0x80 | (c & 0x3F));
+  return 4;
+}
+
+/* The octets of the Lisp string S into BUF; returns the length, or -1 when
+ * they do not fit in SIZE. */
 static long utf8(cl_object s, char *buf, size_t size) {
   cl_index i, n = ecl_length(s);
   size_t k = 0;
   for (i = 0; i < n; i++) {
-    unsigned c = (unsigned) ecl_char(s, i);
     unsigned char tmp[4];
-    size_t m;
-    if (c < 0x80) {
-      tmp[0] = (unsigned char) c;
-      m = 1;
-    } else if (c < 0x800) {
-      tmp[0] = (unsigned char) (0xC0 | (c >> 6));
-      tmp[1] = (unsigned char) (0x80 | (c & 0x3F));
-      m = 2;
-    } else if (c < 0x10000) {
-      tmp[0] = (unsigned char) (0xE0 | (c >> 12));
-      tmp[1] = (unsigned char) (0x80 | ((c >> 6) & 0x3F));
-      tmp[2] = (unsigned char) (0x80 | (c & 0x3F));
-      m = 3;
-    } else {
-      tmp[0] = (unsigned char) (0xF0 | (c >> 18));
-      tmp[1] = (unsigned char) (0x80 | ((c >> 12) & 0x3F));
-      tmp[2] = (unsigned char) (0x80 | ((c >> 6) & 0x3F));
-      tmp[3] = (unsigned char) (0x80 | (c & 0x3F));
-      m = 4;
-    }
+    size_t m = utf8_char((unsigned) ecl_char(s, i), tmp);
     if (k + m > size)
       return -1;
     memcpy(buf + k, tmp, m);
@@ -45,26 +54,37 @@ static long utf8(cl_object s, char *buf, size_t size) {
   return (long) k;
 }
 
-/* A Lisp string of the UTF-8 in P[N]; bytes that are not UTF-8 are taken
- * as Latin-1, so that every name round-trips to some string. */
+/* The character of the UTF-8 sequence at P[0, N), storing its length in
+ * *LEN; an octet that does not start a valid, shortest-form sequence of a
+ * scalar value is escaped (one octet). */
+static unsigned utf8_decode(const unsigned char *p, size_t n, size_t *len) {
+  static const unsigned least[4] = {0, 0x80, 0x800, 0x10000};
+  unsigned c = p[0], need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0, v, j;
+  *len = 1;
+  if (c < 0x80)
+    return c;
+  if (need == 0 || need >= n)
+    return 0xDC00 + c;
+  v = c & (0x3F >> need);
+  for (j = 1; j <= need; j++) {
+    if ((p[j] & 0xC0) != 0x80)
+      return 0xDC00 + c;
+    v = (v << 6) | (p[j] & 0x3F);
+  }
+  if (v < least[need] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+    return 0xDC00 + c;
+  *len = need + 1;
+  return v;
+}
+
+/* A Lisp string of the octets P[N] (a socket name: at most 108). */
 static cl_object from_utf8(const unsigned char *p, size_t n) {
   ecl_character out[128];
-  size_t i = 0, k = 0;
+  size_t i = 0, k = 0, len;
   cl_object s;
   while (i < n && k < 128) {
-    unsigned c = p[i], need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0, j;
-    if (need > 0 && i + need < n) {
-      unsigned v = c & (0x3F >> need);
-      for (j = 1; j <= need && i + j < n && (p[i + j] & 0xC0) == 0x80; j++)
-        v = (v << 6) | (p[i + j] & 0x3F);
-      if (j == need + 1) {
-        out[k++] = v;
-        i += need + 1;
-        continue;
-      }
-    }
-    out[k++] = c;
-    i++;
+    out[k++] = utf8_decode(p + i, n - i, &len);
+    i += len;
   }
   s = ecl_alloc_simple_extended_string(k);
   for (i = 0; i < k; i++)
