@@ -58,6 +58,28 @@ START_TEST(connect_to_closed_port_is_refused) {
 }
 END_TEST
 
+START_TEST(second_connect_is_refused) {
+  net_sockaddr addr, other;
+  int l = check_listener(0, &addr), l2 = check_listener(0, &other), fd, r, i;
+  fd = net_socket_open(AF_INET, SOCK_STREAM, 0);
+  r = net_socket_connect(fd, &addr);
+  for (i = 0; i < 100 && r == NET_EINPROGRESS; i++) {
+    net_wait(fd, NET_WAIT_WRITE, net_now_ns() + 2000000000LL);
+    r = net_socket_connect_poll(fd);
+    if (r == NET_EAGAIN)
+      r = NET_EINPROGRESS;
+  }
+  ck_assert_int_eq(r, 0);
+  /* Completed through net_socket_connect_poll, the socket is connected for
+   * the kernel too: connecting again, anywhere, is EISCONN. */
+  ck_assert_int_eq(net_socket_connect(fd, &addr), -EISCONN);
+  ck_assert_int_eq(net_socket_connect(fd, &other), -EISCONN);
+  close(fd);
+  close(l);
+  close(l2);
+}
+END_TEST
+
 START_TEST(wait_times_out_at_deadline) {
   int fds[2];
   int64_t t0, dt;
@@ -132,6 +154,7 @@ Suite *socket_suite(void) {
   tcase_add_test(tc, exchange_ipv4);
   tcase_add_test(tc, exchange_ipv6);
   tcase_add_test(tc, connect_to_closed_port_is_refused);
+  tcase_add_test(tc, second_connect_is_refused);
   tcase_add_test(tc, wait_times_out_at_deadline);
   tcase_add_test(tc, send_to_reset_peer_is_an_error_not_sigpipe);
   tcase_add_test(tc, dup_shares_the_socket);

@@ -975,10 +975,16 @@ accepted socket is a socket of its own."
     (unwind-protect
          (signals net:destination-address-required (send u (octets 1)))
       (close u)))
-  ;; (A second CONNECT of a connected TCP socket is not refused: see the
-  ;; reliability chapter's known gaps.)
   (with-tcp-pair (c s :timeout 5)
     (signals net:invalid-argument (listen-on c))
+    ;; A second connect, to the same peer or another, is refused.
+    (signals net:already-connected
+      (connect c (net:socket-remote-address c) :port (net:socket-remote-port c) :timeout 5))
+    (let ((other (loopback-listener :ipv4)))
+      (unwind-protect
+           (signals net:already-connected
+             (connect c "127.0.0.1" :port (net:socket-local-port other) :timeout 5))
+        (close other)))
     (send c (octets 5))
     (is (eql 1 (receive s (make-octets 1))) "still usable")))
 (defun child-inherited-fds ()

@@ -151,14 +151,16 @@ int net_socket_listen(int fd, int backlog);
 /* accept4(2), non-blocking and close-on-exec; PEER may be NULL. */
 int net_socket_accept(int fd, net_sockaddr *peer);
 /* Starts a connection: 0 when done, NET_EINPROGRESS when the caller must
- * wait for writability and then call net_socket_connect_result(). */
+ * wait for writability and then call net_socket_connect_poll(). */
 int net_socket_connect(int fd, const net_sockaddr *addr);
+/* The pending error of a connection (SO_ERROR): 0 or a negative errno. */
 int net_socket_connect_result(int fd);
 int net_socket_shutdown(int fd, int how);
 int net_socket_name(int fd, net_sockaddr *out);
 int net_socket_peer_name(int fd, net_sockaddr *out);
-/* After a non-blocking connect: 0 when connected, NET_EAGAIN while still in
- * progress, or the connection's error. */
+/* After a non-blocking connect: 0 when connected (and the socket moved to
+ * the connected state, so a second connect gets EISCONN), NET_EAGAIN while
+ * still in progress, or the connection's error. */
 int net_socket_connect_poll(int fd);
 /* socketpair(2) of AF_UNIX, non-blocking and close-on-exec. */
 int net_socket_pair(int type, int fds[2]);

@@ -68,8 +68,15 @@ int net_socket_connect_poll(int fd) {
   if (r < 0)
     return r;
   /* No pending error: either connected, or the handshake still runs. */
-  if (net_socket_peer_name(fd, &sa) == 0)
+  if (net_socket_peer_name(fd, &sa) == 0) {
+    /* Linux leaves a socket whose non-blocking connect completed in its
+     * "connecting" state until connect(2) is called again, and a later
+     * connect(2) to any address would then return 0.  Calling it now, to
+     * the peer itself, moves it to "connected": a second connect by the
+     * user gets EISCONN.  Its answer (0, or EISCONN) tells nothing new. */
+    (void) connect(fd, &sa.u.sa, sa.len);
     return 0;
+  }
   return errno == ENOTCONN ? NET_EAGAIN : -errno;
 }
 

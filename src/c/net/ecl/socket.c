@@ -76,7 +76,7 @@ static ssize_t connect_op(int fd, void *arg) {
     a->started = 1;
     r = net_socket_connect(fd, &a->addr);
   } else {
-    r = net_socket_connect_result(fd);
+    r = net_socket_connect_poll(fd);
   }
   return r == NET_EINPROGRESS ? NET_EAGAIN : r;
 }
