@@ -7,9 +7,12 @@ cd "$(dirname "$0")"
 
 # dnsmasq-base is the dnsmasq program without the system DNS service of the
 # dnsmasq package: examples/dns-client.lsp starts its own on loopback.
+# The cl-* packages and openssl: cl+ssl, Drakma and Hunchentoot over net
+# (the net-ssl system, contrib/net-tests/web/, their examples).
 PACKAGES="ecl libecl-dev libuv1-dev check autoconf automake libtool pkg-config
 cl-fiveam texinfo make gcc socat netcat-openbsd iproute2 python3 curl
-netbase util-linux clang-14 libclang-rt-14-dev dnsmasq-base"
+netbase util-linux clang-14 libclang-rt-14-dev dnsmasq-base
+cl-plus-ssl cl-cffi cl-drakma cl-hunchentoot cl-flexi-streams cl-chunga cl-usocket openssl"
 
 missing=""
 for p in $PACKAGES; do

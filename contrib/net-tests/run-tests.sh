@@ -21,7 +21,7 @@ suite() {
   echo "== $name"
   out=$("$@" 2>&1 </dev/null); status=$?
   printf '%s\n' "$out" | tee -a "$log" | grep -v '^;;;' | tail -n 40
-  line=$(printf '%s\n' "$out" | grep -E '^((C|lisp) suites|C10K): [0-9]+ ' | tail -n 1)
+  line=$(printf '%s\n' "$out" | grep -E '^((C|lisp) suites|C10K|TLS|Drakma|Hunchentoot): [0-9]+ ' | tail -n 1)
   if [ -n "$line" ]; then
     p=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) .*/\1/')
     f=$(echo "$line" | sed -E 's/^[^:]*: [0-9]+ [a-z]+, ([0-9]+) .*/\1/')
@@ -58,6 +58,13 @@ done
 
 suite "C10K: examples/c10k-echo.lsp with 10,000 connections from bench/loadgen; EMFILE" \
   env builddir="$builddir" ECL="$ECL" sh "$srcdir/contrib/net-tests/c10k.sh"
+
+# cl+ssl, Drakma and Hunchentoot over net, with real peers (openssl,
+# curl, python3); each prints "NAME: N passed, N failed".
+for t in tls; do
+  suite "with other libraries: contrib/net-tests/web/$t-tests.lsp" env NET_BUILDDIR="$builddir/" \
+    NET_SRCDIR="$srcdir/" "$ECL" --norc --load "$srcdir/contrib/net-tests/web/$t-tests.lsp"
+done
 
 # The manual's table of error classes is generated from errors.def: it must
 # not drift from it.
