@@ -21,7 +21,7 @@ suite() {
   echo "== $name"
   out=$("$@" 2>&1 </dev/null); status=$?
   printf '%s\n' "$out" | tee -a "$log" | grep -v '^;;;' | tail -n 40
-  line=$(printf '%s\n' "$out" | grep -E '^((C|lisp) suites|C10K|TLS|Drakma|Hunchentoot): [0-9]+ ' | tail -n 1)
+  line=$(printf '%s\n' "$out" | grep -E '^((C|lisp) suites|C10K|usocket|TLS|Drakma|Hunchentoot): [0-9]+ ' | tail -n 1)
   if [ -n "$line" ]; then
     p=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) .*/\1/')
     f=$(echo "$line" | sed -E 's/^[^:]*: [0-9]+ [a-z]+, ([0-9]+) .*/\1/')
@@ -51,13 +51,16 @@ suite "Lisp suites (FiveAM)" env NET_BUILDDIR="$builddir/" \
 suite "example: embed (C program embedding ECL with libnet.a)" \
   "$builddir/examples/embed/embed"
 
-for example in echo tour http dns-client threaded-echo evented-echo http-client http-server unix-echo proxy multicast-chat c10k-echo; do
+for example in echo tour http dns-client threaded-echo evented-echo http-client http-server unix-echo proxy multicast-chat c10k-echo usocket-echo; do
   suite "example: $example.lsp" env NET_FAS="$builddir/net.fas" \
     "$ECL" --norc --load "$srcdir/examples/$example.lsp" --eval '(ext:quit 0)'
 done
 
 suite "C10K: examples/c10k-echo.lsp with 10,000 connections from bench/loadgen; EMFILE" \
   env builddir="$builddir" ECL="$ECL" sh "$srcdir/contrib/net-tests/c10k.sh"
+
+suite "usocket over net: usocket's own suite (over net and over its bundled backend) and net-usocket's tests, in a network namespace" \
+  env srcdir="$srcdir" builddir="$builddir" ECL="$ECL" sh "$srcdir/contrib/net-tests/usocket/run.sh"
 
 # cl+ssl, Drakma and Hunchentoot over net, with real peers (openssl,
 # curl, python3); each prints "NAME: N passed, N failed".

@@ -26,8 +26,8 @@
 (defun load-system (name)
   "Load the ASDF system NAME, net's own ones from the source tree and
 compiled afresh (ASDF does not know they depend on this build's net.fas)."
-  (let ((asd (probe-file (srcdir (format nil "src/lsp/~a.asd" name)))))
-    (when asd (asdf:load-asd asd))
+  (let ((asd (probe-file (srcdir (format nil "src/lsp/~a/~a.asd" name name)))))
+    (when asd (push (make-pathname :name nil :type nil :defaults asd) asdf:*central-registry*))
     (let ((*standard-output* (make-broadcast-stream))
           (*error-output* (make-broadcast-stream)))
       (asdf:load-system name :force (and asd (list name))))))

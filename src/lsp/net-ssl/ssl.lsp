@@ -1,4 +1,4 @@
-;;;; net-ssl.lsp -- cl+ssl over net's stream sockets.
+;;;; ssl.lsp -- cl+ssl over net's stream sockets (the net-ssl system).
 ;;;
 ;;; CL+SSL:MAKE-SSL-CLIENT-STREAM and MAKE-SSL-SERVER-STREAM take any
 ;;; stream; given one whose descriptor they can learn (CL+SSL:STREAM-FD)
@@ -20,10 +20,6 @@ use CL+SSL:MAKE-SSL-CLIENT-STREAM and CL+SSL:MAKE-SSL-SERVER-STREAM on a
 connected NET:STREAM-SOCKET."))
 
 (in-package "NET-SSL")
-
-(eval-when (:compile-toplevel :load-toplevel :execute)
-  (unless (find-package "NET")
-    (require :net)))
 
 (defun %input-buffered-p (socket)
   "True if SOCKET's stream holds input it has read from the kernel but not
