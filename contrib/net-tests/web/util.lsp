@@ -23,14 +23,18 @@
 (defun srcdir (path)
   (concatenate 'string (or (ext:getenv "NET_SRCDIR") "./") path))
 
+(defparameter *own-systems* '("net-usocket" "net-ssl" "net-hunchentoot")
+  "net's systems, loaded from the source tree.")
+
+(dolist (name *own-systems*)
+  (push (pathname (srcdir (format nil "src/lsp/~a/" name))) asdf:*central-registry*))
+
 (defun load-system (name)
-  "Load the ASDF system NAME, net's own ones from the source tree and
-compiled afresh (ASDF does not know they depend on this build's net.fas)."
-  (let ((asd (probe-file (srcdir (format nil "src/lsp/~a/~a.asd" name name)))))
-    (when asd (push (make-pathname :name nil :type nil :defaults asd) asdf:*central-registry*))
-    (let ((*standard-output* (make-broadcast-stream))
-          (*error-output* (make-broadcast-stream)))
-      (asdf:load-system name :force (and asd (list name))))))
+  "Load the ASDF system NAME; net's own systems are compiled afresh (ASDF
+does not know they depend on this build's net.fas)."
+  (let ((*standard-output* (make-broadcast-stream))
+        (*error-output* (make-broadcast-stream)))
+    (asdf:load-system name :force *own-systems*)))
 
 (defun pass (what) (incf *passed*) (format t "~&ok: ~a~%" what) (finish-output))
 (defun fail (what &optional detail)

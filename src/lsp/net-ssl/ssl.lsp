@@ -27,6 +27,10 @@ yet given out: OpenSSL reading the descriptor would miss it."
   (let ((ss (slot-value socket 'net::stream-state)))
     (and ss (< (net::%ss-ipos ss) (net::%ss-iend ss)))))
 
+(defvar *sockets* (make-hash-table :weakness :value :synchronized t)
+  "Descriptor -> the net socket CL+SSL:STREAM-FD gave it for: callers such
+as Drakma pass cl+ssl the descriptor alone, and waiting needs the socket.")
+
 (defmethod cl+ssl:stream-fd ((socket net:stream-socket))
   "SOCKET's descriptor, once what its stream buffered for output is sent;
 SOCKET itself (cl+ssl's Lisp BIO) while its stream holds unread input, as
@@ -35,7 +39,18 @@ after reading a plain-text STARTTLS exchange, so that no octet is lost."
     (finish-output socket))
   (if (%input-buffered-p socket)
       socket
-      (net:socket-fd socket)))
+      (let ((fd (net:socket-fd socket)))
+        (when fd
+          (setf (gethash fd *sockets*) socket))
+        fd)))
+
+(defun %net-socket (object)
+  "The net socket under cl+ssl's socket OBJECT (a socket, or a descriptor
+STREAM-FD gave out and still open in that socket), or NIL."
+  (typecase object
+    (net:stream-socket object)
+    (integer (let ((s (gethash object *sockets*)))
+               (and s (eql (net:socket-fd s) object) s)))))
 
 (defun %seconds-left (socket)
   "How long a wait on SOCKET may last: its timeout, bounded by the innermost
@@ -50,8 +65,8 @@ NET:WITH-DEADLINE; NIL for ever."
 (defun %wait (stream event original fd deadline)
   "Wait until the net socket under cl+ssl's STREAM is ready for EVENT;
 ORIGINAL, cl+ssl's own function, for a stream on anything else."
-  (let ((socket (cl+ssl::ssl-stream-socket stream)))
-    (if (typep socket 'net:stream-socket)
+  (let ((socket (%net-socket (cl+ssl::ssl-stream-socket stream))))
+    (if socket
         (unless (net:wait-until-ready (list socket) :events (list event)
                                                     :timeout (%seconds-left socket))
           (net::%timeout-error (if (eq event :read) "SSL_read" "SSL_write") socket))
