@@ -53,12 +53,13 @@
 
 (defun sh (command)
   "Run COMMAND with /bin/sh; its output (a string) and exit code."
-  (let ((out (concatenate 'string *root* "sh.out")))
+  (let ((out (format nil "/tmp/net-hunchentoot-example-~d.out" (ext:getpid))))
     (let ((code (nth-value 1 (ext:run-program "/bin/sh"
                                               (list "-c" (format nil "exec >'~a' 2>&1 </dev/null; ~a" out command))
                                               :input t :output t :error t :wait t))))
-      (values (with-open-file (in out :external-format :latin-1)
-                (let ((s (make-string (file-length in)))) (subseq s 0 (read-sequence s in))))
+      (values (prog1 (with-open-file (in out :external-format :latin-1)
+                       (let ((s (make-string (file-length in)))) (subseq s 0 (read-sequence s in))))
+                (delete-file out))
               code))))
 
 (let ((bench-port (ext:getenv "HUNCHENTOOT_PORT")))

@@ -29,12 +29,13 @@
 
 (defun sh (command)
   "Run COMMAND with /bin/sh; its output and exit code."
-  (let ((out (concatenate 'string *dir* "sh.out")))
+  (let ((out (format nil "/tmp/net-tls-example-~d.out" (ext:getpid))))
     (let ((code (nth-value 1 (ext:run-program "/bin/sh"
                                               (list "-c" (format nil "exec >'~a' 2>&1 </dev/null; ~a" out command))
                                               :input t :output t :error t :wait t))))
-      (values (with-open-file (in out) (let ((s (make-string (file-length in))))
-                                         (subseq s 0 (read-sequence s in))))
+      (values (prog1 (with-open-file (in out) (let ((s (make-string (file-length in))))
+                                                (subseq s 0 (read-sequence s in))))
+                (delete-file out))
               code))))
 
 (defun make-certificate ()
@@ -48,7 +49,8 @@
     (values cert key)))
 
 (defun crlf (line stream)
-  (format stream "~a~c~c" line #\Return #\Newline))
+  "LINE and an end of line, CR LF by the stream's external format."
+  (write-line line stream))
 
 (defun serve (socket cert key)
   "One connection: TLS, then an HTTP/1.0 answer to one request."
