@@ -172,6 +172,15 @@
                                 :ca-file (make-certificate "other" :cn "other.invalid"))))
     (hunchentoot:stop acceptor)))
 
+;;; Drakma bounded by net's WITH-DEADLINE (Drakma 2.0.8 takes no
+;;; :CONNECTION-TIMEOUT on ECL)
+
+(net:with-listener (silent 0)           ; accepts (in the backlog), never answers
+  (check-signals "Drakma: WITH-DEADLINE bounds a request to a silent server"
+                 (or net:socket-timeout usocket:timeout-error)
+                 (net:with-deadline (0.5)
+                   (drakma (format nil "http://127.0.0.1:~d/" (net:socket-local-port silent))))))
+
 ;;; Drakma against python3's http.server
 
 (let* ((port (free-port))
