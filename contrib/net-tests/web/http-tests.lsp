@@ -141,6 +141,34 @@
                   (equal (drakma (format nil "~a/peer" base)) address)))
       (hunchentoot:stop acceptor))))
 
+;;; net's thread pool as Hunchentoot's taskmaster
+
+(let* ((taskmaster (make-instance 'net-hunchentoot:pool-taskmaster :threads 2))
+       (acceptor (start-acceptor 'hunchentoot:easy-acceptor "127.0.0.1" :taskmaster taskmaster))
+       (base (format nil "http://127.0.0.1:~d" (acceptor-port acceptor))))
+  (unwind-protect
+       (progn
+         (check "pool taskmaster: 8 curl at once, one connection each, all answered"
+                (multiple-value-bind (out code)
+                    (shell (format nil "for i in 1 2 3 4 5 6 7 8; do curl -sS --max-time 20 ~a/hello & done; wait"
+                                   base))
+                  (and (zerop code) (= 8 (count-matches "hello from Hunchentoot over net" out)))))
+         (check "pool taskmaster: Drakma, keep-alive and a 1 MiB body"
+                (multiple-value-bind (body status headers uri stream)
+                    (drakma (format nil "~a/hello" base) :close nil)
+                  (declare (ignore headers uri))
+                  (unwind-protect
+                       (and (eql status 200) (stringp body)
+                            (equalp (drakma (format nil "~a/big" base) :stream stream) *big*))
+                    (when stream (close stream)))))
+         (check "pool taskmaster: the connections served by at most 2 threads of net's pool"
+                (let ((stats (net:server-statistics (hunchentoot::pool-taskmaster-server taskmaster))))
+                  (and (>= (getf stats :accepted) 9) (<= (getf stats :threads) 2)
+                       (zerop (getf stats :errors))))))
+    (hunchentoot:stop acceptor))
+  (check "pool taskmaster: stopped, its listener closed"
+         (null (hunchentoot::pool-taskmaster-server taskmaster))))
+
 ;;; Over HTTPS: Hunchentoot's SSL acceptor (cl+ssl on net's descriptors)
 
 (let* ((acceptor (start-acceptor 'hunchentoot:easy-ssl-acceptor "127.0.0.1"

@@ -10,6 +10,13 @@
 ;;; definition replaces it.  Hunchentoot also needs its address texts for
 ;;; IPv6 (below).
 
+(defpackage "NET-HUNCHENTOOT"
+  (:use "CL")
+  (:export "POOL-TASKMASTER")
+  (:documentation "Hunchentoot over net: loading the system adapts
+Hunchentoot to net's sockets; POOL-TASKMASTER serves an acceptor's
+connections with net's thread pool."))
+
 (in-package "HUNCHENTOOT")
 
 (defun set-timeouts (usocket read-timeout write-timeout)
@@ -69,3 +76,44 @@ TCP socket of net then closes it in order instead of resetting it.")
                     (call-next-method)))))
   (close-in-order net::inet-stream-socket)
   (close-in-order net::inet6-stream-socket))
+
+;;; A taskmaster on net's thread pool (its accessors stay in this package)
+
+(defclass net-hunchentoot:pool-taskmaster (taskmaster)
+  ((threads :initarg :threads :initform 16 :reader pool-taskmaster-threads
+            :documentation "The most threads serving connections at once.")
+   (queue :initarg :queue :initform 64 :reader pool-taskmaster-queue
+          :documentation "The most accepted connections waiting for a thread.")
+   (server :initform nil :accessor pool-taskmaster-server
+           :documentation "The NET:THREADED-SERVER on the acceptor's listener, while started."))
+  (:documentation "A taskmaster that serves connections with net's threaded
+server (NET:START-THREADED-SERVER) on the acceptor's listening socket: a
+pool of at most THREADS threads, started as connections need them and
+reused, where Hunchentoot's default taskmaster starts a thread for every
+connection; past QUEUE waiting connections the listener stops accepting
+(clients wait in the system's backlog).  Give it as the acceptor's
+:TASKMASTER."))
+
+(defmethod execute-acceptor ((taskmaster net-hunchentoot:pool-taskmaster))
+  (let ((acceptor (taskmaster-acceptor taskmaster)))
+    (setf (pool-taskmaster-server taskmaster)
+          (net:start-threaded-server
+           (lambda (socket)
+             (unless (acceptor-shutdown-p acceptor) ; STOP's wake-up connection
+               (handle-incoming-connection
+                taskmaster (usocket::make-stream-socket :socket socket :stream socket))))
+           0 :listener (usocket:socket (acceptor-listen-socket acceptor))
+             :threads (pool-taskmaster-threads taskmaster)
+             :queue (pool-taskmaster-queue taskmaster)
+             :on-full :wait))))
+
+(defmethod handle-incoming-connection ((taskmaster net-hunchentoot:pool-taskmaster) socket)
+  (process-connection (taskmaster-acceptor taskmaster) socket))
+
+(defmethod shutdown ((taskmaster net-hunchentoot:pool-taskmaster))
+  ;; Stops the pool (it closes the listener, which STOP then closes again).
+  (let ((server (pool-taskmaster-server taskmaster)))
+    (when server
+      (setf (pool-taskmaster-server taskmaster) nil)
+      (net:stop-server server)))
+  taskmaster)
