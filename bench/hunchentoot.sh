@@ -2,9 +2,11 @@
 # hunchentoot.sh -- Hunchentoot over net against Hunchentoot over ECL's
 # bundled sockets (usocket's own ECL backend), in the same run: requests per
 # second for /hello (a handler's short text) and /static.bin (a 1 MiB file),
-# measured by wrk over keep-alive connections, the two servers taking turns.
-# Both are examples/hunchentoot.lsp, its easy acceptor (a thread per
-# connection); only HUNCHENTOOT_BACKEND differs.
+# measured by wrk over keep-alive connections, and /hello with a connection
+# per request; the servers take turns.  All are examples/hunchentoot.lsp,
+# its easy acceptor with a thread per connection ("net", "bundled": only
+# HUNCHENTOOT_BACKEND differs) or, over net, with net's thread pool as its
+# taskmaster ("pool").
 # Called by make bench and make bench-hunchentoot with srcdir, builddir and
 # ECL set.  Environment: ROUNDS (3), DURATION (seconds, 3), CONNS (4).
 set -u
@@ -31,12 +33,15 @@ else
   server_pin=""; client_pin=""
 fi
 
-net_pid=; bundled_pid=
+net_pid=; bundled_pid=; pool_pid=
 
-# start NAME: start the example with backend NAME; sets NAME_pid, NAME_port.
+# start NAME: start the example as server NAME; sets NAME_pid, NAME_port.
 start() {
   log=$out/hunchentoot-$1.out
-  env NET_FAS="$builddir/net.fas" HUNCHENTOOT_PORT=0 HUNCHENTOOT_BACKEND="$1" \
+  backend=net; taskmaster=thread
+  case $1 in bundled) backend=bundled ;; pool) taskmaster=pool ;; esac
+  env NET_FAS="$builddir/net.fas" HUNCHENTOOT_PORT=0 HUNCHENTOOT_BACKEND="$backend" \
+    HUNCHENTOOT_TASKMASTER="$taskmaster" \
     $server_pin "$ECL" --norc --load "$srcdir/examples/hunchentoot.lsp" >"$log" 2>&1 </dev/null &
   eval "${1}_pid=$!"
   for _ in $(seq 1 6000); do           # first use compiles the libraries: up to 10 minutes
@@ -49,18 +54,20 @@ start() {
 }
 
 stop() {
-  for p in $net_pid $bundled_pid; do kill -TERM "$p" 2>/dev/null; done
+  for p in $net_pid $bundled_pid $pool_pid; do kill -TERM "$p" 2>/dev/null; done
   sleep 0.5
-  for p in $net_pid $bundled_pid; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for p in $net_pid $bundled_pid $pool_pid; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 }
 trap stop EXIT
 
-# run NAME PATH: one wrk run against server NAME, its requests per second kept.
+# run NAME PATH [close]: one wrk run against server NAME, its requests per
+# second kept; with "close", a connection per request.
 run() {
   eval "port=\$${1}_port"
-  rps=$($client_pin wrk -t 1 -c "$CONNS" -d "${DURATION}s" --timeout 10s "http://127.0.0.1:$port$2" |
-          sed -n 's/^Requests\/sec: *//p')
-  echo "server=$1 path=$2 rps=${rps:-0}" | tee -a "$raw"
+  if [ "${3:-}" = close ]; then header="Connection: close"; else header="X-Keep: alive"; fi
+  rps=$($client_pin wrk -t 1 -c "$CONNS" -d "${DURATION}s" --timeout 10s -H "$header" \
+          "http://127.0.0.1:$port$2" | sed -n 's/^Requests\/sec: *//p')
+  echo "server=$1 path=$2${3:+-$3} rps=${rps:-0}" | tee -a "$raw"
 }
 
 median() {
@@ -72,21 +79,22 @@ ratio() { awk "BEGIN { if ($2 + 0 == 0) print \"nan\"; else printf \"%.2f\", $1 
 
 start net
 start bundled
+start pool
 
-for path in /hello /static.bin; do
-  echo "== hunchentoot: $path, $CONNS connections, $ROUNDS rounds of $DURATION s, net and bundled alternately"
+for case in /hello /static.bin "/hello close"; do
+  echo "== hunchentoot: $case, $CONNS connections, $ROUNDS rounds of $DURATION s, the servers in turn"
   for r in $(seq 1 "$ROUNDS"); do
-    run net "$path"
-    run bundled "$path"
+    for server in net bundled pool; do run $server $case; done
   done
 done
 
 {
   echo
   echo "hunchentoot results ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $cpus CPUs, medians of $ROUNDS)"
-  printf '%-16s %14s %16s %7s\n' path "net req/s" "bundled req/s" ratio
-  for path in /hello /static.bin; do
-    n=$(median net "$path"); b=$(median bundled "$path")
-    printf '%-16s %14s %16s %7s\n' "$path" "$n" "$b" "$(ratio "$n" "$b")"
+  printf '%-20s %12s %14s %7s %16s %7s\n' path "net req/s" "bundled req/s" ratio "net+pool req/s" ratio
+  for path in /hello /static.bin /hello-close; do
+    n=$(median net "$path"); b=$(median bundled "$path"); p=$(median pool "$path")
+    printf '%-20s %12s %14s %7s %16s %7s\n' "$path" "$n" "$b" "$(ratio "$n" "$b")" "$p" "$(ratio "$p" "$b")"
   done
+  echo "ratios: over the bundled backend; /hello-close: a connection per request"
 } | tee "$out/hunchentoot.txt"

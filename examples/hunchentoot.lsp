@@ -11,7 +11,9 @@
 ;;; With HUNCHENTOOT_PORT set it serves that port (0: any; it prints
 ;;; port=N) until killed, for bench/hunchentoot.sh, and with
 ;;; HUNCHENTOOT_BACKEND=bundled it leaves usocket on ECL's bundled sockets,
-;;; for comparison.  Uses the installed systems, or with NET_FAS set (the
+;;; for comparison; HUNCHENTOOT_TASKMASTER=pool serves with net's thread
+;;; pool (net-hunchentoot:pool-taskmaster) instead of a thread per
+;;; connection.  Uses the installed systems, or with NET_FAS set (the
 ;;; build tree's net.fas) those of the source tree.
 
 (require :asdf)
@@ -55,9 +57,12 @@ algorithm the second waits for the client's delayed ACK (40 ms)."))
                                                                  :element-type '(unsigned-byte 8)
                                                                  :if-exists :supersede)
     (write-sequence *static* out))
-  (hunchentoot:start (make-instance 'acceptor
-                                    :address "127.0.0.1" :port port :document-root *root*
-                                    :access-log-destination nil)))
+  (hunchentoot:start (apply #'make-instance 'acceptor
+                            :address "127.0.0.1" :port port :document-root *root*
+                            :access-log-destination nil
+                            (and (equal (ext:getenv "HUNCHENTOOT_TASKMASTER") "pool")
+                                 (list :taskmaster
+                                       (make-instance (find-symbol "POOL-TASKMASTER" "NET-HUNCHENTOOT")))))))
 
 (defun sh (command)
   "Run COMMAND with /bin/sh; its output (a string) and exit code."
