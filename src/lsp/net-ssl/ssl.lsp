@@ -11,15 +11,30 @@
 ;;; implements for SBCL, CCL, Allegro and LispWorks only (on ECL it only
 ;;; warns, and would spin).  Here they wait through net, bounded by the
 ;;; socket's timeout and by WITH-DEADLINE, and signal NET:SOCKET-TIMEOUT.
+;;; A stream holding unread input cannot take the descriptor path, and
+;;; the Lisp BIO crashes ECL here (the manual shows how): INPUT-BUFFERED.
 
 (defpackage "NET-SSL"
   (:use "CL")
+  (:export "INPUT-BUFFERED" "INPUT-BUFFERED-SOCKET")
   (:documentation "cl+ssl over net's stream sockets: loading this system
-makes CL+SSL's streams use a net socket's descriptor directly.  No exports:
-use CL+SSL:MAKE-SSL-CLIENT-STREAM and CL+SSL:MAKE-SSL-SERVER-STREAM on a
+makes CL+SSL's streams use a net socket's descriptor directly.  Use
+CL+SSL:MAKE-SSL-CLIENT-STREAM and CL+SSL:MAKE-SSL-SERVER-STREAM on a
 connected NET:STREAM-SOCKET."))
 
 (in-package "NET-SSL")
+
+(define-condition input-buffered (error)
+  ((socket :initarg :socket :reader input-buffered-socket
+           :documentation "The socket TLS was to start on."))
+  (:report (lambda (c stream)
+             (format stream "TLS cannot start on ~a: its stream holds input it has ~
+read but not given out (the peer sent TLS before it was asked to)"
+                     (input-buffered-socket c))))
+  (:documentation "Signalled when TLS is to start on a net socket whose
+stream holds unread input: OpenSSL reading the descriptor would miss it,
+and cl+ssl's other path (its Lisp BIO) crashes ECL 21.2.1 with Debian's
+cl+ssl and OpenSSL 3 (see the manual, \"cl+ssl\")."))
 
 (defun %input-buffered-p (socket)
   "True if SOCKET's stream holds input it has read from the kernel but not
@@ -32,17 +47,17 @@ yet given out: OpenSSL reading the descriptor would miss it."
 as Drakma pass cl+ssl the descriptor alone, and waiting needs the socket.")
 
 (defmethod cl+ssl:stream-fd ((socket net:stream-socket))
-  "SOCKET's descriptor, once what its stream buffered for output is sent;
-SOCKET itself (cl+ssl's Lisp BIO) while its stream holds unread input, as
-after reading a plain-text STARTTLS exchange, so that no octet is lost."
+  "SOCKET's descriptor, once what its stream buffered for output is sent.
+Signals INPUT-BUFFERED if its stream holds unread input, which OpenSSL
+would miss."
   (when (slot-value socket 'net::stream-state)
     (finish-output socket))
-  (if (%input-buffered-p socket)
-      socket
-      (let ((fd (net:socket-fd socket)))
-        (when fd
-          (setf (gethash fd *sockets*) socket))
-        fd)))
+  (when (%input-buffered-p socket)
+    (error 'input-buffered :socket socket))
+  (let ((fd (net:socket-fd socket)))
+    (when fd
+      (setf (gethash fd *sockets*) socket))
+    fd))
 
 (defun %net-socket (object)
   "The net socket under cl+ssl's socket OBJECT (a socket, or a descriptor
