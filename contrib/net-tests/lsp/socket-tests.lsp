@@ -562,6 +562,25 @@ same descriptor number), and that number."
     (signals net:socket-timeout
       (net:with-deadline (10) (receive s (make-octets 1) :timeout 0.1)))))
 
+(test with-deadline-in-a-file-compiled-outside-net
+  ;; WITH-DEADLINE expands to inline code calling primitives: compiled in a
+  ;; user's file (no netsys.h there) it must still read the clock right.
+  (let* ((base (format nil "/tmp/net-outside-~d" (ext:getpid)))
+         (source (concatenate 'string base ".lsp")))
+    (with-open-file (out source :direction :output :if-exists :supersede)
+      (write-string "(defun net-tests::%outside-deadline ()
+  (net:with-deadline (10) (list net::*deadline* (net-sys:now))))" out))
+    (unwind-protect
+         (let ((fas (compile-file source :verbose nil :print nil)))
+           (load fas)
+           (delete-file fas)
+           (destructuring-bind (deadline now) (funcall '%outside-deadline)
+             (let ((here (funcall 'net-sys:now)))
+               (is (<= now here))
+               (is (< (- here now) (* 60 1000000000)))
+               (is (< now deadline (+ here (* 10 1000000000)))))))
+      (delete-file source))))
+
 (test non-blocking-send-is-partial
   (with-tcp-pair (c s)
     (setf (net:socket-blocking-p c) nil)

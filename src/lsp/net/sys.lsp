@@ -12,14 +12,19 @@
   (defmacro define-primitive (name (&rest args) c-function documentation)
     "Define NAME as the C glue function C-FUNCTION of ARGS (cl_objects in,
 one cl_object out), inlined into compiled callers."
-    (let ((call (format nil "~a(~{#~36r~^,~})" c-function
+    ;; The call declares C-FUNCTION itself: it is also inlined into files
+    ;; compiled outside net (with-deadline, an inline function, expands to
+    ;; primitives), which do not include netsys.h, and C would take an
+    ;; undeclared function to return an int, truncating the cl_object.
+    (let ((call (format nil "{extern cl_object ~a(~:[void~;~:*~{~*cl_object~^,~}~]); @(return 0)=~a(~{#~36r~^,~});}"
+                        c-function args c-function
                         (loop for i below (length args) collect i)))
           (types (make-list (length args) :initial-element :object)))
       `(progn
          (eval-when (:compile-toplevel :load-toplevel :execute)
            (define-compiler-macro ,name (&whole form &rest forms)
              (if (= (length forms) ,(length args))
-                 (list 'ffi:c-inline forms ',types :object ,call :one-liner t)
+                 (list 'ffi:c-inline forms ',types :object ,call :one-liner nil)
                  form)))
          (eval-when (:compile-toplevel :load-toplevel :execute)
            (export ',name))
