@@ -15,7 +15,7 @@ PACKAGES="ecl libecl-dev libuv1-dev check autoconf automake libtool pkg-config
 cl-fiveam texinfo make gcc socat netcat-openbsd iproute2 python3 curl
 netbase util-linux clang-14 libclang-rt-14-dev dnsmasq-base
 cl-usocket cl-rt cl-flexi-streams cl-chunga cl-drakma cl-hunchentoot cl-plus-ssl
-cl-cffi openssl wrk"
+cl-cffi openssl wrk iptables"
 
 missing=""
 for p in $PACKAGES; do

@@ -349,3 +349,51 @@ A peer error, or a peer that died, is an error here."
                                                  :timeout 1)
                                     :no-error)
                            (error (e) (type-of e)))" c2))))))))
+
+;;; Packet loss (the kernel here has no netem): iptables in a namespace
+;;; drops a quarter of the TCP segments of one port at random.  TCP
+;;; retransmits; every octet must arrive, in order, and the drops must
+;;; really have happened.
+
+(defun iptables-dropped (ns)
+  "The packets dropped by the rules of the INPUT chain in namespace NS."
+  (let ((out (with-output-to-string (s)
+               (ext:run-program "ip" (list "netns" "exec" ns "iptables" "-L" "INPUT" "-v" "-n" "-x")
+                                :input t :output s :error t :wait t))))
+    (with-input-from-string (in out)
+      (loop for line = (read-line in nil)
+            while line
+            when (search "DROP" line)
+              sum (or (parse-integer line :junk-allowed t) 0)))))
+
+(test lossy-link-loses-no-octet
+  (as-root
+    (if (not (eql 0 (ignore-errors (run-command "sh" "-c" "command -v iptables >/dev/null"))))
+        (skip "needs iptables to drop packets (Debian package iptables); not run")
+        (with-namespaces (ns)
+          (unless (eql 0 (run-command "ip" "netns" "exec" ns "iptables" "-A" "INPUT" "-p" "tcp"
+                                      "--dport" "7071" "-m" "statistic" "--mode" "random"
+                                      "--probability" "0.25" "-j" "DROP"))
+            (error "iptables could not add its rule in ~a" ns))
+          (with-peers ((p ns))
+            (is (equal '(262144 t)
+                       (ask p "(let* ((n 262144)
+                                      (l (net:make-listener 7071 :host \"127.0.0.1\"))
+                                      (c (net:connect-to \"127.0.0.1\" 7071 :timeout 30))
+                                      (s (net:accept-connection l :timeout 30))
+                                      (data (let ((v (make-array n :element-type '(unsigned-byte 8))))
+                                              (dotimes (i n v) (setf (aref v i) (mod (* i 7) 251)))))
+                                      (got (make-array n :element-type '(unsigned-byte 8)))
+                                      (w (mp:process-run-function \"lossy writer\"
+                                           (lambda ()
+                                             (loop with pos = 0 while (< pos n)
+                                                   do (incf pos (net:send c data :start pos)))
+                                             (net:shutdown c :output)))))
+                                 (loop with pos = 0
+                                       while (< pos n)
+                                       do (let ((k (net:receive s got :start pos :timeout 60)))
+                                            (if (zerop k) (loop-finish) (incf pos k)))
+                                       finally (mp:process-join w)
+                                               (return (list pos (equalp data got)))))"))
+                "every octet arrives, in order, over a link losing a quarter of its segments")
+            (is (< 0 (iptables-dropped ns)) "segments were really dropped"))))))
