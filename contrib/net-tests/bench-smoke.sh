@@ -113,6 +113,12 @@ for s in ${BENCH_SMOKE_SERVERS:-loop loop-server blocking threaded stream ecl-th
     expect "$s: echo, 20 connections x 5 checked rounds" 0 ops=100 errors=0 served=20 \
       -- echo -c 20 -r 5
     expect "$s: accept, 20 cycles" 0 ops=20 -- accept -c 4 -n 20
+    case $s in loop|loop-server)
+      # Thousands of connections read after their reset: the server lives.
+      expect "$s: accept, 3000 cycles closed with a reset" 0 ops=3000 errors=0 \
+        -- accept -c 16 -n 3000 -t 30
+      expect "$s: still echoing after them" 0 ops=20 errors=0 -- echo -c 4 -r 5 ;;
+    esac
     stop
   else fail "$s echo server did not start"; fi
   if start "$s" discard; then

@@ -152,15 +152,10 @@ UNKNOWN-PROTOCOL."))
 (defun %resolver-code-p (code)
   (<= -3999 code -3000))
 
-(defvar *reset-sockets* (make-hash-table :test #'eq :weakness :key :synchronized t)
-  "Socket -> the code of the CONNECTION-RESET signalled on it.  The kernel
-reports a reset to one call and end of file to the next ones; a later read
-of such a socket signals the reset again instead (%CHECK-RESET).")
-
 (defun %check-reset (socket)
   "Called where a read of SOCKET met end of file: signal the connection's
 reset again if one was signalled on it."
-  (let ((code (gethash socket *reset-sockets*)))
+  (let ((code (slot-value socket 'reset)))
     (when code
       (net-sys::%signal-error code "recv" socket))))
 
@@ -173,8 +168,11 @@ resolver's codes (-3000 to -3999) SOCKET is the name looked up."
              :code code :operation syscall :name socket
              :message (net-sys:resolver-strerror code))
       (let ((class (gethash code *error-classes* 'socket-error)))
-        (when (and socket (eq class 'connection-reset))
-          (setf (gethash socket *reset-sockets*) code))
+        ;; Kept on the socket itself: with a weak synchronized hash table
+        ;; here, a server reading thousands of reset connections died of
+        ;; ECL's rwlock error "Thread already owns this lock".
+        (when (and socket (eq class 'connection-reset) (typep socket 'socket))
+          (setf (slot-value socket 'reset) code))
         (error class
              :errno (if (minusp code) (if (> code -3000) (- code) code) code)
              :syscall syscall :socket socket

@@ -24,7 +24,11 @@ the one sockets accepted from it start with; NIL means :UTF-8.")
 sockets accepted from this one start with it (see SOCKET-BUFFERING).")
    (timeout-ns :initform nil :reader %socket-timeout-ns
                :documentation "TIMEOUT in nanoseconds, a fixnum, kept in step with it so
-that a call does not redo the arithmetic (nor cons a float) each time."))
+that a call does not redo the arithmetic (nor cons a float) each time.")
+   (reset :initform nil
+          :documentation "The code of the CONNECTION-RESET signalled on the socket, or
+NIL.  The kernel reports a reset to one call and end of file to the next
+ones; a later read signals the reset again instead (%CHECK-RESET)."))
   (:documentation "A socket.  Every socket is also an instance of a family
 class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 (STREAM-SOCKET, DATAGRAM-SOCKET, PASSIVE-SOCKET)."))
