@@ -3,7 +3,10 @@
 (in-package "NET")
 
 (defclass address ()
-  ()
+  ((sockaddr-form :initform nil
+                  :documentation "#(family octets-or-path scope-or-abstract-p): the form the
+glue takes, computed by SEND-TO the first time the address is sent to
+(addresses are immutable), or NIL."))
   (:documentation "The class of every network address."))
 
 (defclass inet-address (address)

@@ -2,22 +2,19 @@
 
 (in-package "NET")
 
-(defvar *sockaddr-forms* (make-hash-table :test 'eq :weakness :key :synchronized t)
-  "Address object -> #(family octets-or-path scope-or-abstract-p): the form
-the glue takes, computed once per address object (addresses are immutable),
-so that SEND-TO to the same address object does not convert it each time.")
-
 (defun %send-to-args (socket address)
   "%SOCKADDR-ARGS, remembered per address object.  A simple octet vector
 of the family's length (RECEIVE-FROM's :SENDER-OCTETS given back) goes to
 the glue as it is, so that replying to it conses nothing."
   (let ((family (%slot-at socket (%slot-locations socket) 5)))
     (cond ((typep address 'address)
-           (let ((form (gethash address *sockaddr-forms*)))
+           ;; Kept on the address itself, like a socket's reset: no weak
+           ;; synchronized hash table written under load.
+           (let ((form (slot-value address 'sockaddr-form)))
              (if (and form (eq (svref form 0) family))
                  (values (svref form 1) (svref form 2))
                  (multiple-value-bind (addr scope) (%sockaddr-args socket address)
-                   (setf (gethash address *sockaddr-forms*) (vector family addr scope))
+                   (setf (slot-value address 'sockaddr-form) (vector family addr scope))
                    (values addr scope)))))
           ((and (typep address '(simple-array (unsigned-byte 8) (*)))
                 (= (length address) (case family (:ipv4 4) (:ipv6 16) (t -1))))
