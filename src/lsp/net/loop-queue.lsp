@@ -18,12 +18,14 @@
           (watcher-queued w) 0)
     (mapc #'%entry-free entries)))
 
+(declaim (inline %send-now))
 (defun %send-now (w buffer start end)
   "One non-blocking send(2) of BUFFER[START,END) on W's socket: the count sent (0 if none)."
-  (declare (fixnum start end))
+  (declare (fixnum start end) (type watcher w) (optimize (speed 3) (safety 0)))
   (if (= start end)
       0
-      (or (net-sys:send (watcher-handle w) buffer start end 0 -1 (watcher-socket w)) 0)))
+      (the fixnum (or (net-sys:send (watcher-handle w) buffer start end 0 -1 (watcher-socket w))
+                      0))))
 
 (defun %queue-failed (w condition)
   "A queued write failed: drop the queue, and tell the owner once, through
@@ -57,14 +59,70 @@ done after the drain, and call ON-DRAIN."
                  (end (svref entry 2))
                  (n (%send-now w (svref entry 0) start end)))
             (declare (fixnum start end n))
-            (decf (watcher-queued w) n)
-            (if (< (+ start n) end)
-                (return (setf (svref entry 1) (+ start n)))
+            (setf (watcher-queued w) (the fixnum (- (watcher-queued w) n)))
+            (if (< (the fixnum (+ start n)) end)
+                (return (setf (svref entry 1) (the fixnum (+ start n))))
                 (progn (pop (watcher-queue-head w))
                        (unless (watcher-queue-head w)
                          (setf (watcher-queue-tail w) nil))
                        (%entry-free entry))))))
     (socket-error (c) (%queue-failed w c))))
+
+(defun %check-octets (buffer start end)
+  "A TYPE-ERROR unless BUFFER is an octet vector holding [START,END)."
+  (unless (and (typep buffer '(vector (unsigned-byte 8))) (<= end (length buffer)))
+    (error 'type-error :datum buffer :expected-type `(vector (unsigned-byte 8) ,end)))
+  (unless (<= 0 start end)
+    (error 'type-error :datum start :expected-type `(integer 0 ,end))))
+
+(defun %queue-checked (w buffer s e copy on-free)
+  "%QUEUE-SEND once W is known to be a watcher of this thread's loop and
+0 <= S <= E fixnums."
+  (declare (optimize (speed 3) (safety 0)) (type watcher w) (fixnum s e))
+  (when (> (the fixnum (+ (watcher-queued w) (the fixnum (- e s)))) (watcher-max-queued w))
+    (error 'limit-exceeded :limit :write-queue :maximum (watcher-max-queued w)
+                           :socket (watcher-socket w)))
+  ;; The glue checks BUFFER, S and E.
+  (let* ((n (if (watcher-queue-head w) 0 (%send-now w buffer s e)))
+         (rest (the fixnum (- (the fixnum (- e s)) n))))
+    (declare (fixnum n rest))
+    (cond ((zerop rest)
+           (when (and on-free (not copy))
+             (funcall on-free buffer)))
+          (t
+           (%check-octets buffer s e)
+           (let ((entry (if copy
+                            (vector (subseq buffer (the fixnum (+ s n)) e) 0 rest nil)
+                            (vector buffer (the fixnum (+ s n)) e on-free)))
+                 (was-empty (zerop (watcher-queued w))))
+             (if (watcher-queue-tail w)
+                 (setf (cdr (watcher-queue-tail w)) (list entry)
+                       (watcher-queue-tail w) (cdr (watcher-queue-tail w)))
+                 (setf (watcher-queue-head w) (list entry)
+                       (watcher-queue-tail w) (watcher-queue-head w)))
+             (setf (watcher-queued w) (the fixnum (+ (watcher-queued w) rest)))
+             (when was-empty
+               (%update-watch w)))))
+    (< (watcher-queued w) (watcher-high-water-mark w))))
+
+(defun %queue-send (watcher buffer start end copy on-free)
+  "QUEUE-SEND with its arguments positional."
+  (declare (optimize (speed 3) (safety 0)))
+  (unless (watcher-p watcher)
+    (error 'type-error :datum watcher :expected-type 'watcher))
+  (let ((loop (watcher-loop watcher)))
+    ;; The owner's thread only: %LOOP-POINTER says why not.
+    (unless (and (event-loop-pointer loop) (eq (event-loop-owner loop) mp:*current-process*))
+      (%loop-pointer loop)))
+  (unless (watcher-pointer watcher)
+    (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
+                 (watcher-socket watcher)))
+  (let ((end (or end (length buffer))))
+    (unless (typep end 'fixnum)
+      (error 'type-error :datum end :expected-type 'fixnum))
+    (unless (and (typep start 'fixnum) (<= 0 (the fixnum start) (the fixnum end)))
+      (error 'type-error :datum start :expected-type `(integer 0 ,end)))
+    (%queue-checked watcher buffer start end copy on-free)))
 
 (defun queue-send (watcher buffer &key (start 0) end (copy t) on-free)
   "Send BUFFER[START,END) (an octet vector) on WATCHER's socket without
@@ -84,38 +142,9 @@ reads cannot make the queue grow without bound.  An error sending now
 is signalled; an error sending queued octets later (the peer reset the
 connection) drops the queue and calls the watcher's ON-ERROR with the
 condition, once, or closes the socket when there is no ON-ERROR."
-  (let ((loop (watcher-loop watcher)))
-    ;; The owner's thread only: %LOOP-POINTER says why not.
-    (unless (and (event-loop-pointer loop) (eq (event-loop-owner loop) mp:*current-process*))
-      (%loop-pointer loop)))
-  (unless (watcher-pointer watcher)
-    (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
-                 (watcher-socket watcher)))
-  (let* ((start start)
-         (end (or end (length buffer)))
-         (n (if (> (+ (watcher-queued watcher) (- end start)) (watcher-max-queued watcher))
-                (error 'limit-exceeded :limit :write-queue :maximum (watcher-max-queued watcher)
-                                       :socket (watcher-socket watcher))
-                (if (watcher-queue-head watcher) 0 (%send-now watcher buffer start end))))
-         (rest (- end start n)))
-    (declare (fixnum start end n rest))
-    (cond ((zerop rest)
-           (when (and on-free (not copy))
-             (funcall on-free buffer)))
-          (t
-           (let ((entry (if copy
-                            (vector (subseq buffer (+ start n) end) 0 rest nil)
-                            (vector buffer (+ start n) end on-free)))
-                 (was-empty (zerop (watcher-queued watcher))))
-             (if (watcher-queue-tail watcher)
-                 (setf (cdr (watcher-queue-tail watcher)) (list entry)
-                       (watcher-queue-tail watcher) (cdr (watcher-queue-tail watcher)))
-                 (setf (watcher-queue-head watcher) (list entry)
-                       (watcher-queue-tail watcher) (watcher-queue-head watcher)))
-             (incf (watcher-queued watcher) rest)
-             (when was-empty
-               (%update-watch watcher)))))
-    (< (watcher-queued watcher) (watcher-high-water-mark watcher))))
+  (%queue-send watcher buffer start end copy on-free))
+(net-sys:%define-positional queue-send %queue-send 2
+  ((:start 0) (:end nil) (:copy t) (:on-free nil)))
 
 (defun watcher-queued-octets (watcher)
   "The number of octets in WATCHER's write queue, not yet sent."

@@ -43,6 +43,11 @@ not own it, after it was closed, or with a socket it already watches."))
   "The list of event keywords of each mask below 16: callbacks get these
 lists, made once, so that dispatching an event conses nothing.")
 
+(defmacro %bits-p (mask bits)
+  "True if the fixnum MASK has any of BITS (LOGTEST compiled inline: ECL
+calls the generic function for LOGTEST even on fixnums)."
+  `(not (zerop (logand (the fixnum ,mask) (the fixnum ,bits)))))
+
 (defun %events-mask (events)
   "The mask of EVENTS, a list of :READ :WRITE :URGENT :DISCONNECT (or one of them)."
   (let ((mask 0))
@@ -372,17 +377,17 @@ one goes on with the next event."
 
 (defun %watcher-event (loop w mask)
   (declare (optimize speed (safety 0)) (type watcher w) (fixnum mask))
-  (cond ((logtest mask +ev-closed+)
+  (cond ((%bits-p mask +ev-closed+)
          ;; Closed on this thread: the C watcher has let go already.
          (%free-watcher loop w t))
         ((not (net-sys:handle-open-p (watcher-handle w)))
          ;; Closed by another thread, or earlier in this batch.
          (%free-watcher loop w))
         (t
-         (when (and (logtest mask +ev-write+) (plusp (watcher-queued w)))
+         (when (and (%bits-p mask +ev-write+) (plusp (watcher-queued w)))
            (%flush-queue w)
            (setf mask (logand mask (watcher-mask w))))
-         (let ((user (logand mask (watcher-mask w) 15))
+         (let ((user (logand (logand mask (watcher-mask w)) 15))
                (cb (watcher-callback w)))
            (cond ((or (zerop user) (null (watcher-pointer w))))
                  ((null cb)
@@ -411,11 +416,11 @@ one goes on with the next event."
       (let ((object (svref (event-loop-objects loop) id)))
         (when object
           (cond ((eq object :closing)   ; a watcher removed after its socket closed
-                 (when (logtest mask +ev-closed+)
+                 (when (%bits-p mask +ev-closed+)
                    (%free-id loop id)))
-                ((logtest mask +ev-timer+) (%timer-event loop object))
-                ((logtest mask +ev-lookup+) (%lookup-event loop object))
-                ((logtest mask +ev-signal+) (%signal-event loop object))
+                ((%bits-p mask +ev-timer+) (%timer-event loop object))
+                ((%bits-p mask +ev-lookup+) (%lookup-event loop object))
+                ((%bits-p mask +ev-signal+) (%signal-event loop object))
                 (t (%watcher-event loop object mask)))))))
 
 (defun %dispatch (loop)

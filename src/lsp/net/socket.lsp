@@ -80,6 +80,7 @@ TYPE-ERROR if SOCKET is no socket."
 
 (declaim (inline %slot-locations))
 (defun %slot-locations (socket)
+  (declare (optimize (speed 3) (safety 0)))
   (if (si:instancep socket)
       (let ((class (si:instance-class socket)))
         (dolist (e *slot-locations* (%slot-locations-slowly socket))
@@ -87,7 +88,9 @@ TYPE-ERROR if SOCKET is no socket."
       (%slot-locations-slowly socket)))
 
 (defmacro %slot-at (socket entry index)
-  `(si:instance-ref ,socket (the fixnum (svref ,entry ,index))))
+  "The slot of SOCKET at the location ENTRY (from %SLOT-LOCATIONS) gives
+for INDEX: one load, ENTRY being also the type check."
+  `(net-sys:%instance-slot ,socket (the fixnum (svref ,entry ,index))))
 
 ;;; ECL compiles every call of a DEFSTRUCT reader as a full call through
 ;;; ECL_FUNCTION_DISPATCH, even in the defining file, while
@@ -211,7 +214,7 @@ timeout so long is forever in practice)."
   (declare (fixnum ns))
   (let ((now (net-sys:now)))
     (declare (fixnum now))
-    (if (> ns (- most-positive-fixnum now)) most-positive-fixnum (+ now ns))))
+    (if (> ns (the fixnum (- most-positive-fixnum now))) most-positive-fixnum (the fixnum (+ now ns)))))
 
 (defmacro with-deadline ((seconds) &body body)
   "Run BODY with every blocking call in it, in this thread, bounded by one
@@ -227,14 +230,17 @@ Nested deadlines take the earlier."
   "The handle and the deadline argument of a primitive called on SOCKET:
 -1 non-blocking, NIL forever, or the earliest of TIMEOUT (or the socket's
 default) and *DEADLINE*; third, SOCKET's stream state or NIL."
+  (declare (optimize (speed 3) (safety 0)))
   (let ((e (%slot-locations socket)))
+    (declare (simple-vector e))
     (values (%slot-at socket e 1)
             (if (not (%slot-at socket e 2))
                 -1
                 (let ((ns (if timeout (%seconds->ns timeout) (%slot-at socket e 3))))
                   (if ns
-                      (let ((d (%ns-from-now ns)))
-                        (if *deadline* (min d *deadline*) d))
+                      (let ((d (%ns-from-now ns)) (dl *deadline*))
+                        (declare (fixnum d))
+                        (if dl (min d (the fixnum dl)) d))
                       *deadline*)))
             (and (svref e 4) (%slot-at socket e 4)))))
 
@@ -469,8 +475,11 @@ close-on-exec.  Closing the socket closes FD."
 
 ;;; Data
 
+(declaim (inline %flags))
 (defun %flags (out-of-band peek)
-  (logior (if out-of-band net-sys:+msg-oob+ 0) (if peek net-sys:+msg-peek+ 0)))
+  (declare (optimize (speed 3) (safety 0)))
+  (the fixnum (logior (the fixnum (if out-of-band net-sys:+msg-oob+ 0))
+                      (the fixnum (if peek net-sys:+msg-peek+ 0)))))
 
 (defun %would-block (socket syscall)
   (error 'would-block :errno net-sys:+eagain+ :syscall syscall :socket socket
@@ -496,6 +505,21 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                (when *send-progress* (setf *send-progress* pos))))
     pos))
 
+(defun %send (socket buffer start end out-of-band timeout)
+  "SEND with its arguments positional."
+  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
+    (when (and ss (not out-of-band))
+      (%flush-stream-output socket ss))
+    (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket)))
+      ;; One send(2) checked START and END; non-blocking (-1), it was all.
+      (if (or (null n) (eql deadline -1))
+          n
+          (let ((start start) (end (or end (length buffer))) (n n))
+            (declare (fixnum start end n))
+            (- (the fixnum (%send-all socket handle buffer (+ start n) end
+                                      (%flags out-of-band nil) deadline))
+               start))))))
+
 (defun send (socket buffer &key (start 0) end out-of-band timeout)
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) on
 SOCKET.  Blocking: sends it all and returns the count; TIMEOUT (or the
@@ -504,36 +528,31 @@ returns the count sent now, maybe partial, or NIL if none could be.  With
 OUT-OF-BAND, sends TCP urgent data (the last octet is the urgent one).
 Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
 SIGPIPE."
-  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-   (when (and ss (not out-of-band))
-     (%flush-stream-output socket ss))
-   (let* ((flags (%flags out-of-band nil))
-         (end (or end (length buffer)))
-         (n (net-sys:send handle buffer start end flags deadline socket)))
-    (if (or (null n) (eql deadline -1))     ; -1: non-blocking
-        n
-        (- (%send-all socket handle buffer (+ start n) end flags deadline) start)))))
+  (%send socket buffer start end out-of-band timeout))
+(net-sys:%define-positional send %send 2 ((:start 0) (:end nil) (:out-of-band nil) (:timeout nil)))
 
-(defun receive (socket buffer &key (start 0) end out-of-band peek wait-all timeout)
-  "Receive into BUFFER[START,END) (an (unsigned-byte 8) vector, filled in
-place) from SOCKET.  Returns the count received, 0 at end of file, NIL if
-SOCKET is non-blocking and nothing is there.  WAIT-ALL waits until the range
-is full or the peer ends the stream.  PEEK leaves the data to be read
-again (one look: WAIT-ALL does not apply).  OUT-OF-BAND reads the TCP urgent octet (waiting for one to arrive).
-TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
-On a datagram socket one call reads one datagram; its excess past END is lost
-(RECEIVE-FROM reports it).  After a CONNECTION-RESET every later read of
-SOCKET signals it again."
+(defun %receive (socket buffer start end out-of-band peek wait-all timeout)
+  "RECEIVE with its arguments positional."
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-   (let* ((flags (%flags out-of-band peek))
-          (end (or end (length buffer)))
-          (taken (if (and ss (not out-of-band))
-                     (%take-stream-input ss buffer start end peek)
-                     0))
-          (from (+ start taken))
-          (n (if (and (plusp taken) (or (not wait-all) peek (>= from end)))
-                 0
-                 (net-sys:recv handle buffer from end flags deadline socket))))
+    (if (or wait-all (and ss (not out-of-band)))
+        (%receive-slowly socket handle deadline ss buffer start end out-of-band peek wait-all)
+        ;; The common call: one recv(2), which checks the range.
+        (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek) deadline socket)))
+          (when (and (eql n 0) (< (the fixnum start) (the fixnum (or end (length buffer)))))
+            (%check-reset socket))      ; end of file after a reset: the reset again
+          n))))
+
+(defun %receive-slowly (socket handle deadline ss buffer start end out-of-band peek wait-all)
+  "RECEIVE through the stream's buffered input, or with WAIT-ALL."
+  (let* ((flags (%flags out-of-band peek))
+         (end (or end (length buffer)))
+         (taken (if (and ss (not out-of-band))
+                    (%take-stream-input ss buffer start end peek)
+                    0))
+         (from (+ start taken))
+         (n (if (and (plusp taken) (or (not wait-all) peek (>= from end)))
+                0
+                (net-sys:recv handle buffer from end flags deadline socket))))
     (declare (fixnum taken from))
     (when (and (eql n 0) (zerop taken) (< from end))
       (%check-reset socket))            ; end of file after a reset: the reset again
@@ -545,7 +564,21 @@ SOCKET signals it again."
               do (let ((k (net-sys:recv handle buffer pos end flags deadline socket)))
                    (when (or (null k) (zerop k)) (loop-finish))
                    (incf pos k))
-              finally (return (- pos start)))))))
+              finally (return (- pos start))))))
+
+(defun receive (socket buffer &key (start 0) end out-of-band peek wait-all timeout)
+  "Receive into BUFFER[START,END) (an (unsigned-byte 8) vector, filled in
+place) from SOCKET.  Returns the count received, 0 at end of file, NIL if
+SOCKET is non-blocking and nothing is there.  WAIT-ALL waits until the range
+is full or the peer ends the stream.  PEEK leaves the data to be read
+again (one look: WAIT-ALL does not apply).  OUT-OF-BAND reads the TCP urgent octet (waiting for one to arrive).
+TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
+On a datagram socket one call reads one datagram; its excess past END is lost
+(RECEIVE-FROM reports it).  After a CONNECTION-RESET every later read of
+SOCKET signals it again."
+  (%receive socket buffer start end out-of-band peek wait-all timeout))
+(net-sys:%define-positional receive %receive 2
+  ((:start 0) (:end nil) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil)))
 
 (defun %check-size (size)
   (unless (typep size '(integer 0 #.array-dimension-limit))

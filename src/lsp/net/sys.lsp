@@ -215,3 +215,52 @@ watched socket at that moment.")
   "Record a signal event under ID whenever SIGNUM arrives: a signal pointer, or NIL if another handler owns SIGNUM.")
 (define-primitive signal-free (signal) "netsys_signal_free"
   "Stop and free a signal watcher; idempotent.")
+
+;;; A slot of a CLOS instance by location, for net's per-call path: one
+;;; load.  SI:INSTANCE-REF is a checked C call even at safety 0.  The
+;;; caller guarantees that OBJECT is an instance with a slot at LOCATION
+;;; (the per-class cache of socket.lsp is also the type check).
+(defmacro %instance-slot (object location)
+  `(ffi:c-inline (,object ,location) (:object :fixnum) :object
+                 "(#0)->instance.slots[#1]" :one-liner t :side-effects nil))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-slot))
+
+;;; Net's functions with keyword arguments that run once per operation
+;;; (RECEIVE, SEND, QUEUE-SEND...) are a keyword front over a positional
+;;; function; a compiler macro turns a call whose keywords are literal into
+;;; a direct call of the positional one, so that no keyword is parsed per
+;;; call.  Any other call (APPLY, keywords computed at run time,
+;;; :ALLOW-OTHER-KEYS) goes through the front, which checks them.
+(eval-when (:compile-toplevel :load-toplevel :execute)
+  (defun %positional-call (form positional n-required keys args)
+    "The expansion of FORM, a call with ARGS, into a call of POSITIONAL
+with the N-REQUIRED arguments then the value of each of KEYS ((keyword
+default) entries) in order, or FORM itself when its keywords are not all
+literal, known and distinct.  The arguments are evaluated once, in the
+order written."
+    (let ((given (nthcdr n-required args)))
+      (if (or (< (length args) n-required)
+              (oddp (length given))
+              (loop for (k) on given by #'cddr
+                    thereis (or (not (assoc k keys)) (> (count k given :test #'eq) 1))))
+          form
+          (let* ((temps (loop repeat (length args) collect (gensym "ARG")))
+                 (key-temps (nthcdr n-required temps)))
+            `(let ,(mapcar #'list temps args)
+               (declare (ignorable ,@temps))
+               (,positional
+                ,@(subseq temps 0 n-required)
+                ,@(loop for (k default) in keys
+                        collect (let ((p (loop for (g) on given by #'cddr
+                                               for i from 1 by 2
+                                               when (eq g k) return i)))
+                                  (if p (nth p key-temps) default))))))))))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%positional-call))
+
+(defmacro %define-positional (name positional n-required keys)
+  "Give NAME, a function of N-REQUIRED arguments and the keyword arguments
+KEYS ((keyword default) entries, defaults constant), a compiler macro that
+calls POSITIONAL instead when the keywords of a call are literal."
+  `(define-compiler-macro ,name (&whole form &rest args)
+     (%positional-call form ',positional ,n-required ',keys args)))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%define-positional))
