@@ -58,9 +58,10 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 ;;; with SI:INSTANCE-REF at locations cached per class: no generic dispatch,
 ;;; nothing consed, and the cache lookup is also the type check.
 
-(defvar *slot-locations* nil
-  "A list of #(class handle blocking timeout-ns stream-state address-family),
-the locations of those slots in instances of each socket class met so far.")
+(eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
+  (defvar *slot-locations* nil
+    "A list of #(class handle blocking timeout-ns stream-state address-family),
+the locations of those slots in instances of each socket class met so far."))
 (defvar *slot-locations-lock* (mp:make-lock :name "net slot locations"))
 
 (defun %slot-locations-slowly (socket)
@@ -78,8 +79,7 @@ TYPE-ERROR if SOCKET is no socket."
           (push entry *slot-locations*))
         entry))))
 
-(declaim (inline %slot-locations))
-(defun %slot-locations (socket)
+(net-sys:%defun-inline %slot-locations (socket)
   (declare (optimize (speed 3) (safety 0)))
   (if (si:instancep socket)
       (let ((class (si:instance-class socket)))
@@ -200,8 +200,9 @@ buffering that accepted sockets inherit changes."))
 
 ;;; Deadlines
 
-(defvar *deadline* nil
-  "The absolute deadline (NET-SYS:NOW scale) of the innermost WITH-DEADLINE, or NIL.")
+(eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
+  (defvar *deadline* nil
+    "The absolute deadline (NET-SYS:NOW scale) of the innermost WITH-DEADLINE, or NIL."))
 
 (defun %seconds->ns (seconds)
   (check-type seconds (real 0))
@@ -225,8 +226,7 @@ Nested deadlines take the earlier."
             (*deadline* (if *deadline* (min *deadline* ,d) ,d)))
        ,@body)))
 
-(declaim (inline %call-args))
-(defun %call-args (socket timeout)
+(net-sys:%defun-inline %call-args (socket timeout)
   "The handle and the deadline argument of a primitive called on SOCKET:
 -1 non-blocking, NIL forever, or the earliest of TIMEOUT (or the socket's
 default) and *DEADLINE*; third, SOCKET's stream state or NIL."
@@ -475,8 +475,7 @@ close-on-exec.  Closing the socket closes FD."
 
 ;;; Data
 
-(declaim (inline %flags))
-(defun %flags (out-of-band peek)
+(net-sys:%defun-inline %flags (out-of-band peek)
   (declare (optimize (speed 3) (safety 0)))
   (the fixnum (logior (the fixnum (if out-of-band net-sys:+msg-oob+ 0))
                       (the fixnum (if peek net-sys:+msg-peek+ 0)))))

@@ -225,6 +225,16 @@ watched socket at that moment.")
                  "(#0)->instance.slots[#1]" :one-liner t :side-effects nil))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-slot))
 
+;;; The length of OBJECT (a variable) if it is a vector of (unsigned-byte
+;;; 8), else -1: a type test and a load, where TYPEP of that array type is
+;;; a call of CL:TYPEP.
+(defmacro %octets-length (object)
+  (check-type object symbol)
+  `(ffi:c-inline (,object) (:object) :fixnum
+                 "((ecl_t_of(#0) == t_vector && (#0)->vector.elttype == ecl_aet_b8) ? (cl_fixnum) (#0)->vector.fillp : -1)"
+                 :one-liner t :side-effects nil))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%octets-length))
+
 ;;; Net's functions with keyword arguments that run once per operation
 ;;; (RECEIVE, SEND, QUEUE-SEND...) are a keyword front over a positional
 ;;; function; a compiler macro turns a call whose keywords are literal into
@@ -264,3 +274,23 @@ calls POSITIONAL instead when the keywords of a call are literal."
   `(define-compiler-macro ,name (&whole form &rest args)
      (%positional-call form ',positional ,n-required ',keys args)))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%define-positional))
+
+;;; ECL inlines a function declared INLINE only in the file defining it: a
+;;; call from another of net's files is a full call through
+;;; ECL_FUNCTION_DISPATCH.  %DEFUN-INLINE also gives the function a
+;;; compiler macro, at compile time only, that expands a call into the
+;;; function's lambda: net's later files inline it too, user code compiled
+;;; against net.fas calls it.
+(defmacro %defun-inline (name lambda-list &body body)
+  "DEFUN of NAME, inline in this file and in net's files compiled after it.
+LAMBDA-LIST has required arguments only."
+  `(progn
+     (declaim (inline ,name))
+     (defun ,name ,lambda-list ,@body)
+     (eval-when (:compile-toplevel)
+       (define-compiler-macro ,name (&whole form &rest args)
+         (if (= (length args) ,(length lambda-list))
+             (list* (list* 'lambda ',lambda-list ',(if (stringp (first body)) (rest body) body))
+                    args)
+             form)))))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%defun-inline))
