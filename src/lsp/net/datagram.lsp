@@ -28,7 +28,7 @@ in instances of each address class met by SEND-TO so far.")
   "The location of the SOCKADDR-FORM slot of ADDRESS, an instance; NIL if
 it is no address object (not a fixnum if the slot has no location)."
   (declare (optimize (speed 3) (safety 0)))
-  (let ((class (si:instance-class address)))
+  (let ((class (net-sys:%instance-class address)))
     (dolist (e *address-form-locations* (%address-form-location-slowly address))
       (when (eq (car e) class) (return (cdr e))))))
 
@@ -58,7 +58,7 @@ the glue as it is, so that replying to it conses nothing."
 (defun %port-p (port)
   (and (typep port 'fixnum) (<= 0 (the fixnum port) 65535)))
 
-(defun %send-to (socket buffer address port start end out-of-band timeout)
+(defun %send-to (socket buffer address &optional (port 0) end (start 0) out-of-band timeout)
   "SEND-TO with its arguments positional."
   (declare (optimize (speed 3) (safety 0)))
   (let ((e (%slot-locations socket)))   ; also the check that SOCKET is a socket
@@ -77,11 +77,11 @@ peer).  On a :LOCAL socket ADDRESS is a LOCAL-ADDRESS or a path, and PORT is
 ignored.  Returns the count sent, or NIL if SOCKET is non-blocking and the
 datagram cannot go now; a datagram too large for the protocol signals
 MESSAGE-TOO-LONG.  TIMEOUT as for SEND."
-  (%send-to socket buffer address port start end out-of-band timeout))
+  (%send-to socket buffer address port end start out-of-band timeout))
 (net-sys:%define-positional send-to %send-to 3
-  ((:port 0) (:start 0) (:end nil) (:out-of-band nil) (:timeout nil)))
+  ((:port 0) (:end nil) (:start 0) (:out-of-band nil) (:timeout nil)) t)
 
-(defun %receive-from (socket buffer start end peek timeout sender-octets)
+(defun %receive-from (socket buffer &optional sender-octets end (start 0) peek timeout)
   "RECEIVE-FROM with its arguments positional."
   (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline) (%call-args socket timeout)
@@ -91,7 +91,7 @@ MESSAGE-TOO-LONG.  TIMEOUT as for SEND."
           (when r
             (let ((n r))
               (declare (fixnum n))
-              (values (logand n #xffffffff) sender-octets (ash n -33)
+              (values (logand n #xffffffff) sender-octets (the fixnum (ash n -33))
                       (/= 0 (logand n #x100000000))))))
         (%receive-from-slowly handle buffer start end (%flags nil peek) deadline socket))))
 
@@ -118,9 +118,9 @@ as the second value instead of a fresh address object: a server that reuses
 it learns every sender without consing (the scope id of an IPv6 sender is
 not kept).  An octet vector is an address designator, so it can be given
 back to SEND-TO."
-  (%receive-from socket buffer start end peek timeout sender-octets))
+  (%receive-from socket buffer sender-octets end start peek timeout))
 (net-sys:%define-positional receive-from %receive-from 2
-  ((:start 0) (:end nil) (:peek nil) (:timeout nil) (:sender-octets nil)))
+  ((:sender-octets nil) (:end nil) (:start 0) (:peek nil) (:timeout nil)) t)
 
 (defun receive-datagram (socket &key (size 65535) peek timeout)
   "The convenience form of RECEIVE-FROM that allocates: receive one datagram

@@ -82,7 +82,7 @@ TYPE-ERROR if SOCKET is no socket."
 (net-sys:%defun-inline %slot-locations (socket)
   (declare (optimize (speed 3) (safety 0)))
   (if (si:instancep socket)
-      (let ((class (si:instance-class socket)))
+      (let ((class (net-sys:%instance-class socket)))
         (dolist (e *slot-locations* (%slot-locations-slowly socket))
           (when (eq (svref e 0) class) (return e))))
       (%slot-locations-slowly socket)))

@@ -225,6 +225,12 @@ watched socket at that moment.")
                  "(#0)->instance.slots[#1]" :one-liner t :side-effects nil))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-slot))
 
+;;; The class of OBJECT, an instance: one load, where SI:INSTANCE-CLASS is
+;;; a C call.
+(defmacro %instance-class (object)
+  `(ffi:c-inline (,object) (:object) :object "(#0)->instance.clas" :one-liner t :side-effects nil))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-class))
+
 ;;; The length of OBJECT (a variable) if it is a vector of (unsigned-byte
 ;;; 8), else -1: a type test and a load, where TYPEP of that array type is
 ;;; a call of CL:TYPEP.
@@ -242,12 +248,15 @@ watched socket at that moment.")
 ;;; call.  Any other call (APPLY, keywords computed at run time,
 ;;; :ALLOW-OTHER-KEYS) goes through the front, which checks them.
 (eval-when (:compile-toplevel :load-toplevel :execute)
-  (defun %positional-call (form positional n-required keys args)
+  (defun %positional-call (form positional n-required keys args &optional trim)
     "The expansion of FORM, a call with ARGS, into a call of POSITIONAL
 with the N-REQUIRED arguments then the value of each of KEYS ((keyword
 default) entries) in order, or FORM itself when its keywords are not all
 literal, known and distinct.  The arguments are evaluated once, in the
-order written."
+order written.  TRIM: POSITIONAL takes KEYS as optional arguments with
+the same defaults, and the trailing ones the call does not give are left
+out (a call with fewer arguments is cheaper from code compiled outside
+net: no trampoline)."
     (let ((given (nthcdr n-required args)))
       (if (or (< (length args) n-required)
               (oddp (length given))
@@ -260,19 +269,26 @@ order written."
                (declare (ignorable ,@temps))
                (,positional
                 ,@(subseq temps 0 n-required)
-                ,@(loop for (k default) in keys
-                        collect (let ((p (loop for (g) on given by #'cddr
-                                               for i from 1 by 2
-                                               when (eq g k) return i)))
-                                  (if p (nth p key-temps) default))))))))))
+                ,@(let ((values (loop for (k default) in keys
+                                      collect (let ((p (loop for (g) on given by #'cddr
+                                                             for i from 1 by 2
+                                                             when (eq g k) return i)))
+                                                (if p (nth p key-temps) (list default))))))
+                    ;; A default is (DEFAULT) here, a given value its temp.
+                    (when trim
+                      (loop while (and values (consp (car (last values))))
+                            do (setf values (butlast values))))
+                    (mapcar (lambda (v) (if (consp v) (car v) v)) values)))))))))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%positional-call))
 
-(defmacro %define-positional (name positional n-required keys)
+(defmacro %define-positional (name positional n-required keys &optional trim)
   "Give NAME, a function of N-REQUIRED arguments and the keyword arguments
 KEYS ((keyword default) entries, defaults constant), a compiler macro that
-calls POSITIONAL instead when the keywords of a call are literal."
+calls POSITIONAL instead when the keywords of a call are literal.  TRIM:
+POSITIONAL's arguments after the required ones are optional, with KEYS's
+defaults, and a call leaves out the trailing ones not given."
   `(define-compiler-macro ,name (&whole form &rest args)
-     (%positional-call form ',positional ,n-required ',keys args)))
+     (%positional-call form ',positional ,n-required ',keys args ,trim)))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%define-positional))
 
 ;;; ECL inlines a function declared INLINE only in the file defining it: a
