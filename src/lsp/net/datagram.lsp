@@ -65,7 +65,13 @@ the glue as it is, so that replying to it conses nothing."
     (declare (simple-vector e))
     (unless (%port-p port) (%check-port port))
     (multiple-value-bind (addr scope)
-        (if address (%send-to-args socket (%slot-at socket e 5) address) (values nil nil))
+        (cond ((null address) (values nil nil))
+              ;; An octet vector of the family's length: as it is.
+              ((eql (net-sys:%octets-length address)
+                    (let ((family (%slot-at socket e 5)))
+                      (cond ((eq family :ipv4) 4) ((eq family :ipv6) 16) (t -2))))
+               (values address 0))
+              (t (%send-to-args socket (%slot-at socket e 5) address)))
       (multiple-value-bind (handle deadline) (%call-args socket timeout)
         (net-sys:send-to handle buffer start end (%flags out-of-band nil) addr port
                          scope deadline socket)))))
