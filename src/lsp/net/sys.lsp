@@ -9,16 +9,22 @@
 (in-package "NET-SYS")
 
 (eval-when (:compile-toplevel :load-toplevel :execute)
-  (defmacro define-primitive (name (&rest args) c-function documentation)
+  (defmacro define-primitive (name (&rest args) c-function documentation &key env)
     "Define NAME as the C glue function C-FUNCTION of ARGS (cl_objects in,
-one cl_object out), inlined into compiled callers."
+one cl_object out), inlined into compiled callers.  ENV: C-FUNCTION takes
+the calling thread's cl_env_ptr first, the compiled caller's own (no
+ecl_process_env in the glue)."
     ;; The call declares C-FUNCTION itself: it is also inlined into files
     ;; compiled outside net (with-deadline, an inline function, expands to
     ;; primitives), which do not include netsys.h, and C would take an
     ;; undeclared function to return an int, truncating the cl_object.
-    (let ((call (format nil "{extern cl_object ~a(~:[void~;~:*~{~*cl_object~^,~}~]); @(return 0)=~a(~{#~36r~^,~});}"
-                        c-function args c-function
-                        (loop for i below (length args) collect i)))
+    (let ((call (if env
+                    (format nil "{extern cl_object ~a(cl_env_ptr~{~*,cl_object~}); @(return 0)=~a(cl_env_copy~{,#~36r~});}"
+                            c-function args c-function
+                            (loop for i below (length args) collect i))
+                    (format nil "{extern cl_object ~a(~:[void~;~:*~{~*cl_object~^,~}~]); @(return 0)=~a(~{#~36r~^,~});}"
+                            c-function args c-function
+                            (loop for i below (length args) collect i))))
           (types (make-list (length args) :initial-element :object)))
       `(progn
          (eval-when (:compile-toplevel :load-toplevel :execute)
@@ -75,13 +81,15 @@ one cl_object out), inlined into compiled callers."
 (define-primitive adopt (fd) "netsys_adopt"
   "Own descriptor FD: (handle family type listening-p).")
 (define-primitive send-to (handle buffer start end flags address port scope deadline socket)
-  "netsys_send_to"
-  "One sendto(2) of BUFFER[START,END) to ADDRESS (octets, or a Unix name): the count, or NIL.")
+  "netsys_send_to_env"
+  "One sendto(2) of BUFFER[START,END) to ADDRESS (octets, or a Unix name): the count, or NIL."
+  :env t)
 (define-primitive recv-from (handle buffer start end flags deadline socket) "netsys_recv_from"
   "One recvfrom(2): (count truncated-p . sender), or NIL if it would block.")
 (define-primitive recv-from-into (handle buffer start end flags deadline socket octets)
-  "netsys_recv_from_into"
-  "One recvfrom(2), the sender's octets into OCTETS: count + truncated-p * 2^32 + port * 2^33, or NIL.")
+  "netsys_recv_from_into_env"
+  "One recvfrom(2), the sender's octets into OCTETS: count + truncated-p * 2^32 + port * 2^33, or NIL."
+  :env t)
 (define-primitive send-message (handle buffers address port scope fds credentials flags
                                        deadline socket)
   "netsys_send_message"

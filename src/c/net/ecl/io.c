@@ -116,15 +116,24 @@ cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_ob
 
 /* One sendto(2) of BUFFER[START,END) to ADDR (octets or a Unix name; NIL on
  * a connected socket), PORT and SCOPE: the count, or NIL if it would block. */
-cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                         cl_object flags, cl_object addr, cl_object port, cl_object scope,
-                         cl_object deadline, cl_object sock) {
+cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                             cl_object start, cl_object end, cl_object flags, cl_object addr,
+                             cl_object port, cl_object scope, cl_object deadline,
+                             cl_object sock) {
   struct transfer t;
   prepare(&t, buffer, start, end, flags);
   t.has_addr = !Null(addr);
   if (t.has_addr)
     destination(&t.addr, addr, port, scope);
-  return count(netsys_io(handle, NET_WAIT_WRITE, deadline, send_op, &t), "sendto", sock);
+  return count(netsys_io_env(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), "sendto",
+               sock);
+}
+
+cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl_object end,
+                         cl_object flags, cl_object addr, cl_object port, cl_object scope,
+                         cl_object deadline, cl_object sock) {
+  return netsys_send_to_env(ecl_process_env(), handle, buffer, start, end, flags, addr, port,
+                            scope, deadline, sock);
 }
 
 /* One recvfrom(2) into BUFFER[START,END): (count truncated-p . sender),
@@ -147,9 +156,9 @@ cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, 
  * count + truncated-p * 2^32 + port * 2^33 (count < 2^32), or NIL if it
  * would block.  A sender of another size (or a Unix-domain one) is
  * NET_EAFNOSUPPORT. */
-cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
-                                cl_object end, cl_object flags, cl_object deadline,
-                                cl_object sock, cl_object sender) {
+cl_object netsys_recv_from_into_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                                    cl_object start, cl_object end, cl_object flags,
+                                    cl_object deadline, cl_object sock, cl_object sender) {
   struct transfer t;
   uint8_t from[16];
   uint32_t scope;
@@ -160,7 +169,8 @@ cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object st
   if (n != 4 && n != 16)
     netsys_type_error(sender, "(VECTOR (UNSIGNED-BYTE 8) 4) or 16");
   prepare(&t, buffer, start, end, flags);
-  r = netsys_io_read(handle, NET_WAIT_READ, deadline, recv_from_op, &t, NETSYS_WANT_MESSAGE);
+  r = netsys_io_read_env(env, handle, NET_WAIT_READ, deadline, recv_from_op, &t,
+                         NETSYS_WANT_MESSAGE);
   if (!netsys_io_done(r, "recvfrom", sock))
     return ECL_NIL;
   k = net_sockaddr_split(&t.addr, from, &scope, &port);
@@ -169,4 +179,11 @@ cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object st
   memcpy(out, from, n);
   return ecl_make_fixnum((cl_fixnum) r + ((cl_fixnum) (t.truncated != 0) << 32) +
                          ((cl_fixnum) port << 33));
+}
+
+cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
+                                cl_object end, cl_object flags, cl_object deadline,
+                                cl_object sock, cl_object octets) {
+  return netsys_recv_from_into_env(ecl_process_env(), handle, buffer, start, end, flags,
+                                   deadline, sock, octets);
 }
