@@ -312,3 +312,115 @@ reply sent to it reaches it."
                  (is (equal "ok" (read-line out nil)))))
              (ext:external-process-wait process)))
       (close s))))
+
+;;; SEND-TO and RECEIVE-FROM called with literal keywords from compiled code
+;;; go straight to their positional twins, which run at safety 0: the same
+;;; results, and the same conditions for bad arguments.
+
+(defparameter *compiled-datagram-calls* "
+(in-package \"NET-TESTS\")
+(defun %dg-send (s buf to port) (net:send-to s buf to :end 3 :port port))
+(defun %dg-send-range (s buf to port) (net:send-to s buf to :port port :start 1 :end 4 :timeout 5))
+(defun %dg-send-connected (s buf) (net:send-to s buf nil :end 2))
+(defun %dg-receive (s buf sender) (net:receive-from s buf :sender-octets sender))
+(defun %dg-receive-range (s buf) (net:receive-from s buf :start 2 :end 6 :timeout 5))
+(defun %dg-peek (s buf sender) (net:receive-from s buf :peek t :sender-octets sender :end 2))
+(defun %dg-send-any (s buf to port) (net:send-to s buf to :port port))
+(defun %dg-receive-any (s buf sender timeout) (net:receive-from s buf :sender-octets sender :timeout timeout))
+")
+
+(defun compile-datagram-calls ()
+  (unless (fboundp '%dg-send)
+    (let* ((base (format nil "/tmp/net-dg-calls-~d" (ext:getpid)))
+           (source (concatenate 'string base ".lsp")))
+      (with-open-file (out source :direction :output :if-exists :supersede)
+        (write-string *compiled-datagram-calls* out))
+      (unwind-protect
+           (let ((fas (compile-file source :verbose nil :print nil)))
+             (load fas)
+             (delete-file fas))
+        (delete-file source)))))
+
+(test literal-keyword-calls-go-to-the-positional-functions
+  ;; The compiler macros leave out the trailing arguments a call does not give.
+  (let ((send (funcall (compiler-macro-function 'net:send-to)
+                       '(net:send-to s buf to :end n :port p) nil))
+        (receive (funcall (compiler-macro-function 'net:receive-from)
+                          '(net:receive-from s buf :sender-octets o) nil)))
+    (let ((call (car (last send))))
+      (is (eq 'net::%send-to (first call)))
+      (is (= 5 (length (rest call)))))
+    (let ((call (car (last receive))))
+      (is (eq 'net::%receive-from (first call)))
+      (is (= 3 (length (rest call))))))
+  ;; Computed keywords are left to the keyword function.
+  (let ((form '(net:send-to s buf to k p)))
+    (is (eq form (funcall (compiler-macro-function 'net:send-to) form nil)))))
+
+(test compiled-literal-keyword-calls
+  (compile-datagram-calls)
+  (with-udp-pair (a b)
+    (let ((to (net:socket-local-address b)) (port (net:socket-local-port b))
+          (sender (make-octets 4)) (buf (make-octets 8)))
+      (is (= 3 (%dg-send a (octets 1 2 3 4 5) to port)))
+      (multiple-value-bind (n from from-port truncated) (%dg-peek b buf sender)
+        (is (= 2 n))
+        (is (eq sender from))
+        (is (= (net:socket-local-port a) from-port))
+        (is (eq t truncated)))
+      (multiple-value-bind (n from from-port truncated) (%dg-receive b buf sender)
+        (is (= 3 n))
+        (is (equalp (octets 1 2 3) (subseq buf 0 3)))
+        (is (equalp (octets 127 0 0 1) from))
+        (is (= (net:socket-local-port a) from-port))
+        (is (null truncated))
+        ;; The reply to the octets, through an address object, through a
+        ;; non-simple octet vector: all reach A.
+        (is (= 3 (%dg-send-range b (octets 9 8 7 6 5) sender from-port)))
+        (let ((abuf (make-octets 8)))
+          (is (= 3 (net:receive a abuf)))
+          (is (equalp (octets 8 7 6) (subseq abuf 0 3)))
+          (is (= 5 (%dg-send-any b (octets 1 1 1 1 1) (net:socket-local-address a) from-port)))
+          (is (= 5 (net:receive a abuf)))
+          (let ((v (make-array 6 :element-type '(unsigned-byte 8) :fill-pointer 4
+                                 :initial-contents '(127 0 0 1 0 0))))
+            (is (= 2 (%dg-send-any b (octets 4 2) v from-port)))
+            (is (= 2 (net:receive a abuf)))
+            (is (= 4 (aref abuf 0))))))
+      (%dg-send a (octets 1 2 3 4 5 6 7) to port)
+      (fill buf 0)
+      (multiple-value-bind (n from) (%dg-receive-range b buf)
+        (is (= 3 n))
+        (is (equalp (octets 0 0 1 2 3 0) (subseq buf 0 6)))
+        (is (typep from 'net:ipv4-address)))
+      ;; Connected: address NIL.
+      (net:connect a (net:socket-local-address b) :port port)
+      (is (= 2 (%dg-send-connected a (octets 5 6 7))))
+      (is (= 2 (%dg-receive b buf sender))))))
+
+(test compiled-literal-keyword-calls-check-their-arguments
+  (compile-datagram-calls)
+  (with-udp-pair (a b)
+    (let ((to (net:socket-local-address b)) (port (net:socket-local-port b))
+          (sender (make-octets 4)) (buf (make-octets 8)))
+      (signals type-error (%dg-send-any :no-socket buf to port))
+      (signals type-error (%dg-send-any nil buf to port))
+      (signals type-error (%dg-send-any a "text" to port))
+      (signals type-error (%dg-send-any a buf to -1))
+      (signals type-error (%dg-send-any a buf to 65536))
+      (signals type-error (%dg-send-any a buf to "80"))
+      (signals type-error (%dg-send-range a (make-octets 2) to port)) ; END 4 past 2
+      (signals net:invalid-address (%dg-send-any a buf (make-octets 16) port))
+      (signals net:invalid-address (%dg-send-any a buf "::1" port))
+      (signals error (%dg-send-any a buf 42 port))
+      (signals error (%dg-send-any a buf a port))
+      (signals type-error (%dg-receive-any :no-socket buf sender 1))
+      (signals type-error (%dg-receive-any b '(1 2) sender 1))
+      (signals type-error (%dg-receive-any b buf (make-octets 5) 1))
+      (signals type-error (%dg-receive-any b buf "abcd" 1))
+      (signals type-error (%dg-receive-any b buf sender -1))
+      (signals type-error (%dg-receive-any b buf sender :soon))
+      (signals net:socket-timeout (%dg-receive-any b buf sender 0.05))
+      ;; none of them sent anything
+      (setf (net:socket-blocking-p b) nil)
+      (is (null (%dg-receive b buf sender))))))

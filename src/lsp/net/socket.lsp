@@ -58,9 +58,10 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 ;;; with SI:INSTANCE-REF at locations cached per class: no generic dispatch,
 ;;; nothing consed, and the cache lookup is also the type check.
 
-(defvar *slot-locations* nil
-  "A list of #(class handle blocking timeout-ns stream-state address-family),
-the locations of those slots in instances of each socket class met so far.")
+(eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
+  (defvar *slot-locations* nil
+    "A list of #(class handle blocking timeout-ns stream-state address-family),
+the locations of those slots in instances of each socket class met so far."))
 (defvar *slot-locations-lock* (mp:make-lock :name "net slot locations"))
 
 (defun %slot-locations-slowly (socket)
@@ -78,8 +79,7 @@ TYPE-ERROR if SOCKET is no socket."
           (push entry *slot-locations*))
         entry))))
 
-(declaim (inline %slot-locations))
-(defun %slot-locations (socket)
+(net-sys:%defun-inline %slot-locations (socket)
   (declare (optimize (speed 3) (safety 0)))
   (if (si:instancep socket)
       (let ((class (net-sys:%instance-class socket)))
@@ -200,8 +200,9 @@ buffering that accepted sockets inherit changes."))
 
 ;;; Deadlines
 
-(defvar *deadline* nil
-  "The absolute deadline (NET-SYS:NOW scale) of the innermost WITH-DEADLINE, or NIL.")
+(eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
+  (defvar *deadline* nil
+    "The absolute deadline (NET-SYS:NOW scale) of the innermost WITH-DEADLINE, or NIL."))
 
 (defun %seconds->ns (seconds)
   (check-type seconds (real 0))
@@ -225,8 +226,7 @@ Nested deadlines take the earlier."
             (*deadline* (if *deadline* (min *deadline* ,d) ,d)))
        ,@body)))
 
-(declaim (inline %call-args))
-(defun %call-args (socket timeout)
+(net-sys:%defun-inline %call-args (socket timeout)
   "The handle and the deadline argument of a primitive called on SOCKET:
 -1 non-blocking, NIL forever, or the earliest of TIMEOUT (or the socket's
 default) and *DEADLINE*; third, SOCKET's stream state or NIL."
@@ -475,8 +475,7 @@ close-on-exec.  Closing the socket closes FD."
 
 ;;; Data
 
-(declaim (inline %flags))
-(defun %flags (out-of-band peek)
+(net-sys:%defun-inline %flags (out-of-band peek)
   (declare (optimize (speed 3) (safety 0)))
   (the fixnum (logior (the fixnum (if out-of-band net-sys:+msg-oob+ 0))
                       (the fixnum (if peek net-sys:+msg-peek+ 0)))))
@@ -505,30 +504,20 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                (when *send-progress* (setf *send-progress* pos))))
     pos))
 
-(macrolet ((define-send (name lambda-list out-of-band timeout documentation)
-             ;; One body, two functions: the positional twins of SEND's
-             ;; call shapes (net-sys:%define-positional below).
-             `(defun ,name ,lambda-list
-                ,documentation
-                (let ((out-of-band ,out-of-band))
-                  (multiple-value-bind (handle deadline ss) (%call-args socket ,timeout)
-                    (when (and ss (not out-of-band))
-                      (%flush-stream-output socket ss))
-                    (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil)
-                                           deadline socket)))
-                      ;; One send(2) checked START and END; non-blocking
-                      ;; (-1), it was all.
-                      (if (or (null n) (eql deadline -1))
-                          n
-                          (let ((start start) (end (or end (length buffer))) (n n))
-                            (declare (fixnum start end n))
-                            (- (the fixnum (%send-all socket handle buffer (+ start n) end
-                                                      (%flags out-of-band nil) deadline))
-                               start)))))))))
-  (define-send %send (socket buffer start end out-of-band timeout) out-of-band timeout
-    "SEND with its arguments positional.")
-  (define-send %send-range (socket buffer start end) nil nil
-    "SEND of BUFFER[START,END) with no other argument."))
+(defun %send (socket buffer &optional end (start 0) out-of-band timeout)
+  "SEND with its arguments positional, most used first."
+  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
+    (when (and ss (not out-of-band))
+      (%flush-stream-output socket ss))
+    (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket)))
+      ;; One send(2) checked START and END; non-blocking (-1), it was all.
+      (if (or (null n) (eql deadline -1))
+          n
+          (let ((start start) (end (or end (length buffer))) (n n))
+            (declare (fixnum start end n))
+            (- (the fixnum (%send-all socket handle buffer (+ start n) end
+                                      (%flags out-of-band nil) deadline))
+               start))))))
 
 (defun send (socket buffer &key (start 0) end out-of-band timeout)
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) on
@@ -538,31 +527,20 @@ returns the count sent now, maybe partial, or NIL if none could be.  With
 OUT-OF-BAND, sends TCP urgent data (the last octet is the urgent one).
 Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
 SIGPIPE."
-  (%send socket buffer start end out-of-band timeout))
-(net-sys:%define-positional send %send 2 ((:start 0) (:end nil) (:out-of-band nil) (:timeout nil))
-  %send-range (:start :end))
+  (%send socket buffer end start out-of-band timeout))
+(net-sys:%define-positional send %send 2
+  ((:end nil) (:start 0) (:out-of-band nil) (:timeout nil)) t)
 
-(macrolet ((define-receive (name lambda-list out-of-band peek wait-all timeout documentation)
-             ;; One body, two functions, as for SEND.
-             `(defun ,name ,lambda-list
-                ,documentation
-                (let ((out-of-band ,out-of-band) (peek ,peek) (wait-all ,wait-all))
-                  (multiple-value-bind (handle deadline ss) (%call-args socket ,timeout)
-                    (if (or wait-all (and ss (not out-of-band)))
-                        (%receive-slowly socket handle deadline ss buffer start end
-                                         out-of-band peek wait-all)
-                        ;; The common call: one recv(2), which checks the range.
-                        (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek)
-                                               deadline socket)))
-                          (when (and (eql n 0)
-                                     (< (the fixnum start) (the fixnum (or end (length buffer)))))
-                            (%check-reset socket)) ; end of file after a reset: the reset again
-                          n)))))))
-  (define-receive %receive (socket buffer start end out-of-band peek wait-all timeout)
-    out-of-band peek wait-all timeout
-    "RECEIVE with its arguments positional.")
-  (define-receive %receive-range (socket buffer start end) nil nil nil nil
-    "RECEIVE of BUFFER[START,END) with no other argument."))
+(defun %receive (socket buffer &optional end (start 0) out-of-band peek wait-all timeout)
+  "RECEIVE with its arguments positional, most used first."
+  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
+    (if (or wait-all (and ss (not out-of-band)))
+        (%receive-slowly socket handle deadline ss buffer start end out-of-band peek wait-all)
+        ;; The common call: one recv(2), which checks the range.
+        (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek) deadline socket)))
+          (when (and (eql n 0) (< (the fixnum start) (the fixnum (or end (length buffer)))))
+            (%check-reset socket))      ; end of file after a reset: the reset again
+          n))))
 
 (defun %receive-slowly (socket handle deadline ss buffer start end out-of-band peek wait-all)
   "RECEIVE through the stream's buffered input, or with WAIT-ALL."
@@ -598,10 +576,9 @@ TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
 On a datagram socket one call reads one datagram; its excess past END is lost
 (RECEIVE-FROM reports it).  After a CONNECTION-RESET every later read of
 SOCKET signals it again."
-  (%receive socket buffer start end out-of-band peek wait-all timeout))
+  (%receive socket buffer end start out-of-band peek wait-all timeout))
 (net-sys:%define-positional receive %receive 2
-  ((:start 0) (:end nil) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil))
-  %receive-range (:start :end))
+  ((:end nil) (:start 0) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil)) t)
 
 (defun %check-size (size)
   (unless (typep size '(integer 0 #.array-dimension-limit))

@@ -9,16 +9,22 @@
 (in-package "NET-SYS")
 
 (eval-when (:compile-toplevel :load-toplevel :execute)
-  (defmacro define-primitive (name (&rest args) c-function documentation)
+  (defmacro define-primitive (name (&rest args) c-function documentation &key env)
     "Define NAME as the C glue function C-FUNCTION of ARGS (cl_objects in,
-one cl_object out), inlined into compiled callers."
+one cl_object out), inlined into compiled callers.  ENV: C-FUNCTION takes
+the calling thread's cl_env_ptr first, the compiled caller's own (no
+ecl_process_env in the glue)."
     ;; The call declares C-FUNCTION itself: it is also inlined into files
     ;; compiled outside net (with-deadline, an inline function, expands to
     ;; primitives), which do not include netsys.h, and C would take an
     ;; undeclared function to return an int, truncating the cl_object.
-    (let ((call (format nil "{extern cl_object ~a(~:[void~;~:*~{~*cl_object~^,~}~]); @(return 0)=~a(~{#~36r~^,~});}"
-                        c-function args c-function
-                        (loop for i below (length args) collect i)))
+    (let ((call (if env
+                    (format nil "{extern cl_object ~a(cl_env_ptr~{~*,cl_object~}); @(return 0)=~a(cl_env_copy~{,#~36r~});}"
+                            c-function args c-function
+                            (loop for i below (length args) collect i))
+                    (format nil "{extern cl_object ~a(~:[void~;~:*~{~*cl_object~^,~}~]); @(return 0)=~a(~{#~36r~^,~});}"
+                            c-function args c-function
+                            (loop for i below (length args) collect i))))
           (types (make-list (length args) :initial-element :object)))
       `(progn
          (eval-when (:compile-toplevel :load-toplevel :execute)
@@ -75,13 +81,15 @@ one cl_object out), inlined into compiled callers."
 (define-primitive adopt (fd) "netsys_adopt"
   "Own descriptor FD: (handle family type listening-p).")
 (define-primitive send-to (handle buffer start end flags address port scope deadline socket)
-  "netsys_send_to"
-  "One sendto(2) of BUFFER[START,END) to ADDRESS (octets, or a Unix name): the count, or NIL.")
+  "netsys_send_to_env"
+  "One sendto(2) of BUFFER[START,END) to ADDRESS (octets, or a Unix name): the count, or NIL."
+  :env t)
 (define-primitive recv-from (handle buffer start end flags deadline socket) "netsys_recv_from"
   "One recvfrom(2): (count truncated-p . sender), or NIL if it would block.")
 (define-primitive recv-from-into (handle buffer start end flags deadline socket octets)
-  "netsys_recv_from_into"
-  "One recvfrom(2), the sender's octets into OCTETS: count + truncated-p * 2^32 + port * 2^33, or NIL.")
+  "netsys_recv_from_into_env"
+  "One recvfrom(2), the sender's octets into OCTETS: count + truncated-p * 2^32 + port * 2^33, or NIL."
+  :env t)
 (define-primitive send-message (handle buffers address port scope fds credentials flags
                                        deadline socket)
   "netsys_send_message"
@@ -232,10 +240,21 @@ loads and compares, where TYPEP of a structure type is a call."
                  "(ECL_INSTANCEP(#0) && (#0)->instance.clas == (#1))" :one-liner t :side-effects nil))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-class-is))
 
+;;; The class of OBJECT, an instance: one load, where SI:INSTANCE-CLASS is
+;;; a C call.
 (defmacro %instance-class (object)
-  "The class of OBJECT, an instance: one load (SI:INSTANCE-CLASS is a call)."
   `(ffi:c-inline (,object) (:object) :object "(#0)->instance.clas" :one-liner t :side-effects nil))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-class))
+
+;;; The length of OBJECT (a variable) if it is a vector of (unsigned-byte
+;;; 8), else -1: a type test and a load, where TYPEP of that array type is
+;;; a call of CL:TYPEP.
+(defmacro %octets-length (object)
+  (check-type object symbol)
+  `(ffi:c-inline (,object) (:object) :fixnum
+                 "((ecl_t_of(#0) == t_vector && (#0)->vector.elttype == ecl_aet_b8) ? (cl_fixnum) (#0)->vector.fillp : -1)"
+                 :one-liner t :side-effects nil))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%octets-length))
 
 ;;; Net's functions with keyword arguments that run once per operation
 ;;; (RECEIVE, SEND, QUEUE-SEND...) are a keyword front over a positional
@@ -244,14 +263,15 @@ loads and compares, where TYPEP of a structure type is a call."
 ;;; call.  Any other call (APPLY, keywords computed at run time,
 ;;; :ALLOW-OTHER-KEYS) goes through the front, which checks them.
 (eval-when (:compile-toplevel :load-toplevel :execute)
-  (defun %positional-call (form positional n-required keys args &optional short short-keys)
+  (defun %positional-call (form positional n-required keys args &optional trim)
     "The expansion of FORM, a call with ARGS, into a call of POSITIONAL
 with the N-REQUIRED arguments then the value of each of KEYS ((keyword
 default) entries) in order, or FORM itself when its keywords are not all
-literal, known and distinct.  When every keyword given is one of
-SHORT-KEYS, SHORT is called instead, with the values of SHORT-KEYS only:
-fewer arguments, a cheaper call.  The arguments are evaluated once, in
-the order written."
+literal, known and distinct.  The arguments are evaluated once, in the
+order written.  TRIM: POSITIONAL takes KEYS as optional arguments with
+the same defaults, and the trailing ones the call does not give are left
+out (a call with fewer arguments is cheaper from code compiled outside
+net: no trampoline)."
     (let ((given (nthcdr n-required args)))
       (if (or (< (length args) n-required)
               (oddp (length given))
@@ -259,27 +279,49 @@ the order written."
                     thereis (or (not (assoc k keys)) (> (count k given :test #'eq) 1))))
           form
           (let* ((temps (loop repeat (length args) collect (gensym "ARG")))
-                 (key-temps (nthcdr n-required temps))
-                 (shortp (and short
-                              (loop for (k) on given by #'cddr always (member k short-keys)))))
+                 (key-temps (nthcdr n-required temps)))
             `(let ,(mapcar #'list temps args)
                (declare (ignorable ,@temps))
-               (,(if shortp short positional)
+               (,positional
                 ,@(subseq temps 0 n-required)
-                ,@(loop for (k default) in keys
-                        when (or (not shortp) (member k short-keys))
-                          collect (let ((p (loop for (g) on given by #'cddr
-                                                 for i from 1 by 2
-                                                 when (eq g k) return i)))
-                                    (if p (nth p key-temps) default))))))))))
+                ,@(let ((values (loop for (k default) in keys
+                                      collect (let ((p (loop for (g) on given by #'cddr
+                                                             for i from 1 by 2
+                                                             when (eq g k) return i)))
+                                                (if p (nth p key-temps) (list default))))))
+                    ;; A default is (DEFAULT) here, a given value its temp.
+                    (when trim
+                      (loop while (and values (consp (car (last values))))
+                            do (setf values (butlast values))))
+                    (mapcar (lambda (v) (if (consp v) (car v) v)) values)))))))))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%positional-call))
 
-(defmacro %define-positional (name positional n-required keys &optional short short-keys)
+(defmacro %define-positional (name positional n-required keys &optional trim)
   "Give NAME, a function of N-REQUIRED arguments and the keyword arguments
 KEYS ((keyword default) entries, defaults constant), a compiler macro that
-calls POSITIONAL instead when the keywords of a call are literal, or SHORT
-(of the N-REQUIRED arguments and SHORT-KEYS, in the order of KEYS) when
-only SHORT-KEYS are given."
+calls POSITIONAL instead when the keywords of a call are literal.  TRIM:
+POSITIONAL's arguments after the required ones are optional, with KEYS's
+defaults, and a call leaves out the trailing ones not given."
   `(define-compiler-macro ,name (&whole form &rest args)
-     (%positional-call form ',positional ,n-required ',keys args ',short ',short-keys)))
+     (%positional-call form ',positional ,n-required ',keys args ,trim)))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%define-positional))
+
+;;; ECL inlines a function declared INLINE only in the file defining it: a
+;;; call from another of net's files is a full call through
+;;; ECL_FUNCTION_DISPATCH.  %DEFUN-INLINE also gives the function a
+;;; compiler macro, at compile time only, that expands a call into the
+;;; function's lambda: net's later files inline it too, user code compiled
+;;; against net.fas calls it.
+(defmacro %defun-inline (name lambda-list &body body)
+  "DEFUN of NAME, inline in this file and in net's files compiled after it.
+LAMBDA-LIST has required arguments only."
+  `(progn
+     (declaim (inline ,name))
+     (defun ,name ,lambda-list ,@body)
+     (eval-when (:compile-toplevel)
+       (define-compiler-macro ,name (&whole form &rest args)
+         (if (= (length args) ,(length lambda-list))
+             (list* (list* 'lambda ',lambda-list ',(if (stringp (first body)) (rest body) body))
+                    args)
+             form)))))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%defun-inline))

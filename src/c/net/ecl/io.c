@@ -3,6 +3,8 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 struct transfer {
   uint8_t *p;
@@ -33,13 +35,54 @@ static ssize_t recv_from_op(int fd, void *arg) {
   return net_recv_from(fd, t->p, t->len, t->flags, &t->addr, &t->truncated);
 }
 
+/* netsys_octets, its common case (an octet vector, START and END fixnums
+ * in range or NIL) inline: it runs for every datagram. */
+static inline uint8_t *octets(cl_object buffer, cl_object start, cl_object end, size_t *len) {
+  if (!ECL_IMMEDIATE(buffer) && buffer->d.t == t_vector && buffer->vector.elttype == ecl_aet_b8) {
+    cl_index n = buffer->vector.fillp, s = 0, e = n;
+    if (!Null(end)) {
+      if (!ECL_FIXNUMP(end) || ecl_fixnum(end) < 0 || (cl_index) ecl_fixnum(end) > n)
+        goto checked;
+      e = (cl_index) ecl_fixnum(end);
+    }
+    if (!Null(start)) {
+      if (!ECL_FIXNUMP(start) || ecl_fixnum(start) < 0 || (cl_index) ecl_fixnum(start) > e)
+        goto checked;
+      s = (cl_index) ecl_fixnum(start);
+    }
+    *len = e - s;
+    return buffer->vector.self.b8 + s;
+  }
+checked: /* the type error */
+  return netsys_octets(buffer, start, end, len);
+}
+
 /* The checked arguments every transfer shares. */
 static void prepare(struct transfer *t, cl_object buffer, cl_object start, cl_object end,
                     cl_object flags) {
-  t->p = netsys_octets(buffer, start, end, &t->len);
-  t->flags = NETSYS_INDEX(flags);
+  t->p = octets(buffer, start, end, &t->len);
+  t->flags = (ECL_FIXNUMP(flags) && ecl_fixnum(flags) >= 0 && ecl_fixnum(flags) <= INT32_MAX)
+                 ? (int) ecl_fixnum(flags)
+                 : NETSYS_INDEX(flags);
   t->has_addr = 0;
   t->truncated = 0;
+}
+
+/* netsys__sockaddr, with its common case inline: four octets and a port,
+ * a datagram's IPv4 destination. */
+static void destination(net_sockaddr *out, cl_object addr, cl_object port, cl_object scope) {
+  if (!ECL_IMMEDIATE(addr) && addr->d.t == t_vector && addr->vector.elttype == ecl_aet_b8 &&
+      addr->vector.fillp == 4 && ECL_FIXNUMP(port) && ecl_fixnum(port) >= 0 &&
+      ecl_fixnum(port) <= 65535 && (Null(scope) || scope == ecl_make_fixnum(0))) {
+    struct sockaddr_in *in = (struct sockaddr_in *) &out->u.ss;
+    memset(in, 0, sizeof(*in));
+    in->sin_family = AF_INET;
+    in->sin_port = htons((uint16_t) ecl_fixnum(port));
+    memcpy(&in->sin_addr, addr->vector.self.b8, 4);
+    out->len = sizeof(*in);
+    return;
+  }
+  netsys__sockaddr(out, addr, port, scope);
 }
 
 /* The result of a transfer: the count, or NIL when it would block. */
@@ -73,15 +116,24 @@ cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_ob
 
 /* One sendto(2) of BUFFER[START,END) to ADDR (octets or a Unix name; NIL on
  * a connected socket), PORT and SCOPE: the count, or NIL if it would block. */
-cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                         cl_object flags, cl_object addr, cl_object port, cl_object scope,
-                         cl_object deadline, cl_object sock) {
+cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                             cl_object start, cl_object end, cl_object flags, cl_object addr,
+                             cl_object port, cl_object scope, cl_object deadline,
+                             cl_object sock) {
   struct transfer t;
   prepare(&t, buffer, start, end, flags);
   t.has_addr = !Null(addr);
   if (t.has_addr)
-    netsys__sockaddr(&t.addr, addr, port, scope);
-  return count(netsys_io(handle, NET_WAIT_WRITE, deadline, send_op, &t), "sendto", sock);
+    destination(&t.addr, addr, port, scope);
+  return count(netsys_io_env(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), "sendto",
+               sock);
+}
+
+cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl_object end,
+                         cl_object flags, cl_object addr, cl_object port, cl_object scope,
+                         cl_object deadline, cl_object sock) {
+  return netsys_send_to_env(ecl_process_env(), handle, buffer, start, end, flags, addr, port,
+                            scope, deadline, sock);
 }
 
 /* One recvfrom(2) into BUFFER[START,END): (count truncated-p . sender),
@@ -104,20 +156,21 @@ cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, 
  * count + truncated-p * 2^32 + port * 2^33 (count < 2^32), or NIL if it
  * would block.  A sender of another size (or a Unix-domain one) is
  * NET_EAFNOSUPPORT. */
-cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
-                                cl_object end, cl_object flags, cl_object deadline,
-                                cl_object sock, cl_object octets) {
+cl_object netsys_recv_from_into_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                                    cl_object start, cl_object end, cl_object flags,
+                                    cl_object deadline, cl_object sock, cl_object sender) {
   struct transfer t;
   uint8_t from[16];
   uint32_t scope;
   size_t n;
-  uint8_t *out = netsys_octets(octets, ecl_make_fixnum(0), ECL_NIL, &n);
+  uint8_t *out = octets(sender, ECL_NIL, ECL_NIL, &n);
   int port, k;
   ssize_t r;
   if (n != 4 && n != 16)
-    netsys_type_error(octets, "(VECTOR (UNSIGNED-BYTE 8) 4) or 16");
+    netsys_type_error(sender, "(VECTOR (UNSIGNED-BYTE 8) 4) or 16");
   prepare(&t, buffer, start, end, flags);
-  r = netsys_io_read(handle, NET_WAIT_READ, deadline, recv_from_op, &t, NETSYS_WANT_MESSAGE);
+  r = netsys_io_read_env(env, handle, NET_WAIT_READ, deadline, recv_from_op, &t,
+                         NETSYS_WANT_MESSAGE);
   if (!netsys_io_done(r, "recvfrom", sock))
     return ECL_NIL;
   k = net_sockaddr_split(&t.addr, from, &scope, &port);
@@ -126,4 +179,11 @@ cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object st
   memcpy(out, from, n);
   return ecl_make_fixnum((cl_fixnum) r + ((cl_fixnum) (t.truncated != 0) << 32) +
                          ((cl_fixnum) port << 33));
+}
+
+cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
+                                cl_object end, cl_object flags, cl_object deadline,
+                                cl_object sock, cl_object octets) {
+  return netsys_recv_from_into_env(ecl_process_env(), handle, buffer, start, end, flags,
+                                   deadline, sock, octets);
 }

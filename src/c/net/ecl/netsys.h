@@ -79,6 +79,10 @@ typedef ssize_t (*netsys_op)(int fd, void *arg);
  * ready, NET_ETIMEOUT, NET_ECLOSED or another negative code.  Pending Lisp
  * interrupts run between attempts, never while the fd is held. */
 ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg);
+/* netsys_io with the calling thread's ENV given (a compiled Lisp caller
+ * has it: no ecl_process_env per call). */
+ssize_t netsys_io_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+                      netsys_op op, void *arg);
 /* netsys_io for a read of WANT octets that remembers on the handle whether
  * it emptied the socket (it would block, or got less than WANT): the next
  * blocking read then waits before trying, two system calls instead of
@@ -87,6 +91,9 @@ ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op
 #define NETSYS_WANT_MESSAGE 0
 ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg,
                        size_t want);
+/* netsys_io_read with the calling thread's ENV given. */
+ssize_t netsys_io_read_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+                           netsys_op op, void *arg, size_t want);
 /* After netsys_io: 0 when R says a non-blocking call would block (the
  * primitive then returns NIL), 1 when it succeeded; raises CALL's
  * condition on SOCK for any other error. */
@@ -168,6 +175,15 @@ cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, 
 cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
                                 cl_object end, cl_object flags, cl_object deadline,
                                 cl_object sock, cl_object octets);
+/* netsys_send_to and netsys_recv_from_into with the calling thread's ENV
+ * first: the primitives SEND-TO and RECV-FROM-INTO, once per datagram. */
+cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                             cl_object start, cl_object end, cl_object flags, cl_object addr,
+                             cl_object port, cl_object scope, cl_object deadline,
+                             cl_object sock);
+cl_object netsys_recv_from_into_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                                    cl_object start, cl_object end, cl_object flags,
+                                    cl_object deadline, cl_object sock, cl_object octets);
 
 /* ---- Messages (netsys_message.c) ---------------------------------------- */
 

@@ -40,9 +40,8 @@ static int attempt(net_handle *h, int events, int64_t dl, int nonblocking, int w
 }
 
 /* The retry loop; WAIT_FIRST waits for EVENTS before the first try. */
-static ssize_t run(net_handle *h, int events, cl_object deadline, int wait_first,
-                   netsys_op op, void *arg) {
-  const cl_env_ptr env = ecl_process_env();
+static ssize_t run(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
+                   int wait_first, netsys_op op, void *arg) {
   int nonblocking;
   int64_t dl = deadline_ns(deadline, &nonblocking);
   ssize_t r;
@@ -59,19 +58,29 @@ static ssize_t run(net_handle *h, int events, cl_object deadline, int wait_first
   return r;
 }
 
-ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg) {
-  return run(netsys_handle(handle), events, deadline, 0, op, arg);
+ssize_t netsys_io_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+                      netsys_op op, void *arg) {
+  return run(env, netsys_handle(handle), events, deadline, 0, op, arg);
 }
 
-ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg,
-                       size_t want) {
+ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg) {
+  return netsys_io_env(ecl_process_env(), handle, events, deadline, op, arg);
+}
+
+ssize_t netsys_io_read_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+                           netsys_op op, void *arg, size_t want) {
   net_handle *h = netsys_handle(handle);
-  ssize_t r = run(h, events, deadline, net_handle_drained_p(h), op, arg);
+  ssize_t r = run(env, h, events, deadline, net_handle_drained_p(h), op, arg);
   if (r == NET_EAGAIN)
     net_handle_set_drained(h, 1);
   else if (r >= 0)
     net_handle_set_drained(h, want != NETSYS_WANT_MESSAGE && (size_t) r < want);
   return r;
+}
+
+ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg,
+                       size_t want) {
+  return netsys_io_read_env(ecl_process_env(), handle, events, deadline, op, arg, want);
 }
 
 int netsys_io_done(ssize_t r, const char *call, cl_object sock) {
