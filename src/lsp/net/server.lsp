@@ -86,9 +86,15 @@ nothing for a socket no server times."
   header-timeout accept-rate
   (lock (mp:make-lock :name "net server"))
   (cv (mp:make-condition-variable))      ; room: the acceptor waits on it
-  (work-cv (mp:make-condition-variable)) ; work: idle workers wait on it
+  ;; Idle workers sleep in a blocking RECEIVE on a socket pair of their
+  ;; own, not on a condition variable: ECL's condition variables wake a
+  ;; thread with a signal (pthread_kill, sigsuspend, sched_yield loops),
+  ;; which cost a threaded server most of its time per connection.  The
+  ;; kernel wakes exactly the one worker an octet is sent to.
+  (sleepers '())                        ; the %WAKER of each idle worker
   (queue '())                           ; sockets waiting for a thread, oldest first
   (workers '()) (idle 0) (running '())  ; running: sockets being handled
+  (timeout-ns nil)                      ; TIMEOUT in nanoseconds
   acceptor (stopping nil)
   (accepted 0) (handled 0) (refused 0) (errors 0))
 
@@ -121,7 +127,8 @@ nothing for a socket no server times."
                     (*deadline* (if header
                                     (%ns-from-now (%seconds->ns header))
                                     *deadline*)))
-               (setf (socket-timeout-of socket) (threaded-server-timeout server))
+               (%set-accepted-timeout socket (threaded-server-timeout server)
+                                      (threaded-server-timeout-ns server))
                (funcall (threaded-server-handler server) socket))
            (error (e)
              (mp:with-lock ((threaded-server-lock server))
@@ -130,38 +137,95 @@ nothing for a socket no server times."
       ;; An orderly close (the client reads end of file), even after an
       ;; error; reset only when that fails.
       (unless (ignore-errors (close socket) t)
-        (close socket :abort t))
-      (%served server socket))))
+        (close socket :abort t)))))
+
+(defun %set-accepted-timeout (socket timeout ns)
+  "(SETF SOCKET-TIMEOUT-OF) of TIMEOUT (NS in nanoseconds) on SOCKET, a
+socket accepted by the server (of net's classes, no methods of its own),
+without the generic function's dispatch per connection."
+  (setf (slot-value socket 'timeout) timeout)
+  (si:instance-set socket (svref (%slot-locations socket) 3) ns))
 
 (defun %served (server socket)
-  (mp:with-lock ((threaded-server-lock server))
-    (setf (threaded-server-running server) (remove socket (threaded-server-running server)))
-    (incf (threaded-server-handled server))
+  "Count SOCKET handled.  Holding the lock."
+  (setf (threaded-server-running server)
+        (delete socket (threaded-server-running server) :count 1))
+  (incf (threaded-server-handled server))
+  (%room server))
+
+(defun %room (server)
+  "Wake an acceptor waiting for room (:ON-FULL :WAIT).  Holding the lock."
+  (when (eq (threaded-server-on-full server) :wait)
     (mp:condition-variable-broadcast (threaded-server-cv server))))
 
-(defun %next-connection (server)
-  "The next queued socket, waiting for one; NIL once the server stops."
-  (let ((lock (threaded-server-lock server)))
-    (mp:with-lock (lock)
-      (incf (threaded-server-idle server))
-      ;; One more idle thread: an acceptor waiting for room goes on.
-      (mp:condition-variable-broadcast (threaded-server-cv server))
-      (loop while (and (null (threaded-server-queue server))
-                       (not (threaded-server-stopping server)))
-            do (mp:condition-variable-wait (threaded-server-work-cv server) lock))
-      (decf (threaded-server-idle server))
-      (unless (threaded-server-stopping server)
-        (let ((s (pop (threaded-server-queue server))))
-          (push s (threaded-server-running server))
-          ;; Room in the queue: an acceptor waiting for it goes on.
-          (mp:condition-variable-broadcast (threaded-server-cv server))
-          s)))))
+(defstruct (%waker (:constructor %make-waker (in out)))
+  "An idle worker's wake-up: IN, the end it sleeps on; OUT, the end an octet is sent to."
+  in out (octet (make-array 1 :element-type '(unsigned-byte 8))))
+
+(defun %wake (waker)
+  "Wake the worker sleeping on WAKER (its sockets are closed only once it has ended)."
+  (ignore-errors (send (%waker-out waker) (%waker-octet waker))))
+
+(defun %next-connection (server waker &optional done)
+  "The next queued socket, waiting for one; NIL once the server stops.
+DONE is the socket the thread has just handled, counted in the same hold
+of the lock: each taking of ECL's lock that finds it held costs a signal."
+  (let ((lock (threaded-server-lock server)) (woken nil))
+    (loop
+      (mp:with-lock (lock)
+        (when done
+          (%served server done)
+          (setf done nil))
+        (when woken
+          ;; Counted idle until now, as a woken thread is about to take
+          ;; the socket it was woken for (%QUEUE-FULL-P).
+          (decf (threaded-server-idle server)))
+        (cond ((threaded-server-stopping server) (return nil))
+              ((threaded-server-queue server)
+               (let ((s (pop (threaded-server-queue server))))
+                 (push s (threaded-server-running server))
+                 ;; Room in the queue: an acceptor waiting for it goes on.
+                 (%room server)
+                 (return s)))
+              (t
+               (incf (threaded-server-idle server))
+               (push waker (threaded-server-sleepers server))
+               ;; One more idle thread: an acceptor waiting for room goes on.
+               (%room server))))
+      ;; Whoever takes WAKER from the sleepers sends the octet (a socket
+      ;; queued, or the server stopping); then look again.
+      (receive (%waker-in waker) (%waker-octet waker))
+      (setf woken t))))
 
 (defun %worker (server)
-  (catch '%stop-worker
-    (loop for s = (%next-connection server)
-          while s
-          do (%serve-one server s))))
+  (multiple-value-bind (in out)
+      (handler-case (make-socket-pair :type :datagram)
+        (error (e)
+          ;; Out of descriptors, say: this thread ends, a later one may start.
+          (mp:with-lock ((threaded-server-lock server))
+            (setf (threaded-server-workers server)
+                  (delete mp:*current-process* (threaded-server-workers server))))
+          (%report-server-error server e nil)
+          (return-from %worker nil)))
+    (unwind-protect
+         (let ((waker (%make-waker in out)))
+           (catch '%stop-worker
+             (let ((s (%next-connection server waker)))
+               (loop while s
+                     do (let ((done nil))
+                          (unwind-protect
+                               (progn (%serve-one server s) (setf done t))
+                            (unless done     ; thrown out of the handler
+                              (mp:with-lock ((threaded-server-lock server))
+                                (%served server s))))
+                          (setf s (%next-connection server waker s)))))))
+      (close in :abort t)
+      (close out :abort t))))
+
+(defun %take-sleeper (server)
+  "An idle worker's waker, taken from the sleepers, or NIL.  Holding the
+lock.  The worker stays counted idle until it wakes."
+  (pop (threaded-server-sleepers server)))
 
 ;;; The acceptor
 
@@ -174,11 +238,14 @@ threads will take have reached the queue's bound.  Holding the lock."
       (threaded-server-queue-limit server)))
 
 (defun %enqueue (server socket peer)
-  "Queue SOCKET for a worker, starting one if none is idle and the pool is
-not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
+  "Queue SOCKET for a worker, waking an idle one, or starting one if none is
+idle and the pool is not full.  A full queue refuses SOCKET or waits for
+room, as :ON-FULL says.  PEER is the (octets port scope) list of the glue."
   (let ((lock (threaded-server-lock server))
-        (refuse nil))
+        (refuse nil)
+        (waker nil))
     (mp:with-lock (lock)
+      (incf (threaded-server-accepted server))
       (loop while (and (%queue-full-p server)
                        (not (threaded-server-stopping server))
                        (eq (threaded-server-on-full server) :wait))
@@ -190,20 +257,23 @@ not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
             (t
              (setf (threaded-server-queue server)
                    (nconc (threaded-server-queue server) (list socket)))
-             (when (and (< (threaded-server-idle server) (length (threaded-server-queue server)))
+             ;; One socket, one idle worker woken: the others sleep on.
+             (setf waker (%take-sleeper server))
+             (when (and (null waker)
                         (< (length (threaded-server-workers server))
                            (threaded-server-threads server)))
                (push (mp:process-run-function "net server worker"
                                               (lambda () (%worker server)))
-                     (threaded-server-workers server)))
-             ;; One socket, one idle worker woken: the others sleep on.
-             (mp:condition-variable-signal (threaded-server-work-cv server)))))
+                     (threaded-server-workers server))))))
+    (when waker
+      (%wake waker))
     (when refuse
       (unwind-protect
            (when (eq refuse t)
              ;; Reported before the reset, so whoever sees the reset can
              ;; already see the report.
-             (%report-server-error server (make-condition 'server-busy :server server :peer peer)
+             (%report-server-error server (make-condition 'server-busy :server server
+                                                                   :peer (%peer-values peer))
                                    nil)
              (when (functionp (threaded-server-on-full server))
                (ignore-errors (funcall (threaded-server-on-full server) socket))))
@@ -218,11 +288,11 @@ not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
                      while (and (plusp wait) (not (threaded-server-stopping server)))
                      do (sleep wait)))
              (handler-case
-                 (multiple-value-bind (s peer) (accept-connection listener)
-                   (when s
-                     (mp:with-lock ((threaded-server-lock server))
-                       (incf (threaded-server-accepted server)))
-                     (%enqueue server s peer)))
+                 ;; ACCEPT-CONNECTION, the peer's address made only for a refusal.
+                 (let ((r (net-sys:accept (socket-handle listener) (%deadline listener nil)
+                                          listener)))
+                   (when r
+                     (%enqueue server (%wrap-accepted listener (car r)) (cdr r))))
                (socket-closed () (return))
                (error (e)
                  ;; Out of descriptors and the like: say so, breathe, go on.
@@ -282,7 +352,7 @@ STOP-SERVER."
          (server (%make-threaded-server
                   :listener listener :handler handler :threads threads :queue-limit queue
                   :on-full on-full :timeout timeout :header-timeout header-timeout
-                  :accept-rate rate
+                  :accept-rate rate :timeout-ns (and timeout (%seconds->ns timeout))
                   :on-error (or on-error (%default-on-error error-output)))))
     (setf (threaded-server-acceptor server)
           (mp:process-run-function "net server acceptor" (lambda () (%acceptor server))))
@@ -322,6 +392,11 @@ included)."
           (when (>= (get-internal-real-time) end) (return nil))
           (sleep 0.01))))
 
+(defun %wake-sleepers (server)
+  "Wake every idle worker (the server is stopping: they end)."
+  (mapc #'%wake (mp:with-lock ((threaded-server-lock server))
+                  (loop for w = (%take-sleeper server) while w collect w))))
+
 (defun stop-server (server &key (grace 5))
   "Stop SERVER, a threaded or an event-loop server.  A threaded server: close its listener (no new connection is accepted), close
 the connections still queued, let the running handlers finish for GRACE
@@ -341,8 +416,8 @@ the connections left and join the threads."
       (setf (threaded-server-stopping server) t
             queued (threaded-server-queue server)
             (threaded-server-queue server) '())
-      (mp:condition-variable-broadcast (threaded-server-work-cv server))
       (mp:condition-variable-broadcast (threaded-server-cv server)))
+    (%wake-sleepers server)
     (close (threaded-server-listener server))
     (mp:process-join (threaded-server-acceptor server))
     (dolist (s queued) (close s :abort t))
@@ -354,8 +429,8 @@ the connections left and join the threads."
           (when (mp:process-active-p w)
             (mp:interrupt-process w (lambda () (throw '%stop-worker nil)))))))
     (mp:with-lock (lock)
-      (mp:condition-variable-broadcast (threaded-server-work-cv server))
       (mp:condition-variable-broadcast (threaded-server-cv server)))
+    (%wake-sleepers server)
     (mapc #'mp:process-join (threaded-server-workers server))
     t))
 
