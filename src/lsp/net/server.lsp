@@ -315,7 +315,8 @@ The listener is (MAKE-LISTENER PORT ...) with every keyword this function
 does not know (:HOST, :BACKLOG, :ADDRESS-FAMILY, :EXTERNAL-FORMAT, socket
 options...), or LISTENER, a passive socket of your own (PORT is then
 ignored; the server closes it when it stops).  THREADS (16) bounds the pool:
-threads start as connections need them and are reused.  Connections no
+threads start as connections need them and are reused; each holds a
+Unix-domain socket pair (two descriptors) it sleeps on while idle.  Connections no
 thread can take wait in a queue of QUEUE (64) at most; past that, ON-FULL
 says what happens: :REFUSE (the default) resets the connection at once and
 reports a SERVER-BUSY; a function is called with the socket first (to write
