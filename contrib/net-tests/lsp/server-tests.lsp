@@ -500,10 +500,10 @@ header.  Partial lines wait in a buffer of the connection's own."
           (close attacker :abort t))))))
 
 (test threaded-server-reuses-idle-workers
-  ;; Idle workers sleep on a socket pair of their own and one is woken per
-  ;; connection: sequential clients are served by the same threads again
-  ;; and again, counted as they go, and stopping wakes the sleepers, joins
-  ;; them and closes their socket pairs.
+  ;; A worker counts its finished connection and waits for the next in one
+  ;; hold of the lock: sequential clients are served by the same threads
+  ;; again and again, counted as they go, none refused though the queue
+  ;; holds nothing; stopping joins every thread.
   (let ((threads-before (thread-count))
         (fds-before (socket-fd-count)))
     (with-server (server #'echo-line-handler :threads 4 :queue 0 :timeout 10

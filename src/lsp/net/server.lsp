@@ -86,12 +86,7 @@ nothing for a socket no server times."
   header-timeout accept-rate
   (lock (mp:make-lock :name "net server"))
   (cv (mp:make-condition-variable))      ; room: the acceptor waits on it
-  ;; Idle workers sleep in a blocking RECEIVE on a socket pair of their
-  ;; own, not on a condition variable: ECL's condition variables wake a
-  ;; thread with a signal (pthread_kill, sigsuspend, sched_yield loops),
-  ;; which cost a threaded server most of its time per connection.  The
-  ;; kernel wakes exactly the one worker an octet is sent to.
-  (sleepers '())                        ; the %WAKER of each idle worker
+  (work-cv (mp:make-condition-variable)) ; work: idle workers wait on it
   (queue '())                           ; sockets waiting for a thread, oldest first
   (workers '()) (idle 0) (running '())  ; running: sockets being handled
   (timeout-ns nil)                      ; TIMEOUT in nanoseconds
@@ -158,74 +153,41 @@ without the generic function's dispatch per connection."
   (when (eq (threaded-server-on-full server) :wait)
     (mp:condition-variable-broadcast (threaded-server-cv server))))
 
-(defstruct (%waker (:constructor %make-waker (in out)))
-  "An idle worker's wake-up: IN, the end it sleeps on; OUT, the end an octet is sent to."
-  in out (octet (make-array 1 :element-type '(unsigned-byte 8))))
-
-(defun %wake (waker)
-  "Wake the worker sleeping on WAKER (its sockets are closed only once it has ended)."
-  (ignore-errors (send (%waker-out waker) (%waker-octet waker))))
-
-(defun %next-connection (server waker &optional done)
+(defun %next-connection (server &optional done)
   "The next queued socket, waiting for one; NIL once the server stops.
 DONE is the socket the thread has just handled, counted in the same hold
-of the lock: each taking of ECL's lock that finds it held costs a signal."
-  (let ((lock (threaded-server-lock server)) (woken nil))
-    (loop
-      (mp:with-lock (lock)
-        (when done
-          (%served server done)
-          (setf done nil))
-        (when woken
-          ;; Counted idle until now, as a woken thread is about to take
-          ;; the socket it was woken for (%QUEUE-FULL-P).
-          (decf (threaded-server-idle server)))
-        (cond ((threaded-server-stopping server) (return nil))
-              ((threaded-server-queue server)
-               (let ((s (pop (threaded-server-queue server))))
-                 (push s (threaded-server-running server))
-                 ;; Room in the queue: an acceptor waiting for it goes on.
-                 (%room server)
-                 (return s)))
-              (t
-               (incf (threaded-server-idle server))
-               (push waker (threaded-server-sleepers server))
-               ;; One more idle thread: an acceptor waiting for room goes on.
-               (%room server))))
-      ;; Whoever takes WAKER from the sleepers sends the octet (a socket
-      ;; queued, or the server stopping); then look again.
-      (receive (%waker-in waker) (%waker-octet waker))
-      (setf woken t))))
+of the lock: ECL's locks and condition variables wake a waiting thread
+with a signal (pthread_kill, sigsuspend, sched_yield), so each taking of
+the lock that finds it held is dear."
+  (let ((lock (threaded-server-lock server)))
+    (mp:with-lock (lock)
+      (when done
+        (%served server done))
+      (incf (threaded-server-idle server))
+      ;; One more idle thread: an acceptor waiting for room goes on.
+      (%room server)
+      (loop while (and (null (threaded-server-queue server))
+                       (not (threaded-server-stopping server)))
+            do (mp:condition-variable-wait (threaded-server-work-cv server) lock))
+      (decf (threaded-server-idle server))
+      (unless (threaded-server-stopping server)
+        (let ((s (pop (threaded-server-queue server))))
+          (push s (threaded-server-running server))
+          ;; Room in the queue: an acceptor waiting for it goes on.
+          (%room server)
+          s)))))
 
 (defun %worker (server)
-  (multiple-value-bind (in out)
-      (handler-case (make-socket-pair :type :datagram)
-        (error (e)
-          ;; Out of descriptors, say: this thread ends, a later one may start.
-          (mp:with-lock ((threaded-server-lock server))
-            (setf (threaded-server-workers server)
-                  (delete mp:*current-process* (threaded-server-workers server))))
-          (%report-server-error server e nil)
-          (return-from %worker nil)))
-    (unwind-protect
-         (let ((waker (%make-waker in out)))
-           (catch '%stop-worker
-             (let ((s (%next-connection server waker)))
-               (loop while s
-                     do (let ((done nil))
-                          (unwind-protect
-                               (progn (%serve-one server s) (setf done t))
-                            (unless done     ; thrown out of the handler
-                              (mp:with-lock ((threaded-server-lock server))
-                                (%served server s))))
-                          (setf s (%next-connection server waker s)))))))
-      (close in :abort t)
-      (close out :abort t))))
-
-(defun %take-sleeper (server)
-  "An idle worker's waker, taken from the sleepers, or NIL.  Holding the
-lock.  The worker stays counted idle until it wakes."
-  (pop (threaded-server-sleepers server)))
+  (catch '%stop-worker
+    (let ((s (%next-connection server)))
+      (loop while s
+            do (let ((done nil))
+                 (unwind-protect
+                      (progn (%serve-one server s) (setf done t))
+                   (unless done             ; thrown out of the handler
+                     (mp:with-lock ((threaded-server-lock server))
+                       (%served server s))))
+                 (setf s (%next-connection server s)))))))
 
 ;;; The acceptor
 
@@ -238,12 +200,11 @@ threads will take have reached the queue's bound.  Holding the lock."
       (threaded-server-queue-limit server)))
 
 (defun %enqueue (server socket peer)
-  "Queue SOCKET for a worker, waking an idle one, or starting one if none is
-idle and the pool is not full.  A full queue refuses SOCKET or waits for
+  "Queue SOCKET for a worker, starting one if none is idle and the pool is
+not full.  A full queue refuses SOCKET or waits for
 room, as :ON-FULL says.  PEER is the (octets port scope) list of the glue."
   (let ((lock (threaded-server-lock server))
-        (refuse nil)
-        (waker nil))
+        (refuse nil))
     (mp:with-lock (lock)
       (incf (threaded-server-accepted server))
       (loop while (and (%queue-full-p server)
@@ -257,16 +218,14 @@ room, as :ON-FULL says.  PEER is the (octets port scope) list of the glue."
             (t
              (setf (threaded-server-queue server)
                    (nconc (threaded-server-queue server) (list socket)))
-             ;; One socket, one idle worker woken: the others sleep on.
-             (setf waker (%take-sleeper server))
-             (when (and (null waker)
+             (when (and (< (threaded-server-idle server) (length (threaded-server-queue server)))
                         (< (length (threaded-server-workers server))
                            (threaded-server-threads server)))
                (push (mp:process-run-function "net server worker"
                                               (lambda () (%worker server)))
-                     (threaded-server-workers server))))))
-    (when waker
-      (%wake waker))
+                     (threaded-server-workers server)))
+             ;; One socket, one idle worker woken: the others sleep on.
+             (mp:condition-variable-signal (threaded-server-work-cv server)))))
     (when refuse
       (unwind-protect
            (when (eq refuse t)
@@ -315,8 +274,7 @@ The listener is (MAKE-LISTENER PORT ...) with every keyword this function
 does not know (:HOST, :BACKLOG, :ADDRESS-FAMILY, :EXTERNAL-FORMAT, socket
 options...), or LISTENER, a passive socket of your own (PORT is then
 ignored; the server closes it when it stops).  THREADS (16) bounds the pool:
-threads start as connections need them and are reused; each holds a
-Unix-domain socket pair (two descriptors) it sleeps on while idle.  Connections no
+threads start as connections need them and are reused.  Connections no
 thread can take wait in a queue of QUEUE (64) at most; past that, ON-FULL
 says what happens: :REFUSE (the default) resets the connection at once and
 reports a SERVER-BUSY; a function is called with the socket first (to write
@@ -393,11 +351,6 @@ included)."
           (when (>= (get-internal-real-time) end) (return nil))
           (sleep 0.01))))
 
-(defun %wake-sleepers (server)
-  "Wake every idle worker (the server is stopping: they end)."
-  (mapc #'%wake (mp:with-lock ((threaded-server-lock server))
-                  (loop for w = (%take-sleeper server) while w collect w))))
-
 (defun stop-server (server &key (grace 5))
   "Stop SERVER, a threaded or an event-loop server.  A threaded server: close its listener (no new connection is accepted), close
 the connections still queued, let the running handlers finish for GRACE
@@ -417,8 +370,8 @@ the connections left and join the threads."
       (setf (threaded-server-stopping server) t
             queued (threaded-server-queue server)
             (threaded-server-queue server) '())
+      (mp:condition-variable-broadcast (threaded-server-work-cv server))
       (mp:condition-variable-broadcast (threaded-server-cv server)))
-    (%wake-sleepers server)
     (close (threaded-server-listener server))
     (mp:process-join (threaded-server-acceptor server))
     (dolist (s queued) (close s :abort t))
@@ -430,8 +383,8 @@ the connections left and join the threads."
           (when (mp:process-active-p w)
             (mp:interrupt-process w (lambda () (throw '%stop-worker nil)))))))
     (mp:with-lock (lock)
+      (mp:condition-variable-broadcast (threaded-server-work-cv server))
       (mp:condition-variable-broadcast (threaded-server-cv server)))
-    (%wake-sleepers server)
     (mapc #'mp:process-join (threaded-server-workers server))
     t))
 
