@@ -79,3 +79,26 @@
     (is (equal "Invalid address \"1.2.3\": too short" (princ-to-string c)))
     (is (equal "1.2.3" (net:invalid-address-text c)))
     (is (equal "too short" (net:invalid-address-reason c)))))
+
+(test signalled-conditions-are-fresh-and-complete
+  ;; %SIGNAL-ERROR makes its conditions by copying one per class: each is
+  ;; a new object of the row's class with its own slots, and the copied
+  ;; prototype keeps none of them.
+  (flet ((signalled (code call socket)
+           (nth-value 1 (ignore-errors (net-sys::%signal-error code call socket)))))
+    (let* ((refused (car (rassoc "connection-refused" (net-sys:init) :test #'string-equal)))
+           (a (signalled refused "connect" "first"))
+           (b (signalled refused "sendto" "second"))
+           (unknown (signalled -2999 "frob" nil)))
+      (is (typep a 'net:connection-refused))
+      (is (not (eq a b)))
+      (is (equal '("connect" "first") (list (net:socket-error-syscall a) (net:socket-error-socket a))))
+      (is (equal '("sendto" "second") (list (net:socket-error-syscall b) (net:socket-error-socket b))))
+      (is (eql (net:socket-error-errno a) (net:socket-error-errno b)))
+      (is (stringp (net:socket-error-message a)))
+      (is (search "connect on first" (princ-to-string a)))
+      ;; A code errors.def does not name: a plain SOCKET-ERROR.
+      (is (eq 'net:socket-error (type-of unknown)))
+      (is (equal "frob" (net:socket-error-syscall unknown)))
+      (is (null (net:socket-error-socket (signalled refused nil nil))))
+      (is (null (net:socket-error-syscall (make-condition 'net:connection-refused)))))))

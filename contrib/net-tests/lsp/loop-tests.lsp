@@ -1018,3 +1018,24 @@ event reaches a dead or wrong object, and the id table stays right."
       (is (= 60 run))
       (is (null failures) "~d failures, first ~s" (length failures) (first failures)))
     (is (= before (socket-fd-count)))))
+
+(test add-watcher-compiled-call-checks-its-arguments
+  ;; A compiled call with literal keywords goes to the positional twin:
+  ;; the same checks, and a failed C start signals.
+  (let ((f (compile nil '(lambda (l s hwm on-drain)
+                          (net:add-watcher l s '(:read) nil :high-water-mark hwm
+                                                            :on-drain on-drain)))))
+    (net:with-event-loop (l)
+      (with-socket-pair (a b :blocking nil)
+        (signals type-error (funcall f l a -1 nil))
+        (signals type-error (funcall f l a "big" nil))
+        (signals type-error (funcall f l "no socket" 10 nil))
+        (let ((w (funcall f l a 10 #'identity)))
+          (is (eq a (net:watcher-socket w)))
+          (is (equal '(:read) (net:watcher-events w)))
+          ;; A second watcher of the same socket fails in the C start.
+          (signals net:socket-error (funcall f l a 10 nil))
+          (net:remove-watcher l w))
+        (let ((w (net:add-watcher l b '(:read))))
+          (is (eq b (net:watcher-socket w)))
+          (net:remove-watcher l w))))))

@@ -498,3 +498,32 @@ header.  Partial lines wait in a buffer of the connection's own."
                  (when e (is (eq :write-queue (net:limit-exceeded-limit e)))))
                (is (string= "next" (ask-server port "next")) "the next client is served"))
           (close attacker :abort t))))))
+
+(test threaded-server-reuses-idle-workers
+  ;; A worker counts its finished connection and waits for the next in one
+  ;; hold of the lock: sequential clients are served by the same threads
+  ;; again and again, counted as they go, none refused though the queue
+  ;; holds nothing; stopping joins every thread.
+  (let ((threads-before (thread-count))
+        (fds-before (socket-fd-count)))
+    (with-server (server #'echo-line-handler :threads 4 :queue 0 :timeout 10
+                                             :error-output (make-broadcast-stream))
+      (let ((port (net:server-port server)))
+        (dotimes (i 40)
+          (is (equal (format nil "r~d" i) (ask-server port (format nil "r~d" i)))))
+        ;; The handler's thread counts the connection after the client
+        ;; has read its answer: wait a moment for the last one.
+        (loop repeat 200
+              until (= 40 (getf (net:server-statistics server) :handled))
+              do (sleep 0.01))
+        (let ((stats (net:server-statistics server)))
+          (is (= 40 (getf stats :accepted)))
+          (is (= 40 (getf stats :handled)))
+          (is (= 0 (getf stats :refused)) "a woken worker counts as idle: nothing refused")
+          ;; The next client may connect before the last one's thread is
+          ;; idle again: a second thread, no more.
+          (is (<= 1 (getf stats :threads) 2) "idle threads served the sequential clients")
+          (is (= 0 (getf stats :active)))
+          (is (= 0 (getf stats :queued))))))
+    (is (= threads-before (thread-count)) "every thread joined")
+    (is (= fds-before (socket-fd-count)) "no descriptor leaked")))

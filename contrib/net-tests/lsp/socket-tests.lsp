@@ -207,6 +207,47 @@
                  (close s)))))
       (close l))))
 
+(test accepted-peer-addresses-are-fresh
+  ;; Each accept's peer address is a new address object with its own
+  ;; octets (copied from a prototype), equal to the client's address.
+  (let ((l (listen-on (bind-address (make-socket) "127.0.0.1"))))
+    (unwind-protect
+         (let ((addresses '()))
+           (dotimes (i 2)
+             (net:with-open-socket (c)
+               (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)
+               (multiple-value-bind (s address port) (accept-connection l :timeout 5)
+                 (unwind-protect
+                      (progn
+                        (is (typep address 'net:ipv4-address))
+                        (is (equalp (octets 127 0 0 1) (net:address-octets address)))
+                        (is (equal "127.0.0.1" (net:address-string address)))
+                        (is (= port (net:socket-local-port c)))
+                        (is (zerop (net:address-scope-id address)))
+                        (push address addresses))
+                   (close s)))))
+           (is (not (eq (first addresses) (second addresses))))
+           (is (not (eq (net:address-octets (first addresses))
+                        (net:address-octets (second addresses)))))
+           (is (net:address= (first addresses) (second addresses))))
+      (close l))))
+
+(test accept-connection-compiled-call-checks-its-arguments
+  ;; A compiled call with a literal :TIMEOUT goes to the positional twin:
+  ;; the same checks, the same results.
+  (let ((f (compile nil '(lambda (l timeout) (accept-connection l :timeout timeout)))))
+    (net:with-open-socket (l)
+      (listen-on (bind-address l "127.0.0.1"))
+      (signals type-error (funcall f l -1))
+      (signals type-error (funcall f "no socket" 1))
+      (signals net:socket-timeout (funcall f l 0.05))
+      (net:with-open-socket (c)
+        (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)
+        (let ((s (funcall f l 5)))
+          (is (typep s 'net:inet-socket))
+          (is (typep s 'net:stream-socket))
+          (close s))))))
+
 (test ipv6-address-on-ipv4-socket-is-invalid
   (net:with-open-socket (s)
     (signals net:invalid-address (bind-address s "::1"))

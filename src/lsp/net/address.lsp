@@ -49,12 +49,37 @@ and always 0 for an IPv4 address."
 
 (defun %make-inet-address (octets &optional (scope-id 0))
   "The address of OCTETS (4 or 16, copied unless already an octet vector)."
-  (let ((octets (if (typep octets '(simple-array (unsigned-byte 8) (*)))
-                    octets
-                    (%octets octets))))
-    (if (= (length octets) 4)
-        (make-instance 'ipv4-address :octets octets)
-        (make-instance 'ipv6-address :octets octets :scope-id scope-id))))
+  (%inet-address (if (typep octets '(simple-array (unsigned-byte 8) (*)))
+                     octets
+                     (%octets octets))
+                 scope-id))
+
+(defvar *inet-address-prototypes*)
+
+(defun %inet-address (octets scope-id)
+  "The address of OCTETS, a fresh (simple-array (unsigned-byte 8) (4 or 16))
+it keeps (the C glue's, say)."
+  (let* ((p *inet-address-prototypes*)
+         (v4 (= (length (the (simple-array (unsigned-byte 8) (*)) octets)) 4))
+         (a (si:copy-instance (svref p (if v4 0 1)))))
+    (si:instance-set a (svref p 2) octets)
+    (unless v4
+      (si:instance-set a (svref p 3) scope-id))
+    a))
+
+(defvar *inet-address-prototypes*
+  (flet ((loc (class name)
+           (clos:slot-definition-location
+            (find name (clos:class-slots (find-class class))
+                  :key #'clos:slot-definition-name))))
+    (let ((v4 (make-instance 'ipv4-address :octets (%octets '(0 0 0 0))))
+          (v6 (make-instance 'ipv6-address :octets (%octets (make-list 16 :initial-element 0)))))
+      (assert (eql (loc 'ipv4-address 'octets) (loc 'ipv6-address 'octets)))
+      (vector v4 v6 (loc 'ipv6-address 'octets) (loc 'ipv6-address 'scope-id))))
+  "#(ipv4 ipv6 octets-location scope-id-location): %MAKE-INET-ADDRESS copies
+one of these addresses and sets its slots, a few hundred instructions
+where MAKE-INSTANCE costs tens of thousands (an accepted connection's peer,
+a resolved address).")
 
 (defgeneric address-string (address)
   (:documentation "The text of ADDRESS: dotted decimal for IPv4; the RFC 5952

@@ -141,13 +141,54 @@ UNKNOWN-PROTOCOL."))
 (defvar *error-classes* (make-hash-table)
   "Error code -> condition class name, from the C side's copy of errors.def.")
 
+(defvar *error-prototypes* (make-hash-table)
+  "Error code -> the %ERROR-PROTOTYPE of its class; read-only once loaded.")
+
+(defvar *socket-error-prototype* nil
+  "The %ERROR-PROTOTYPE of SOCKET-ERROR, for codes errors.def does not name.")
+
+(defun %error-prototype (class)
+  "#(condition errno syscall socket message): a condition of CLASS, a
+subclass of SOCKET-ERROR, made once by MAKE-CONDITION, and the locations
+of its slots.  %SIGNAL-ERROR signals copies of it with those slots set:
+MAKE-CONDITION with initargs costs tens of thousands of instructions
+(MAKE-INSTANCE's generic initialization), a copy a few hundred, and a
+server met one per connection reset by its client."
+  (let* ((c (make-condition class))
+         (slots (clos:class-slots (class-of c))))
+    (flet ((loc (name)
+             (clos:slot-definition-location
+              (find name slots :key #'clos:slot-definition-name))))
+      (vector c (loc 'errno) (loc 'syscall) (loc 'socket) (loc 'message)))))
+
 (defun load-error-table (table)
   (clrhash *error-classes*)
+  (clrhash *error-prototypes*)
   (loop for (code . class) in table
-        do (setf (gethash code *error-classes*)
-                 (intern (string-upcase class) "NET"))))
+        for name = (intern (string-upcase class) "NET")
+        do (setf (gethash code *error-classes*) name)
+           (when (subtypep name 'socket-error)
+             (setf (gethash code *error-prototypes*) (%error-prototype name))))
+  (setf *socket-error-prototype* (%error-prototype 'socket-error)))
 
 (load-error-table (net-sys:init))
+
+(defun %make-socket-error (code errno syscall socket message)
+  "A fresh condition of the class of error CODE (SOCKET-ERROR if none) with
+these slots: the same as MAKE-CONDITION's, made by copying."
+  (let* ((entry (or (gethash code *error-prototypes*)
+                    (let ((class (gethash code *error-classes*)))
+                      (when class          ; not a SOCKET-ERROR: made as before
+                        (return-from %make-socket-error
+                          (make-condition class :errno errno :syscall syscall
+                                                :socket socket :message message))))
+                    *socket-error-prototype*))
+         (c (si:copy-instance (svref entry 0))))
+    (si:instance-set c (svref entry 1) errno)
+    (si:instance-set c (svref entry 2) syscall)
+    (si:instance-set c (svref entry 3) socket)
+    (si:instance-set c (svref entry 4) message)
+    c))
 
 (defun %resolver-code-p (code)
   (<= -3999 code -3000))
@@ -171,9 +212,9 @@ resolver's codes (-3000 to -3999) SOCKET is the name looked up."
         ;; Kept on the socket itself: with a weak synchronized hash table
         ;; here, a server reading thousands of reset connections died of
         ;; ECL's rwlock error "Thread already owns this lock".
-        (when (and socket (eq class 'connection-reset) (typep socket 'socket))
+        (when (and socket (eq class 'connection-reset)
+                   (si::of-class-p socket 'socket)) ; TYPEP: ECL's generic CL_TYPEP here
           (setf (slot-value socket 'reset) code))
-        (error class
-             :errno (if (minusp code) (if (> code -3000) (- code) code) code)
-             :syscall syscall :socket socket
-             :message (net-sys:strerror code)))))
+        (error (%make-socket-error code
+                                   (if (minusp code) (if (> code -3000) (- code) code) code)
+                                   syscall socket (net-sys:strerror code))))))

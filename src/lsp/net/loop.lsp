@@ -217,23 +217,32 @@ events are returned by WAIT-FOR-EVENTS.  HIGH-WATER-MARK (1 MiB),
 MAX-QUEUED (64 MiB: the most octets the queue may hold), ON-DRAIN and
 ON-ERROR configure the write queue (see QUEUE-SEND).  A socket has at most
 one watcher in a loop.  Closing the socket removes its watcher."
+  (%add-watcher loop socket events callback high-water-mark max-queued on-drain on-error))
+
+(defun %add-watcher (loop socket events callback high-water-mark max-queued on-drain on-error)
+  "ADD-WATCHER with its arguments positional (a connection's accept adds one)."
   (let* ((p (%loop-pointer loop))
          (mask (%events-mask events))
-         (handle (socket-handle socket))
-         (w (%make-watcher loop socket handle 0 mask callback)))
+         (handle (socket-handle socket)))
     (check-type high-water-mark (integer 0 #.most-positive-fixnum))
     (check-type max-queued (integer 0 #.most-positive-fixnum))
-    (setf (watcher-high-water-mark w) high-water-mark
-          (watcher-max-queued w) max-queued
-          (watcher-on-drain w) on-drain
-          (watcher-on-error w) on-error)
-    (let ((id (%new-id loop w)))
-      (setf (watcher-id w) id)
-      (handler-bind ((error (lambda (c)
-                              (declare (ignore c))
-                              (%free-id loop id))))
-        (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket))))
-    w))
+    (let ((w (%make-watcher loop socket handle 0 mask callback)))
+      (setf (watcher-high-water-mark w) high-water-mark
+            (watcher-max-queued w) max-queued
+            (watcher-on-drain w) on-drain
+            (watcher-on-error w) on-error)
+      (let ((id (%new-id loop w)) (started nil))
+        (setf (watcher-id w) id)
+        ;; Not HANDLER-BIND: its closure and cluster would be consed per call.
+        (unwind-protect
+             (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket)
+                   started t)
+          (unless started
+            (%free-id loop id))))
+      w)))
+(net-sys:%define-positional add-watcher %add-watcher 4
+  ((:high-water-mark #.(* 1024 1024)) (:max-queued #.(* 64 1024 1024))
+   (:on-drain nil) (:on-error nil)))
 
 (defun %watch-mask (w)
   "The mask the C watcher needs: the user's, and :WRITE while the queue holds data."

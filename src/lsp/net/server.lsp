@@ -89,6 +89,7 @@ nothing for a socket no server times."
   (work-cv (mp:make-condition-variable)) ; work: idle workers wait on it
   (queue '())                           ; sockets waiting for a thread, oldest first
   (workers '()) (idle 0) (running '())  ; running: sockets being handled
+  (timeout-ns nil)                      ; TIMEOUT in nanoseconds
   acceptor (stopping nil)
   (accepted 0) (handled 0) (refused 0) (errors 0))
 
@@ -121,7 +122,8 @@ nothing for a socket no server times."
                     (*deadline* (if header
                                     (%ns-from-now (%seconds->ns header))
                                     *deadline*)))
-               (setf (socket-timeout-of socket) (threaded-server-timeout server))
+               (%set-accepted-timeout socket (threaded-server-timeout server)
+                                      (threaded-server-timeout-ns server))
                (funcall (threaded-server-handler server) socket))
            (error (e)
              (mp:with-lock ((threaded-server-lock server))
@@ -130,22 +132,40 @@ nothing for a socket no server times."
       ;; An orderly close (the client reads end of file), even after an
       ;; error; reset only when that fails.
       (unless (ignore-errors (close socket) t)
-        (close socket :abort t))
-      (%served server socket))))
+        (close socket :abort t)))))
+
+(defun %set-accepted-timeout (socket timeout ns)
+  "(SETF SOCKET-TIMEOUT-OF) of TIMEOUT (NS in nanoseconds) on SOCKET, a
+socket accepted by the server (of net's classes, no methods of its own),
+without the generic function's dispatch per connection."
+  (setf (slot-value socket 'timeout) timeout)
+  (si:instance-set socket (svref (%slot-locations socket) 3) ns))
 
 (defun %served (server socket)
-  (mp:with-lock ((threaded-server-lock server))
-    (setf (threaded-server-running server) (remove socket (threaded-server-running server)))
-    (incf (threaded-server-handled server))
+  "Count SOCKET handled.  Holding the lock."
+  (setf (threaded-server-running server)
+        (delete socket (threaded-server-running server) :count 1))
+  (incf (threaded-server-handled server))
+  (%room server))
+
+(defun %room (server)
+  "Wake an acceptor waiting for room (:ON-FULL :WAIT).  Holding the lock."
+  (when (eq (threaded-server-on-full server) :wait)
     (mp:condition-variable-broadcast (threaded-server-cv server))))
 
-(defun %next-connection (server)
-  "The next queued socket, waiting for one; NIL once the server stops."
+(defun %next-connection (server &optional done)
+  "The next queued socket, waiting for one; NIL once the server stops.
+DONE is the socket the thread has just handled, counted in the same hold
+of the lock: ECL's locks and condition variables wake a waiting thread
+with a signal (pthread_kill, sigsuspend, sched_yield), so each taking of
+the lock that finds it held is dear."
   (let ((lock (threaded-server-lock server)))
     (mp:with-lock (lock)
+      (when done
+        (%served server done))
       (incf (threaded-server-idle server))
       ;; One more idle thread: an acceptor waiting for room goes on.
-      (mp:condition-variable-broadcast (threaded-server-cv server))
+      (%room server)
       (loop while (and (null (threaded-server-queue server))
                        (not (threaded-server-stopping server)))
             do (mp:condition-variable-wait (threaded-server-work-cv server) lock))
@@ -154,14 +174,20 @@ nothing for a socket no server times."
         (let ((s (pop (threaded-server-queue server))))
           (push s (threaded-server-running server))
           ;; Room in the queue: an acceptor waiting for it goes on.
-          (mp:condition-variable-broadcast (threaded-server-cv server))
+          (%room server)
           s)))))
 
 (defun %worker (server)
   (catch '%stop-worker
-    (loop for s = (%next-connection server)
-          while s
-          do (%serve-one server s))))
+    (let ((s (%next-connection server)))
+      (loop while s
+            do (let ((done nil))
+                 (unwind-protect
+                      (progn (%serve-one server s) (setf done t))
+                   (unless done             ; thrown out of the handler
+                     (mp:with-lock ((threaded-server-lock server))
+                       (%served server s))))
+                 (setf s (%next-connection server s)))))))
 
 ;;; The acceptor
 
@@ -175,10 +201,12 @@ threads will take have reached the queue's bound.  Holding the lock."
 
 (defun %enqueue (server socket peer)
   "Queue SOCKET for a worker, starting one if none is idle and the pool is
-not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
+not full.  A full queue refuses SOCKET or waits for
+room, as :ON-FULL says.  PEER is the (octets port scope) list of the glue."
   (let ((lock (threaded-server-lock server))
         (refuse nil))
     (mp:with-lock (lock)
+      (incf (threaded-server-accepted server))
       (loop while (and (%queue-full-p server)
                        (not (threaded-server-stopping server))
                        (eq (threaded-server-on-full server) :wait))
@@ -203,7 +231,8 @@ not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
            (when (eq refuse t)
              ;; Reported before the reset, so whoever sees the reset can
              ;; already see the report.
-             (%report-server-error server (make-condition 'server-busy :server server :peer peer)
+             (%report-server-error server (make-condition 'server-busy :server server
+                                                                   :peer (%peer-values peer))
                                    nil)
              (when (functionp (threaded-server-on-full server))
                (ignore-errors (funcall (threaded-server-on-full server) socket))))
@@ -218,11 +247,11 @@ not full.  A full queue refuses SOCKET or waits for room, as :ON-FULL says."
                      while (and (plusp wait) (not (threaded-server-stopping server)))
                      do (sleep wait)))
              (handler-case
-                 (multiple-value-bind (s peer) (accept-connection listener)
-                   (when s
-                     (mp:with-lock ((threaded-server-lock server))
-                       (incf (threaded-server-accepted server)))
-                     (%enqueue server s peer)))
+                 ;; ACCEPT-CONNECTION, the peer's address made only for a refusal.
+                 (let ((r (net-sys:accept (socket-handle listener) (%deadline listener nil)
+                                          listener)))
+                   (when r
+                     (%enqueue server (%wrap-accepted listener (car r)) (cdr r))))
                (socket-closed () (return))
                (error (e)
                  ;; Out of descriptors and the like: say so, breathe, go on.
@@ -282,7 +311,7 @@ STOP-SERVER."
          (server (%make-threaded-server
                   :listener listener :handler handler :threads threads :queue-limit queue
                   :on-full on-full :timeout timeout :header-timeout header-timeout
-                  :accept-rate rate
+                  :accept-rate rate :timeout-ns (and timeout (%seconds->ns timeout))
                   :on-error (or on-error (%default-on-error error-output)))))
     (setf (threaded-server-acceptor server)
           (mp:process-run-function "net server acceptor" (lambda () (%acceptor server))))

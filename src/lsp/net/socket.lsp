@@ -60,8 +60,9 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 
 (eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
   (defvar *slot-locations* nil
-    "A list of #(class handle blocking timeout-ns stream-state address-family),
-the locations of those slots in instances of each socket class met so far."))
+    "A list of #(class handle blocking timeout-ns stream-state address-family
+accept-prototype), the locations of those slots in instances of each socket
+class met so far."))
 (defvar *slot-locations-lock* (mp:make-lock :name "net slot locations"))
 
 (defun %slot-locations-slowly (socket)
@@ -74,7 +75,8 @@ TYPE-ERROR if SOCKET is no socket."
              (let ((s (find name slots :key #'clos:slot-definition-name)))
                (and s (clos:slot-definition-location s)))))
       (let ((entry (vector class (loc 'handle) (loc 'blocking) (loc 'timeout-ns)
-                           (loc 'stream-state) (loc 'address-family))))
+                           (loc 'stream-state) (loc 'address-family)
+                           (loc 'accept-prototype))))
         (mp:with-lock (*slot-locations-lock*)
           (push entry *slot-locations*))
         entry))))
@@ -301,7 +303,10 @@ with the listener's type, timeout, external format and buffering."
   "The socket of a connection accepted from LISTENER, owning HANDLE: a copy
 of the listener's prototype, a small fraction of MAKE-INSTANCE's cost (its
 keyword processing and generic initialization), per accept."
-  (let* ((proto (or (slot-value listener 'accept-prototype)
+  (declare (optimize (speed 3) (safety 0)))
+  (let* ((e (%slot-locations listener))
+         (loc (svref e 6))
+         (proto (or (and loc (%slot-at listener e 6))
                     (setf (slot-value listener 'accept-prototype)
                           (%accept-prototype listener))))
          (socket (si:copy-instance proto)))
@@ -359,22 +364,27 @@ now a PASSIVE-SOCKET."
 
 (defun %peer-values (list)
   "(octets port scope) -> address and port; (\"path\" NIL abstract-p) -> a
-local address and NIL; NIL (an unnamed socket) -> NIL NIL."
+local address and NIL; NIL (an unnamed socket) -> NIL NIL.  The glue's
+lists are fresh: the octet vector becomes the address's own."
   (if list
-      (destructuring-bind (octets port scope) list
+      (let ((octets (car list)) (port (cadr list)) (scope (caddr list)))
         (if (stringp octets)
             (values (make-local-address octets :abstract scope) nil)
-            (values (%make-inet-address octets scope) port)))
+            (values (%inet-address octets scope) port)))
       (values nil nil)))
 
 (defun accept-connection (socket &key timeout)
   "Accept a connection on passive SOCKET.  Returns the new connected socket,
 the peer's address and port; NIL if SOCKET is non-blocking and no connection
 is pending.  Signals SOCKET-TIMEOUT after TIMEOUT seconds."
+  (%accept-connection socket timeout))
+
+(defun %accept-connection (socket timeout)
   (let ((r (net-sys:accept (socket-handle socket) (%deadline socket timeout) socket)))
     (when r
       (multiple-value-bind (address port) (%peer-values (cdr r))
         (values (%wrap-accepted socket (car r)) address port)))))
+(net-sys:%define-positional accept-connection %accept-connection 1 ((:timeout nil)))
 
 (defun connect (socket address &key (port 0) timeout)
   "Connect SOCKET to ADDRESS and PORT (a path or LOCAL-ADDRESS on a :LOCAL

@@ -2,7 +2,7 @@
 #include "netsys.h"
 
 void netsys_raise(int code, const char *syscall, cl_object socket) {
-  cl_object fn = ecl_make_symbol("%SIGNAL-ERROR", "NET-SYS");
+  cl_object fn = NETSYS_SYMBOL("%SIGNAL-ERROR", "NET-SYS");
   cl_funcall(4, fn, ecl_make_fixnum(code), ecl_make_simple_base_string(syscall, -1), socket);
   /* %signal-error never returns; make sure we do not either. */
   ecl_internal_error("net: %signal-error returned");

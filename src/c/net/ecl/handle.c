@@ -35,7 +35,7 @@ void netsys__handle_init(void) {
 }
 
 cl_object netsys_handle_prealloc(void) {
-  cl_object obj = ecl_make_foreign_data(ecl_make_symbol("SOCKET-HANDLE", "NET-SYS"), 0, NULL);
+  cl_object obj = ecl_make_foreign_data(NETSYS_SYMBOL("SOCKET-HANDLE", "NET-SYS"), 0, NULL);
   si_set_finalizer(obj, finalizer);
   return obj;
 }

@@ -14,9 +14,8 @@ static void *ptr_of(cl_object obj, const char *tag) {
   return obj->foreign.data;
 }
 
-static cl_object wrap(const char *tag, void *p) {
-  return ecl_make_foreign_data(ecl_make_symbol(tag, "NET-SYS"), 0, p);
-}
+/* TAG a string literal: its symbol is interned once per call site. */
+#define wrap(tag, p) ecl_make_foreign_data(NETSYS_SYMBOL((tag), "NET-SYS"), 0, (p))
 
 #define NETSYS__LOOP(x) ((net_loop *) ptr_of((x), "NET-SYS::EVENT-LOOP-POINTER"))
 

@@ -67,6 +67,16 @@ void netsys__handle_init(void);
 /* Makes *SLOT, if not yet made, the function F of one argument named NAME
  * in NET-SYS, registered as a GC root: a finalizer for si_set_finalizer. */
 void netsys__make_finalizer(cl_object *slot, cl_object (*f)(cl_object), const char *name);
+/* The symbol NAME of package PKG (string literals), interned on the first
+ * use at this place only: ecl_make_symbol interns (~2,000 instructions).
+ * The package holds the symbol, so the static needs no GC root. */
+#define NETSYS_SYMBOL(name, pkg)                                                             \
+  ({                                                                                          \
+    static cl_object netsys__sym = OBJNULL;                                                   \
+    if (netsys__sym == OBJNULL)                                                               \
+      netsys__sym = ecl_make_symbol((name), (pkg));                                           \
+    netsys__sym;                                                                              \
+  })
 
 /* ---- Waiting (netsys_wait.c) -------------------------------------------- */
 
