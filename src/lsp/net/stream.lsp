@@ -58,13 +58,26 @@ writer thread starting together share one.")
               (setf (%ss-buffering ss) (slot-value socket 'buffering))
               (setf (slot-value socket 'stream-state) ss))))))
 
+(defmacro %entry (socket)
+  "(%SLOT-LOCATIONS SOCKET), SOCKET a variable, expanded inline: ECL calls
+an inline function of another file out of line, through a trampoline."
+  `(let ((class (net-sys:%instance-class-or-nil ,socket)))
+     (or (and class (dolist (e *slot-locations* nil)
+                      (declare (simple-vector e))
+                      (when (eq (svref e 0) class) (return e))))
+         (%slot-locations-slowly ,socket))))
+
+(defmacro %handle (socket)
+  "(SOCKET-HANDLE SOCKET), SOCKET a variable, inline."
+  `(%slot-at ,socket (%entry ,socket) 1))
+
 (declaim (inline %stream-state))
 (defun %stream-state (socket)
   "SOCKET's stream state (SOCKET a stream socket), made on first use, in
 the socket's initial external format.  The slot is read at its cached
 location: one load, no generic SLOT-VALUE."
   (declare (optimize (speed 3) (safety 0)))
-  (let* ((e (%slot-locations socket)) (loc (svref e 4)))
+  (let* ((e (%entry socket)) (loc (svref e 4)))
     (declare (simple-vector e))
     (or (and loc (net-sys:%instance-slot socket (the fixnum loc)))
         (%make-stream-state-slowly socket))))
@@ -75,8 +88,8 @@ location: one load, no generic SLOT-VALUE."
 look in the slot location cache (only stream sockets have a stream-state
 slot), else TYPEP."
   (declare (optimize (speed 3) (safety 0)))
-  (if (and (si:instancep object)
-           (let ((class (si:instance-class object)))
+  (if (let ((class (net-sys:%instance-class-or-nil object)))
+        (and class
              (dolist (e *slot-locations* nil)
                (declare (simple-vector e))
                (when (eq (svref e 0) class) (return (svref e 4))))))
@@ -134,14 +147,15 @@ UNREAD-CHAR may put back, are carried in a fixnum, 8 bits each and their
 count in the low 3."
   (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (let* ((buf (%ss-ibuf ss)) (end (%ss-iend ss)) (mark (%ss-mark ss))
-         (keep (if (>= mark 0) (- end mark) 0)))
+         (keep (if (>= mark 0) (the fixnum (- end mark)) 0)))
     (declare (type octets buf) (fixnum end mark keep))
     (when (and (plusp (length buf)) (= (%ss-ipos ss) end) (<= keep 7))
       (let ((carry 0))
-        (declare (fixnum carry))
-        (loop for i fixnum from (- end keep) below end
-              do (setf carry (logior (ash carry 8) (aref buf i))))
-        (setf (%ss-carry ss) (logior (ash carry 3) keep)
+        (declare (type (unsigned-byte 56) carry))
+        (loop for i fixnum from (the fixnum (- end keep)) below end
+              do (setf carry (logior (the (unsigned-byte 56) (ash (logand carry #xffffffffffff) 8))
+                                     (aref buf i))))
+        (setf (%ss-carry ss) (the fixnum (logior (the fixnum (ash carry 3)) keep))
               (%ss-ibuf ss) *no-buffer* (%ss-ipos ss) 0 (%ss-iend ss) 0 (%ss-mark ss) -1)
         (%give-buffer buf)))))
 
@@ -261,7 +275,7 @@ MORE: the socket may have more at once (see READ-AVAILABLE)."
             (%give-buffer buf)
             (setf (%ss-ibuf ss) new buf new))))
     (let* ((iend (%ss-iend ss))
-           (n (net-sys:recv (socket-handle socket) buf iend (length buf) 0 deadline socket)))
+           (n (net-sys:recv (%handle socket) buf iend (length buf) 0 deadline socket)))
       (declare (fixnum iend))
       (cond ((null n) (if nohang nil (%would-block socket "recv")))
             ((eql n 0) (%check-reset socket) (setf (%ss-eof ss) t) 0)
@@ -270,8 +284,21 @@ MORE: the socket may have more at once (see READ-AVAILABLE)."
                        (%ss-more ss) (= new-end (length buf)))
                  n))))))
 
+(declaim (inline %read-deadline))
 (defun %read-deadline (socket)
-  (%deadline socket nil))
+  "(%DEADLINE SOCKET NIL), inline: the deadline argument of a stream call
+on SOCKET, -1 if non-blocking."
+  (declare (optimize (speed 3) (safety 0)))
+  (let ((e (%entry socket)))
+    (declare (simple-vector e))
+    (if (not (%slot-at socket e 2))
+        -1
+        (let ((ns (%slot-at socket e 3)) (dl *deadline*))
+          (if ns
+              (let ((d (%ns-from-now ns)))
+                (declare (fixnum d))
+                (if dl (min d (the fixnum dl)) d))
+              dl)))))
 
 (defun %flush (socket ss)
   "Send all buffered output.  Octets not sent when a timeout or error
@@ -282,7 +309,7 @@ unwinds stay buffered."
     (when (plusp end)
       ;; One send(2) takes it all in the common case; only a partial send
       ;; needs the loop that keeps the unsent octets if it unwinds.
-      (multiple-value-bind (handle deadline) (%call-args socket nil)
+      (multiple-value-bind (handle deadline) (values (%handle socket) (%read-deadline socket))
         (let ((n (net-sys:send handle (%ss-obuf ss) 0 end 0 deadline socket)))
           (if (eql n end)
               (setf (%ss-opos ss) 0)
@@ -519,7 +546,7 @@ stored go back into the input buffer."
              (loop while (and (< pos end) (not (%ss-eof ss)))
                    do (setf deadline (or deadline (%read-deadline socket)))
                       (if (and octets (>= (the fixnum (- end pos)) +buffer-size+))
-                          (let ((n (net-sys:recv (socket-handle socket) vector pos end 0
+                          (let ((n (net-sys:recv (%handle socket) vector pos end 0
                                                  deadline socket)))
                             (cond ((null n) (%would-block socket "recv"))
                                   ((eql n 0) (setf (%ss-eof ss) t))
@@ -576,7 +603,7 @@ it is at least a buffer's worth."
     (if (and octets (>= n +buffer-size+))
         (progn
           (%flush socket ss)
-          (multiple-value-bind (handle deadline) (%call-args socket nil)
+          (multiple-value-bind (handle deadline) (values (%handle socket) (%read-deadline socket))
             (%send-all socket handle vector start end 0 deadline)))
         (loop with pos fixnum = start
               while (< pos end)
@@ -864,7 +891,7 @@ SOCKET gets a copy of its state without one."
           ;; straight into it, as uv and RECEIVE do, taking no buffer.
           (when (and (< pos end) (or (not buffered) (%ss-more ss)) (not (%ss-eof ss)))
             (if (and octets (>= (the fixnum (- end pos)) +buffer-size+))
-                (let ((n (net-sys:recv (socket-handle socket) vector pos end 0 -1 socket)))
+                (let ((n (net-sys:recv (%handle socket) vector pos end 0 -1 socket)))
                   (cond ((null n) (setf (%ss-more ss) nil))
                         ((eql n 0) (%check-reset socket) (setf (%ss-eof ss) t))
                         (t (setf (%ss-more ss) (= (the fixnum n) (the fixnum (- end pos)))

@@ -280,3 +280,11 @@ vectors, ranges checked by the caller; they may overlap)."
                  :void "memmove((#0)->vector.self.b8 + (#1), (#2)->vector.self.b8 + (#3), (#4))"
                  :one-liner t))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '(%octet-array-p %copy-octets)))
+
+;;; The class of an instance, for a slot location cache looked up inline
+;;; (SI:INSTANCEP and SI:INSTANCE-CLASS are C calls): NIL for a non-instance.
+(defmacro %instance-class-or-nil (object)
+  `(ffi:c-inline (,object) (:object) :object
+                 "(ECL_INSTANCEP(#0) ? (#0)->instance.clas : ECL_NIL)"
+                 :one-liner t :side-effects nil))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-class-or-nil))
