@@ -393,7 +393,7 @@ cannot make the stream grow without bound.  NIL: no limit.")
 
 (defun %read-line-fast (socket ss)
   "READ-LINE for codecs where octet 10 is the line end: (values line missing-newline-p), or :EOF."
-  (declare (type stream-state ss))
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (let ((scanned 0) (deadline nil))
     (declare (fixnum scanned))
     (loop
@@ -519,7 +519,7 @@ has buffered, leaving it buffered if PEEK.  Returns the count."
         0
         (let* ((end (%check-range vector start end))
                (n (min avail (- end start))))
-          (unless (%octet-vector-p vector)
+          (unless (net-sys:%octet-array-p vector)
             (error 'type-error :datum vector :expected-type '(vector (unsigned-byte 8))))
           (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
           (unless peek
