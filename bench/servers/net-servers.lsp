@@ -17,7 +17,8 @@
 ;;;   threaded      START-THREADED-SERVER, the threaded server helper
 ;;;   stream        a thread per connection reading and writing through the
 ;;;                 socket's bivalent stream: READ-BYTE to wait,
-;;;                 READ-AVAILABLE for the rest, WRITE-SEQUENCE, FINISH-OUTPUT
+;;;                 READ-AVAILABLE for the rest (and again while it fills
+;;;                 the buffer), WRITE-SEQUENCE, FINISH-OUTPUT
 ;;;
 ;;; Each does what the C servers (bench/uv-echo.c, bench/thread-echo.c) do,
 ;;; with caller buffers reused.  Compiled natively by make (bench/README.md).
@@ -62,15 +63,24 @@
 
 (defun echo-through-stream (socket buffer discard)
   "The same through the socket's stream: READ-BYTE waits for the first
-octet, READ-AVAILABLE takes what else is there."
+octet, READ-AVAILABLE takes what else is there.  A read that filled
+BUFFER may have left more: then READ-AVAILABLE again, without waiting
+(a bulk sender's data then goes straight into BUFFER)."
   (declare (type octets buffer))
-  (loop for first = (read-byte socket nil)
-        while first
-        do (setf (aref buffer 0) first)
-           (let ((end (net:read-available socket buffer :start 1)))
-             (unless discard
-               (write-sequence buffer socket :end end)
-               (finish-output socket)))))
+  (let ((end 0))
+    (declare (fixnum end))
+    (loop
+      (if (< end (length buffer))
+          (let ((first (read-byte socket nil)))
+            (unless first (return))
+            (setf (aref buffer 0) first
+                  end (net:read-available socket buffer :start 1)))
+          (multiple-value-bind (e eof) (net:read-available socket buffer)
+            (when eof (return))
+            (setf end e)))
+      (unless (or discard (zerop end))
+        (write-sequence buffer socket :end end)
+        (finish-output socket)))))
 
 (defun serve-connection (socket function discard)
   "Serve SOCKET with FUNCTION (ECHO-BLOCKING or ECHO-STREAM) and close it;
@@ -110,10 +120,20 @@ into SENDER in place, until a non-blocking SOCKET has none."
 
 ;;; The event loop
 
+(defconstant +receives-per-event+ 32
+  "At most this many receives per readiness of a connection (as libuv
+reads), so that one busy connection does not starve the others.")
+
 (defun discard-readable (socket buffer)
-  "Receive what SOCKET has and drop it; close SOCKET at end of file."
-  (when (eql (net:receive socket buffer) 0)
-    (net:close socket)))
+  "Receive what SOCKET has and drop it; close SOCKET at end of file.  A
+receive that fills BUFFER may have left more: receive again, without
+going back to the loop for another readiness event."
+  (declare (type octets buffer))
+  (dotimes (i +receives-per-event+)
+    (let ((n (net:receive socket buffer)))
+      (cond ((null n) (return))
+            ((eql n 0) (net:close socket) (return))
+            ((< n (length buffer)) (return))))))
 
 (defun accept-discarding (loop listener buffer)
   "Accept what LISTENER's backlog holds, each connection watched by LOOP

@@ -448,6 +448,31 @@
               (is (< consed 20000) "~d bytes consed moving 200 x ~d octets" consed size)))
           (is (equalp out in)))))))
 
+(defun stream-echo-rounds (c s out buffer n)
+  "N times: C sends OUT, S echoes it as the stream benchmark server does
+(READ-BYTE, READ-AVAILABLE, WRITE-SEQUENCE, FINISH-OUTPUT), C reads it back."
+  (dotimes (i n)
+    (write-sequence out c)
+    (finish-output c)
+    (setf (aref buffer 0) (read-byte s))
+    (let ((end (net:read-available s buffer :start 1)))
+      (write-sequence buffer s :end end)
+      (finish-output s))
+    (read-sequence out c)))
+
+(test stream-echo-conses-nothing-per-call
+  "Compiled (READ-AVAILABLE's literal keywords: its positional form)."
+  (let ((f (compile nil #'stream-echo-rounds)))
+    (with-tcp-pair (c s :timeout 10)
+      (let ((out (random-octets 64)) (buffer (make-octets 65536)))
+        (funcall f c s out buffer 3)
+        (let ((before (si::gc-stats t)))
+          (funcall f c s out buffer 300)
+          (let ((consed (- (si::gc-stats t) before)))
+            (is (< consed 20000) "~d bytes consed in 300 echoes" consed)))
+        (is (= 0 (held s)))
+        (is (= 0 (held c)))))))
+
 (test ipv6-stream
   (handler-case (close (loopback-listener :ipv6))
     (net:network-error () (skip "IPv6 loopback is not available")))
@@ -793,6 +818,47 @@ been read or sent: after a request and its reply, both ends hold none."
     (is (char= #\p (read-char s)))
     (clear-input s)
     (is (= 0 (held s)) "CLEAR-INPUT")))
+
+(test read-available-takes-a-large-range-whole
+  "A range of a buffer or more of an octet vector receives straight into
+the vector: after READ-BYTE filled the stream's buffer, one READ-AVAILABLE
+takes what is buffered and what the socket has now, more than a buffer's
+worth, in order, and the stream holds no buffer after."
+  (with-tcp-pair (c s :timeout 5)
+    (let* ((n (* 3 net::+buffer-size+))
+           (data (let ((v (make-octets n))) (dotimes (i n v) (setf (aref v i) (pattern-octet i)))))
+           (v (make-octets (* 2 n))))
+      (send c data)
+      (sleep 0.2)
+      (is (= (aref data 0) (read-byte s)))
+      (let ((end (net:read-available s v :start 1)))
+        (is (> end (1+ net::+buffer-size+)) "more than the stream's buffer in one call")
+        (setf (aref v 0) (aref data 0))
+        (loop while (< end n)
+              do (setf end (net:read-available s v :start end)))
+        (is (= n end))
+        (is (equalp data (subseq v 0 n))))
+      (is (= 0 (held s)))
+      (is (= 0 (net:read-available s v)) "nothing more now")
+      (shutdown c :output)
+      (sleep 0.05)
+      (is (equal '(0 t) (multiple-value-list (net:read-available s v :start 0 :end 10))))
+      (is (= 0 (held s))))))
+
+(test read-available-keywords-at-run-time
+  "Keywords computed at run time, APPLY and :ALLOW-OTHER-KEYS go through the
+keyword front; bad bounds still signal TYPE-ERROR."
+  (with-tcp-pair (c s :timeout 5)
+    (send c (octets 1 2 3 4))
+    (sleep 0.05)
+    (let ((v (make-octets 8)) (key :start))
+      (is (= 3 (net:read-available s v key 1 :end 3)))
+      (is (= 5 (apply #'net:read-available s v :start 3 '(:allow-other-keys t :other 1))))
+      (is (equalp (octets 0 1 2 3 4) (subseq v 0 5)))
+      (signals type-error (net:read-available s v :start 9))
+      (signals type-error (net:read-available s v :start 2 :end 1))
+      (signals type-error (net:read-available s v :start -1))
+      (signals type-error (net:read-available s (list 1 2) :end 3)))))
 
 (test unread-char-after-the-buffer-went-back
   "The octets of the last character read survive the input buffer's return."

@@ -35,6 +35,7 @@
   (mark -1 :type fixnum)                ; start of the last char read, for UNREAD-CHAR
   (carry 0 :type fixnum)                ; without IBUF: the last char's octets, count in 3 bits
   (eof nil)                             ; the peer ended its output
+  (more nil)                            ; the last receive filled the buffer: maybe more now
   (obuf *no-buffer* :type octets)       ; empty: none taken
   (opos 0 :type fixnum)                 ; end of buffered output
   (buffering :full :type symbol)        ; :FULL, :LINE or :NONE (SOCKET-BUFFERING)
@@ -45,9 +46,8 @@
   "Serialises the first-use creation of stream states, so a reader and a
 writer thread starting together share one.")
 
-(defun %stream-state (socket)
-  "SOCKET's stream state, made on first use, in the socket's initial
-external format."
+(defun %make-stream-state-slowly (socket)
+  "SOCKET's stream state, made now if it has none yet."
   (or (slot-value socket 'stream-state)
       (mp:with-lock (*stream-state-lock*)
         (or (slot-value socket 'stream-state)
@@ -57,6 +57,35 @@ external format."
                 (%set-codec-format ss format))
               (setf (%ss-buffering ss) (slot-value socket 'buffering))
               (setf (slot-value socket 'stream-state) ss))))))
+
+(defmacro %handle (socket)
+  "(SOCKET-HANDLE SOCKET), SOCKET a variable, inline."
+  `(%slot-at ,socket (%slot-locations ,socket) 1))
+
+(declaim (inline %stream-state))
+(defun %stream-state (socket)
+  "SOCKET's stream state (SOCKET a stream socket), made on first use, in
+the socket's initial external format.  The slot is read at its cached
+location: one load, no generic SLOT-VALUE."
+  (declare (optimize (speed 3) (safety 0)))
+  (let* ((e (%slot-locations socket)) (loc (svref e 4)))
+    (declare (simple-vector e))
+    (or (and loc (net-sys:%instance-slot socket (the fixnum loc)))
+        (%make-stream-state-slowly socket))))
+
+(declaim (inline %stream-socket-p))
+(defun %stream-socket-p (object)
+  "True if OBJECT is a STREAM-SOCKET: for a socket class met before, a
+look in the slot location cache (only stream sockets have a stream-state
+slot), else TYPEP."
+  (declare (optimize (speed 3) (safety 0)))
+  (if (let ((class (and (si:instancep object) (net-sys:%instance-class object))))
+        (and class
+             (dolist (e *slot-locations* nil)
+               (declare (simple-vector e))
+               (when (eq (svref e 0) class) (return (svref e 4))))))
+      t
+      (typep object 'stream-socket)))
 
 ;;; The buffer pool
 
@@ -109,14 +138,15 @@ UNREAD-CHAR may put back, are carried in a fixnum, 8 bits each and their
 count in the low 3."
   (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (let* ((buf (%ss-ibuf ss)) (end (%ss-iend ss)) (mark (%ss-mark ss))
-         (keep (if (>= mark 0) (- end mark) 0)))
+         (keep (if (>= mark 0) (the fixnum (- end mark)) 0)))
     (declare (type octets buf) (fixnum end mark keep))
     (when (and (plusp (length buf)) (= (%ss-ipos ss) end) (<= keep 7))
       (let ((carry 0))
-        (declare (fixnum carry))
-        (loop for i fixnum from (- end keep) below end
-              do (setf carry (logior (ash carry 8) (aref buf i))))
-        (setf (%ss-carry ss) (logior (ash carry 3) keep)
+        (declare (type (unsigned-byte 56) carry))
+        (loop for i fixnum from (the fixnum (- end keep)) below end
+              do (setf carry (logior (the (unsigned-byte 56) (ash (logand carry #xffffffffffff) 8))
+                                     (aref buf i))))
+        (setf (%ss-carry ss) (the fixnum (logior (the fixnum (ash carry 3)) keep))
               (%ss-ibuf ss) *no-buffer* (%ss-ipos ss) 0 (%ss-iend ss) 0 (%ss-mark ss) -1)
         (%give-buffer buf)))))
 
@@ -128,7 +158,7 @@ back if nothing is left in it."
 
 (defun %release-output (ss)
   "Give the output buffer back to the pool if it is empty."
-  (declare (type stream-state ss))
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (let ((buf (%ss-obuf ss)))
     (when (and (zerop (%ss-opos ss)) (plusp (length buf)))
       (setf (%ss-obuf ss) *no-buffer*)
@@ -206,63 +236,102 @@ SOCKET-BUFFERING); leaving :FULL sends what is buffered now."
 
 ;;; Filling and flushing
 
-(defun %fill (socket ss deadline &optional nohang)
+(defun %fill (socket ss deadline nohang)
   "Receive more input after IEND, moving or growing the buffer as needed.
 Returns the count, 0 at end of file; when nothing can be read without
-waiting (DEADLINE -1), NIL if NOHANG, else WOULD-BLOCK.  Keeps every octet from MARK (or IPOS) on."
-  (declare (type stream-state ss))
+waiting (DEADLINE -1), NIL if NOHANG, else WOULD-BLOCK.  Keeps every octet
+from MARK (or IPOS) on.  A receive that fills the buffer to its end sets
+MORE: the socket may have more at once (see READ-AVAILABLE)."
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (when (%ss-eof ss) (return-from %fill 0))
-  (when (zerop (length (%ss-ibuf ss)))
+  (when (zerop (length (the octets (%ss-ibuf ss))))
     (%take-input-buffer ss))
   (let* ((buf (%ss-ibuf ss))
          (mark (%ss-mark ss))
-         (keep (if (>= mark 0) (min mark (%ss-ipos ss)) (%ss-ipos ss))))
-    (declare (type octets buf) (fixnum keep))
+         (ipos (%ss-ipos ss))
+         (keep (if (>= mark 0) (min mark ipos) ipos)))
+    (declare (type octets buf) (fixnum mark ipos keep))
     (when (and (= keep (%ss-iend ss)) (< mark 0))
       (setf (%ss-ipos ss) 0 (%ss-iend ss) 0 keep 0))
     (when (= (%ss-iend ss) (length buf))
       (if (plusp keep)
-          (progn (replace buf buf :start2 keep :end2 (%ss-iend ss))
-                 (decf (%ss-iend ss) keep) (decf (%ss-ipos ss) keep)
-                 (when (>= mark 0) (decf (%ss-mark ss) keep)))
-          (let ((new (make-array (* 2 (length buf)) :element-type '(unsigned-byte 8))))
-            (replace new buf)
+          (let ((iend (%ss-iend ss)))
+            (declare (fixnum iend))
+            (net-sys:%copy-octets buf 0 buf keep (the fixnum (- iend keep)))
+            (setf (%ss-iend ss) (the fixnum (- iend keep))
+                  (%ss-ipos ss) (the fixnum (- (%ss-ipos ss) keep)))
+            (when (>= mark 0) (setf (%ss-mark ss) (the fixnum (- mark keep)))))
+          (let ((new (make-array (the fixnum (* 2 (length buf))) :element-type '(unsigned-byte 8))))
+            (net-sys:%copy-octets new 0 buf 0 (length buf))
             (%give-buffer buf)
             (setf (%ss-ibuf ss) new buf new))))
-    (let ((n (net-sys:recv (socket-handle socket) buf (%ss-iend ss) (length buf) 0
-                           deadline socket)))
+    (let* ((iend (%ss-iend ss))
+           (n (net-sys:recv (%handle socket) buf iend (length buf) 0 deadline socket)))
+      (declare (fixnum iend))
       (cond ((null n) (if nohang nil (%would-block socket "recv")))
-            ((zerop n) (%check-reset socket) (setf (%ss-eof ss) t) 0)
-            (t (incf (%ss-iend ss) n) n)))))
+            ((eql n 0) (%check-reset socket) (setf (%ss-eof ss) t) 0)
+            (t (let ((new-end (the fixnum (+ iend (the fixnum n)))))
+                 (setf (%ss-iend ss) new-end
+                       (%ss-more ss) (= new-end (length buf)))
+                 n))))))
 
+(declaim (inline %read-deadline))
 (defun %read-deadline (socket)
-  (%deadline socket nil))
+  "(%DEADLINE SOCKET NIL), inline: the deadline argument of a stream call
+on SOCKET, -1 if non-blocking."
+  (declare (optimize (speed 3) (safety 0)))
+  (let ((e (%slot-locations socket)))
+    (declare (simple-vector e))
+    (if (not (%slot-at socket e 2))
+        -1
+        (let ((ns (%slot-at socket e 3)) (dl *deadline*))
+          (if ns
+              (let ((d (%ns-from-now ns)))
+                (declare (fixnum d))
+                (if dl (min d (the fixnum dl)) d))
+              dl)))))
 
 (defun %flush (socket ss)
   "Send all buffered output.  Octets not sent when a timeout or error
 unwinds stay buffered."
-  (declare (type stream-state ss))
-  (let ((end (%ss-opos ss)) (pos 0) (buf (%ss-obuf ss)))
-    (declare (fixnum end pos))
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
+  (let ((end (%ss-opos ss)))
+    (declare (fixnum end))
     (when (plusp end)
-      (let ((*send-progress* 0))
-        (unwind-protect
-             (setf pos (%send-all socket (socket-handle socket) buf 0 end 0 (%deadline socket nil)))
-          (setf pos (max pos *send-progress*))
-          (when (plusp pos)
-            (replace buf buf :start2 pos :end2 end)
-            (setf (%ss-opos ss) (- end pos))))))
+      ;; One send(2) takes it all in the common case; only a partial send
+      ;; needs the loop that keeps the unsent octets if it unwinds.
+      (multiple-value-bind (handle deadline) (values (%handle socket) (%read-deadline socket))
+        (let ((n (net-sys:send handle (%ss-obuf ss) 0 end 0 deadline socket)))
+          (if (eql n end)
+              (setf (%ss-opos ss) 0)
+              (%flush-rest socket ss handle deadline (or n 0))))))
+    nil))
+
+(defun %flush-rest (socket ss handle deadline sent)
+  "%FLUSH after a first send(2) sent only SENT octets: send the rest; what
+is not sent when a timeout or error unwinds stays buffered."
+  (declare (type stream-state ss) (fixnum sent))
+  (let ((end (%ss-opos ss)) (pos sent) (buf (%ss-obuf ss)))
+    (declare (fixnum end pos))
+    (let ((*send-progress* sent))
+      (unwind-protect
+           (setf pos (%send-all socket handle buf sent end 0 deadline))
+        (setf pos (max pos *send-progress*))
+        (when (plusp pos)
+          (replace buf buf :start2 pos :end2 end)
+          (setf (%ss-opos ss) (- end pos)))))
     nil))
 
 (defun %flush-out (socket ss)
   "Send all buffered output, then give the emptied buffer back (FLUSH
 alone keeps it: it is also called to make room in the middle of a write)."
+  (declare (optimize (speed 3) (safety 0)))
   (%flush socket ss)
   (%release-output ss))
 
 (defun %make-room (socket ss)
   "%ROOM's slow path: take a buffer, or send the full one."
-  (declare (type stream-state ss))
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (if (zerop (length (%ss-obuf ss)))
       (setf (%ss-obuf ss) (%take-buffer))
       (%flush socket ss)))
@@ -271,7 +340,7 @@ alone keeps it: it is also called to make room in the middle of a write)."
 (defun %room (socket ss n)
   "Make room for N octets of output."
   (declare (type stream-state ss) (fixnum n) (optimize (speed 3) (safety 0)))
-  (when (> (+ (%ss-opos ss) n) (length (%ss-obuf ss)))
+  (when (> (the fixnum (+ (%ss-opos ss) n)) (length (the octets (%ss-obuf ss))))
     (%make-room socket ss)))
 
 (defun %read-char (socket ss nohang)
@@ -291,7 +360,8 @@ none is complete yet."
                     ((eq next :eof) (return :eof))
                     (nohang (unless (%fill socket ss -1 t) (return nil)))
                     (t (%fill socket ss (or deadline
-                                            (setf deadline (%read-deadline socket))))))))))))
+                                            (setf deadline (%read-deadline socket)))
+                              nil)))))))))
 
 (defun %find-lf (buf start end)
   "The index of the first octet 10 of BUF[START,END), or NIL."
@@ -314,7 +384,7 @@ cannot make the stream grow without bound.  NIL: no limit.")
 
 (defun %read-line-fast (socket ss)
   "READ-LINE for codecs where octet 10 is the line end: (values line missing-newline-p), or :EOF."
-  (declare (type stream-state ss))
+  (declare (type stream-state ss) (optimize (speed 3) (safety 0)))
   (let ((scanned 0) (deadline nil))
     (declare (fixnum scanned))
     (loop
@@ -336,7 +406,7 @@ cannot make the stream grow without bound.  NIL: no limit.")
                  (return (values line t))))
               (t (setf scanned (- end pos))
                  (%check-line-length socket scanned)
-                 (%fill socket ss (or deadline (setf deadline (%read-deadline socket))))))))))
+                 (%fill socket ss (or deadline (setf deadline (%read-deadline socket))) nil)))))))
 
 (defun %read-line-general (socket ss)
   "READ-LINE for any codec, character by character without consuming until the end."
@@ -357,7 +427,7 @@ cannot make the stream grow without bound.  NIL: no limit.")
                (setf (%ss-ipos ss) (%ss-iend ss) (%ss-mark ss) -1)
                (return (values (coerce scratch 'simple-string) t)))
               (t (%check-line-length socket offset)
-                 (%fill socket ss (or deadline (setf deadline (%read-deadline socket))))))))))
+                 (%fill socket ss (or deadline (setf deadline (%read-deadline socket))) nil)))))))
 
 (defun %put-code (socket ss code)
   "Encode character CODE into the output buffer; NIL if the codec cannot."
@@ -440,7 +510,7 @@ has buffered, leaving it buffered if PEEK.  Returns the count."
         0
         (let* ((end (%check-range vector start end))
                (n (min avail (- end start))))
-          (unless (%octet-vector-p vector)
+          (unless (net-sys:%octet-array-p vector)
             (error 'type-error :datum vector :expected-type '(vector (unsigned-byte 8))))
           (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
           (unless peek
@@ -456,37 +526,50 @@ has buffered, leaving it buffered if PEEK.  Returns the count."
 from the socket for large ranges.  Returns the index past the last octet
 stored (< END only at end of file).  If a timeout unwinds, the octets already
 stored go back into the input buffer."
-  (declare (type stream-state ss) (fixnum start end))
+  (declare (type stream-state ss) (fixnum start end) (optimize (speed 3) (safety 0)))
   (setf (%ss-mark ss) -1 (%ss-carry ss) 0)
-  (let* ((pos start) (deadline nil) (done nil)
-         (buf (%ss-ibuf ss)) (avail (- (%ss-iend ss) (%ss-ipos ss))))
-    (declare (fixnum pos avail))
-    (when (plusp avail)
-      (let ((n (min avail (- end start))))
-        (replace vector buf :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
-        (incf (%ss-ipos ss) n) (incf pos n)))
+  (let* ((pos start) (deadline nil) (done nil) (octets (net-sys:%octet-array-p vector)))
+    (declare (fixnum pos))
+    (setf pos (%move-input ss vector octets pos end))
     (when (< pos end)
       (unwind-protect
            (progn
              (loop while (and (< pos end) (not (%ss-eof ss)))
                    do (setf deadline (or deadline (%read-deadline socket)))
-                      (if (and (>= (- end pos) +buffer-size+)
-                               (%octet-vector-p vector))
-                          (let ((n (net-sys:recv (socket-handle socket) vector pos end 0
+                      (if (and octets (>= (the fixnum (- end pos)) +buffer-size+))
+                          (let ((n (net-sys:recv (%handle socket) vector pos end 0
                                                  deadline socket)))
                             (cond ((null n) (%would-block socket "recv"))
-                                  ((zerop n) (setf (%ss-eof ss) t))
-                                  (t (incf pos n))))
+                                  ((eql n 0) (setf (%ss-eof ss) t))
+                                  (t (setf pos (the fixnum (+ pos (the fixnum n)))))))
                           (progn
                             (setf (%ss-ipos ss) 0 (%ss-iend ss) 0)
-                            (%fill socket ss deadline)
-                            (let ((n (min (- (%ss-iend ss) (%ss-ipos ss)) (- end pos))))
-                              (replace vector (%ss-ibuf ss) :start1 pos :end1 (+ pos n)
-                                                            :start2 (%ss-ipos ss))
-                              (incf (%ss-ipos ss) n) (incf pos n)))))
+                            (%fill socket ss deadline nil)
+                            (setf pos (%move-input ss vector octets pos end)))))
              (setf done t))
         (unless done (%unread-octets ss vector start pos))))
     pos))
+
+(defun %move-input (ss vector octets start end)
+  "Move what the input buffer holds, as much as fits, into
+VECTOR[START,END) (an octet vector if OCTETS); the index past the last
+octet stored."
+  (declare (type stream-state ss) (fixnum start end) (optimize (speed 3) (safety 0)))
+  (let* ((ipos (%ss-ipos ss))
+         (n (min (the fixnum (- (%ss-iend ss) ipos)) (the fixnum (- end start)))))
+    (declare (fixnum ipos n))
+    (when (plusp n)
+      (if octets
+          (net-sys:%copy-octets vector start (%ss-ibuf ss) ipos n)
+          (%replace-checked vector (%ss-ibuf ss) start ipos n))
+      (setf (%ss-ipos ss) (the fixnum (+ ipos n))))
+    (the fixnum (+ start n))))
+
+(defun %replace-checked (to from to-start from-start n)
+  "REPLACE of N elements, at the default safety: TO or FROM is a sequence
+of the caller's, of any type, whose elements are checked as they are stored."
+  (declare (fixnum to-start from-start n))
+  (replace to from :start1 to-start :end1 (+ to-start n) :start2 from-start))
 
 (defun %unread-octets (ss vector start end)
   "Put VECTOR[START,END) back in front of the buffered input."
@@ -504,32 +587,40 @@ stored go back into the input buffer."
 (defun %write-octets (socket ss vector start end)
   "Write VECTOR[START,END): into the buffer, or straight to the socket when
 it is at least a buffer's worth."
-  (declare (type stream-state ss) (fixnum start end))
-  (let ((n (- end start)))
+  (declare (type stream-state ss) (fixnum start end) (optimize (speed 3) (safety 0)))
+  (let ((n (- end start)) (octets (net-sys:%octet-array-p vector)))
     (declare (fixnum n))
     (setf (%ss-column ss) nil)
-    (if (and (>= n +buffer-size+) (%octet-vector-p vector))
-        (progn (%flush socket ss)
-               (%send-all socket (socket-handle socket) vector start end 0 (%deadline socket nil)))
+    (if (and octets (>= n +buffer-size+))
+        (progn
+          (%flush socket ss)
+          (multiple-value-bind (handle deadline) (values (%handle socket) (%read-deadline socket))
+            (%send-all socket handle vector start end 0 deadline)))
         (loop with pos fixnum = start
               while (< pos end)
               do (%room socket ss 1)
                  (let* ((buf (%ss-obuf ss))
-                        (k (min (- end pos) (- (length buf) (%ss-opos ss)))))
-                   (declare (type octets buf) (fixnum k))
-                   (replace buf vector :start1 (%ss-opos ss) :start2 pos :end2 (+ pos k))
-                   (incf (%ss-opos ss) k) (incf pos k))))
+                        (opos (%ss-opos ss))
+                        (k (min (the fixnum (- end pos)) (the fixnum (- (length buf) opos)))))
+                   (declare (type octets buf) (fixnum opos k))
+                   (if octets
+                       (net-sys:%copy-octets buf opos vector pos k)
+                       (%replace-checked buf vector opos pos k))
+                   (setf (%ss-opos ss) (the fixnum (+ opos k)))
+                   (setf pos (the fixnum (+ pos k))))))
     vector))
 
 (defun %check-range (sequence start end)
   "END, defaulted, once START and END are checked as bounds of SEQUENCE."
-  (let ((len (length sequence)))
-    (unless (and (typep start 'fixnum) (<= 0 start len))
+  (declare (optimize (speed 3) (safety 0)))
+  (let ((len (if (net-sys:%octet-array-p sequence) (length (the vector sequence)) (length sequence))))
+    (declare (fixnum len))
+    (unless (and (typep start 'fixnum) (<= 0 (the fixnum start) len))
       (error 'type-error :datum start :expected-type (list 'integer 0 len)))
     (let ((end (or end len)))
-      (unless (and (typep end 'fixnum) (<= start end len))
+      (unless (and (typep end 'fixnum) (<= (the fixnum start) (the fixnum end) len))
         (error 'type-error :datum end :expected-type (list 'integer start len)))
-      end)))
+      (the fixnum end))))
 
 ;;; The Gray stream methods
 
@@ -537,16 +628,19 @@ it is at least a buffer's worth."
   '(or (unsigned-byte 8) character))
 
 (defmethod gray:stream-read-byte ((s stream-socket))
+  (declare (optimize (speed 3) (safety 0)))
   (let ((ss (%stream-state s)))
+    (declare (type stream-state ss))
     (setf (%ss-mark ss) -1 (%ss-carry ss) 0)
     (loop
       (let ((pos (%ss-ipos ss)))
+        (declare (fixnum pos))
         (when (< pos (%ss-iend ss))
-          (let ((byte (aref (%ss-ibuf ss) pos)))
-            (setf (%ss-ipos ss) (1+ pos))
+          (let ((byte (aref (the octets (%ss-ibuf ss)) pos)))
+            (setf (%ss-ipos ss) (the fixnum (1+ pos)))
             (%input-done ss)
             (return byte)))
-        (when (zerop (%fill s ss (%read-deadline s)))
+        (when (eql (%fill s ss (%read-deadline s) nil) 0)
           (%input-done ss)
           (return :eof))))))
 
@@ -654,9 +748,11 @@ it is at least a buffer's worth."
       t)))
 
 (defmethod gray:stream-finish-output ((s stream-socket))
+  (declare (optimize (speed 3) (safety 0)))
   (%flush-out s (%stream-state s)))
 
 (defmethod gray:stream-force-output ((s stream-socket))
+  (declare (optimize (speed 3) (safety 0)))
   (%flush-out s (%stream-state s)))
 
 (defmethod gray:stream-clear-output ((s stream-socket))
@@ -673,22 +769,31 @@ it is at least a buffer's worth."
   nil)
 
 (defmethod gray:stream-read-sequence ((s stream-socket) sequence &optional (start 0) end)
+  (declare (optimize (speed 3) (safety 0)))
   (let ((end (%check-range sequence start end))
         (ss (%stream-state s)))
+    (declare (fixnum end) (type stream-state ss))
     (prog1 (if (stringp sequence)
                (%read-chars s ss sequence start end)
                (%read-octets s ss sequence start end))
       (%input-done ss))))
 
 (defmethod gray:stream-write-sequence ((s stream-socket) sequence &optional (start 0) end)
+  (declare (optimize (speed 3) (safety 0)))
   (let ((end (%check-range sequence start end))
         (ss (%stream-state s)))
+    (declare (fixnum end) (type stream-state ss))
     (if (stringp sequence)
         (progn (%write-string s ss sequence start end)
                (%flush-by-buffering s ss (find #\Newline sequence :start start :end end)))
         (progn (%write-octets s ss sequence start end)
-               (%flush-by-buffering s ss (find 10 sequence :start start :end end))))
+               (%flush-by-buffering s ss (%find-octet-10 sequence start end))))
     sequence))
+
+(defun %find-octet-10 (sequence start end)
+  "True if SEQUENCE[START,END) holds the octet 10 (:LINE buffering)."
+  (declare (fixnum start end) (optimize (speed 3) (safety 0)))
+  (find 10 sequence :start start :end end))
 
 (defun %read-chars (socket ss string start end)
   "READ-SEQUENCE into STRING: consumes only when it returns."
@@ -717,7 +822,7 @@ it is at least a buffer's worth."
                         (setf offset (- next (%ss-ipos ss))))
                      ((eq next :eof) (loop-finish))
                      (t (setf (%ss-mark ss) (%ss-ipos ss))
-                        (%fill socket ss (or deadline (setf deadline (%read-deadline socket))))
+                        (%fill socket ss (or deadline (setf deadline (%read-deadline socket))) nil)
                         (setf (%ss-mark ss) -1)))))
     (incf (%ss-ipos ss) offset)
     pos))
@@ -747,30 +852,51 @@ SOCKET gets a copy of its state without one."
 
 ;;; Reading what is there
 
+(defun %read-available (socket vector start end)
+  "READ-AVAILABLE with its arguments positional."
+  (declare (optimize (speed 3) (safety 0)))
+  (unless (%stream-socket-p socket)
+    (error 'type-error :datum socket :expected-type 'stream-socket))
+  (let* ((end (%check-range vector start end))
+         (start start)
+         (ss (%stream-state socket)))
+    (declare (fixnum end start) (type stream-state ss))
+    (if (stringp vector)
+        (let ((pos start))
+          (declare (fixnum pos))
+          (loop while (< pos end)
+                do (let ((c (%read-char socket ss t)))
+                     (if (characterp c)
+                         (progn (setf (char vector pos) c) (setf pos (the fixnum (1+ pos))))
+                         (loop-finish))))
+          (setf (%ss-mark ss) -1)
+          (%input-done ss)
+          (values pos (and (= pos start) (%ss-eof ss) (= (%ss-ipos ss) (%ss-iend ss)))))
+        (let ((octets (net-sys:%octet-array-p vector))
+              (buffered (< (%ss-ipos ss) (%ss-iend ss)))
+              (pos (%move-input ss vector (net-sys:%octet-array-p vector) start end)))
+          (declare (fixnum pos))
+          ;; The socket's turn, without waiting: when nothing was buffered,
+          ;; or when the receive that buffered it filled the buffer (more
+          ;; may be there).  A large range of an octet vector receives
+          ;; straight into it, as uv and RECEIVE do, taking no buffer.
+          (when (and (< pos end) (or (not buffered) (%ss-more ss)) (not (%ss-eof ss)))
+            (if (and octets (>= (the fixnum (- end pos)) +buffer-size+))
+                (let ((n (net-sys:recv (%handle socket) vector pos end 0 -1 socket)))
+                  (cond ((null n) (setf (%ss-more ss) nil))
+                        ((eql n 0) (%check-reset socket) (setf (%ss-eof ss) t))
+                        (t (setf (%ss-more ss) (= (the fixnum n) (the fixnum (- end pos)))
+                                 pos (the fixnum (+ pos (the fixnum n)))))))
+                (when (%fill socket ss -1 t)
+                  (setf pos (%move-input ss vector octets pos end)))))
+          (setf (%ss-mark ss) -1)
+          (%input-done ss)
+          (values pos (and (= pos start) (%ss-eof ss)))))))
+
 (defun read-available (socket vector &key (start 0) end)
   "Read into VECTOR[START,END) what SOCKET has buffered or readable now,
 without waiting: an octet vector gets octets, a string characters (only
 complete ones).  Returns the index past the last element stored; START
 means nothing is available now, and at end of file the second value is T."
-  (check-type socket stream-socket)
-  (let* ((end (%check-range vector start end))
-         (ss (%stream-state socket)))
-    (if (stringp vector)
-        (let ((pos start))
-          (loop while (< pos end)
-                do (let ((c (%read-char socket ss t)))
-                     (if (characterp c)
-                         (progn (setf (char vector pos) c) (incf pos))
-                         (loop-finish))))
-          (setf (%ss-mark ss) -1)
-          (%input-done ss)
-          (values pos (and (= pos start) (%ss-eof ss) (= (%ss-ipos ss) (%ss-iend ss)))))
-        (progn
-          (when (and (= (%ss-ipos ss) (%ss-iend ss)) (< start end))
-            (%fill socket ss -1 t))
-          (let ((n (min (- end start) (- (%ss-iend ss) (%ss-ipos ss)))))
-            (replace vector (%ss-ibuf ss) :start1 start :end1 (+ start n) :start2 (%ss-ipos ss))
-            (incf (%ss-ipos ss) n)
-            (setf (%ss-mark ss) -1)
-            (%input-done ss)
-            (values (+ start n) (and (zerop n) (%ss-eof ss))))))))
+  (%read-available socket vector start end))
+(net-sys:%define-positional read-available %read-available 2 ((:start 0) (:end nil)))

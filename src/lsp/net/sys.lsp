@@ -325,3 +325,20 @@ LAMBDA-LIST has required arguments only."
                     args)
              form)))))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%defun-inline))
+
+;;; Octet vectors on the stream path (stream.lsp): a type test that is one
+;;; tag and one field compare (TYPEP of a DEFTYPE is a call into ECL's type
+;;; system, thousands of instructions), and a copy that is one memmove.
+(defmacro %octet-array-p (object)
+  "True if OBJECT is a vector of (UNSIGNED-BYTE 8), simple or not."
+  `(ffi:c-inline (,object) (:object) :bool
+                 "(ecl_t_of(#0) == t_vector && (#0)->vector.elttype == ecl_aet_b8)"
+                 :one-liner t :side-effects nil))
+(defmacro %copy-octets (to to-start from from-start count)
+  "Copy COUNT octets from FROM at FROM-START to TO at TO-START (octet
+vectors, ranges checked by the caller; they may overlap)."
+  `(ffi:c-inline (,to ,to-start ,from ,from-start ,count) (:object :fixnum :object :fixnum :fixnum)
+                 :void "memmove((#0)->vector.self.b8 + (#1), (#2)->vector.self.b8 + (#3), (#4))"
+                 :one-liner t))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '(%octet-array-p %copy-octets)))
+
