@@ -56,12 +56,11 @@ of connections does not starve those already open.")
 
 ;;; Connections
 
-(defun echo-readable (server socket watcher)
-  "Receive what SOCKET has into the shared buffer and send it straight
-back; what the socket does not take now goes to the watcher's queue, and
-reading stops while the queue is past the high-water mark."
-  (let* ((buffer (server-buffer server))
-         (n (net:receive socket buffer)))
+(defun echo-readable (buffer socket watcher)
+  "Receive what SOCKET has into BUFFER, the server's shared one, and send
+it straight back; what the socket does not take now goes to the watcher's
+queue, and reading stops while the queue is past the high-water mark."
+  (let ((n (net:receive socket buffer)))
     (cond ((null n))                       ; nothing after all
           ((eql n 0) (net:close socket))   ; also stops the watcher
           ((not (net:queue-send watcher buffer :end n))
@@ -89,12 +88,18 @@ readable again; the stream holds buffers only within this call."
 (defun add-connection (server socket)
   (setf (net:socket-blocking-p socket) nil)
   (let ((watcher nil)
-        (readable (if (server-stream-p server) #'stream-echo-readable #'echo-readable)))
+        (buffer (server-buffer server)))
     (setf watcher
           (net:add-watcher (server-loop server) socket '(:read)
-                           (lambda (s events)
-                             (declare (ignore events))
-                             (funcall readable server s watcher))
+                           ;; A closure per mode, holding what each event
+                           ;; needs: no lookup on the way.
+                           (if (server-stream-p server)
+                               (lambda (s events)
+                                 (declare (ignore events))
+                                 (stream-echo-readable server s watcher))
+                               (lambda (s events)
+                                 (declare (ignore events))
+                                 (echo-readable buffer s watcher)))
                            :high-water-mark *high-water-mark*
                            :on-drain (lambda ()
                                        (setf (net:watcher-events watcher) '(:read))

@@ -85,7 +85,7 @@ datagram cannot go now; a datagram too large for the protocol signals
 MESSAGE-TOO-LONG.  TIMEOUT as for SEND."
   (%send-to socket buffer address port end start out-of-band timeout))
 (net-sys:%define-positional send-to %send-to 3
-  ((:port 0) (:end nil) (:start 0) (:out-of-band nil) (:timeout nil)) t)
+  ((:port 0) (:end nil) (:start 0) (:out-of-band nil) (:timeout nil)) nil nil t)
 
 (defun %receive-from (socket buffer &optional sender-octets end (start 0) peek timeout)
   "RECEIVE-FROM with its arguments positional."
@@ -126,7 +126,7 @@ not kept).  An octet vector is an address designator, so it can be given
 back to SEND-TO."
   (%receive-from socket buffer sender-octets end start peek timeout))
 (net-sys:%define-positional receive-from %receive-from 2
-  ((:sender-octets nil) (:end nil) (:start 0) (:peek nil) (:timeout nil)) t)
+  ((:sender-octets nil) (:end nil) (:start 0) (:peek nil) (:timeout nil)) nil nil t)
 
 (defun receive-datagram (socket &key (size 65535) peek timeout)
   "The convenience form of RECEIVE-FROM that allocates: receive one datagram

@@ -105,24 +105,33 @@ done after the drain, and call ON-DRAIN."
                (%update-watch w)))))
     (< (watcher-queued w) (watcher-high-water-mark w))))
 
-(defun %queue-send (watcher buffer start end copy on-free)
-  "QUEUE-SEND with its arguments positional."
-  (declare (optimize (speed 3) (safety 0)))
-  (unless (watcher-p watcher)
-    (error 'type-error :datum watcher :expected-type 'watcher))
-  (let ((loop (watcher-loop watcher)))
-    ;; The owner's thread only: %LOOP-POINTER says why not.
-    (unless (and (event-loop-pointer loop) (eq (event-loop-owner loop) mp:*current-process*))
-      (%loop-pointer loop)))
-  (unless (watcher-pointer watcher)
-    (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
-                 (watcher-socket watcher)))
-  (let ((end (or end (length buffer))))
-    (unless (typep end 'fixnum)
-      (error 'type-error :datum end :expected-type 'fixnum))
-    (unless (and (typep start 'fixnum) (<= 0 (the fixnum start) (the fixnum end)))
-      (error 'type-error :datum start :expected-type `(integer 0 ,end)))
-    (%queue-checked watcher buffer start end copy on-free)))
+(macrolet ((define-queue-send (name lambda-list copy on-free documentation)
+             ;; One body, two functions: the positional twins of
+             ;; QUEUE-SEND's call shapes (net-sys:%define-positional below).
+             `(defun ,name ,lambda-list
+                ,documentation
+                (declare (optimize (speed 3) (safety 0)))
+                (unless (net-sys:%instance-class-is watcher
+                                                    (load-time-value (find-class 'watcher)))
+                  (error 'type-error :datum watcher :expected-type 'watcher))
+                (let ((loop (watcher-loop watcher)))
+                  ;; The owner's thread only: %LOOP-POINTER says why not.
+                  (unless (and (event-loop-pointer loop)
+                               (eq (event-loop-owner loop) mp:*current-process*))
+                    (%loop-pointer loop)))
+                (unless (watcher-pointer watcher)
+                  (%loop-error (watcher-loop watcher) "the watcher of ~a was removed"
+                               (watcher-socket watcher)))
+                (let ((end (or end (length buffer))))
+                  (unless (typep end 'fixnum)
+                    (error 'type-error :datum end :expected-type 'fixnum))
+                  (unless (and (typep start 'fixnum) (<= 0 (the fixnum start) (the fixnum end)))
+                    (error 'type-error :datum start :expected-type `(integer 0 ,end)))
+                  (%queue-checked watcher buffer start end ,copy ,on-free)))))
+  (define-queue-send %queue-send (watcher buffer start end copy on-free) copy on-free
+    "QUEUE-SEND with its arguments positional.")
+  (define-queue-send %queue-range (watcher buffer start end) t nil
+    "QUEUE-SEND of BUFFER[START,END), copied if need be."))
 
 (defun queue-send (watcher buffer &key (start 0) end (copy t) on-free)
   "Send BUFFER[START,END) (an octet vector) on WATCHER's socket without
@@ -144,7 +153,8 @@ connection) drops the queue and calls the watcher's ON-ERROR with the
 condition, once, or closes the socket when there is no ON-ERROR."
   (%queue-send watcher buffer start end copy on-free))
 (net-sys:%define-positional queue-send %queue-send 2
-  ((:start 0) (:end nil) (:copy t) (:on-free nil)))
+  ((:start 0) (:end nil) (:copy t) (:on-free nil))
+  %queue-range (:start :end))
 
 (defun watcher-queued-octets (watcher)
   "The number of octets in WATCHER's write queue, not yet sent."

@@ -375,6 +375,7 @@ one goes on with the next event."
           (close (watcher-socket object) :abort t)))
       (throw loop nil))))
 
+(declaim (inline %watcher-event))
 (defun %watcher-event (loop w mask)
   (declare (optimize speed (safety 0)) (type watcher w) (fixnum mask))
   (cond ((%bits-p mask +ev-closed+)
@@ -409,6 +410,7 @@ one goes on with the next event."
                (funcall (the function f)))
         (push (cons timer :timer) (event-loop-ready loop)))))
 
+(declaim (inline %dispatch-one))
 (defun %dispatch-one (loop id mask)
   (declare (optimize speed (safety 0)) (fixnum id mask))
   (if (< id 0)
@@ -424,23 +426,28 @@ one goes on with the next event."
                 (t (%watcher-event loop object mask)))))))
 
 (defun %dispatch (loop)
-  "Dispatch the rest of the current batch.  Each event is dispatched in a
-CATCH that the restarts of %CALLBACK-ERROR throw to; an event whose
-callback unwinds past RUN-EVENT-LOOP leaves the rest of the batch to the
-next pass."
+  "Dispatch the rest of the current batch.  The events are dispatched in a
+CATCH that the restarts of %CALLBACK-ERROR throw to, made once per batch
+and again after each throw; an event whose callback unwinds past
+RUN-EVENT-LOOP leaves the rest of the batch to the next pass."
   (declare (optimize speed (safety 0)))
   (let ((events (event-loop-events loop)))
+    (declare (type (simple-array fixnum (*)) events))
     (loop
-      (let ((i (event-loop-batch-pos loop)))
-        (declare (fixnum i))
-        (when (>= i (event-loop-batch-end loop))
-          (return))
-        (setf (event-loop-batch-pos loop) (1+ i))
-        (let ((j (the fixnum (+ i i))))
-          (declare (fixnum j))
-          (catch loop
-            (%dispatch-one loop (aref events j) (aref events (1+ j)))))
-        (setf (event-loop-current loop) nil))))
+      (when (>= (event-loop-batch-pos loop) (event-loop-batch-end loop))
+        (return))
+      (catch loop
+        (loop
+          (let ((i (event-loop-batch-pos loop)))
+            (declare (fixnum i))
+            (when (>= i (event-loop-batch-end loop))
+              (return))
+            (setf (event-loop-batch-pos loop) (the fixnum (1+ i)))
+            (let ((j (the fixnum (+ i i))))
+              (declare (fixnum j))
+              (%dispatch-one loop (aref events j) (aref events (the fixnum (1+ j)))))
+            (setf (event-loop-current loop) nil))))
+      (setf (event-loop-current loop) nil)))
   (%end-batch loop))
 
 (defun %pass (loop wait-ms)

@@ -504,20 +504,30 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                (when *send-progress* (setf *send-progress* pos))))
     pos))
 
-(defun %send (socket buffer start end out-of-band timeout)
-  "SEND with its arguments positional."
-  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (when (and ss (not out-of-band))
-      (%flush-stream-output socket ss))
-    (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket)))
-      ;; One send(2) checked START and END; non-blocking (-1), it was all.
-      (if (or (null n) (eql deadline -1))
-          n
-          (let ((start start) (end (or end (length buffer))) (n n))
-            (declare (fixnum start end n))
-            (- (the fixnum (%send-all socket handle buffer (+ start n) end
-                                      (%flags out-of-band nil) deadline))
-               start))))))
+(macrolet ((define-send (name lambda-list out-of-band timeout documentation)
+             ;; One body, two functions: the positional twins of SEND's
+             ;; call shapes (net-sys:%define-positional below).
+             `(defun ,name ,lambda-list
+                ,documentation
+                (let ((out-of-band ,out-of-band))
+                  (multiple-value-bind (handle deadline ss) (%call-args socket ,timeout)
+                    (when (and ss (not out-of-band))
+                      (%flush-stream-output socket ss))
+                    (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil)
+                                           deadline socket)))
+                      ;; One send(2) checked START and END; non-blocking
+                      ;; (-1), it was all.
+                      (if (or (null n) (eql deadline -1))
+                          n
+                          (let ((start start) (end (or end (length buffer))) (n n))
+                            (declare (fixnum start end n))
+                            (- (the fixnum (%send-all socket handle buffer (+ start n) end
+                                                      (%flags out-of-band nil) deadline))
+                               start)))))))))
+  (define-send %send (socket buffer start end out-of-band timeout) out-of-band timeout
+    "SEND with its arguments positional.")
+  (define-send %send-range (socket buffer start end) nil nil
+    "SEND of BUFFER[START,END) with no other argument."))
 
 (defun send (socket buffer &key (start 0) end out-of-band timeout)
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) on
@@ -528,18 +538,30 @@ OUT-OF-BAND, sends TCP urgent data (the last octet is the urgent one).
 Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
 SIGPIPE."
   (%send socket buffer start end out-of-band timeout))
-(net-sys:%define-positional send %send 2 ((:start 0) (:end nil) (:out-of-band nil) (:timeout nil)))
+(net-sys:%define-positional send %send 2 ((:start 0) (:end nil) (:out-of-band nil) (:timeout nil))
+  %send-range (:start :end))
 
-(defun %receive (socket buffer start end out-of-band peek wait-all timeout)
-  "RECEIVE with its arguments positional."
-  (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (if (or wait-all (and ss (not out-of-band)))
-        (%receive-slowly socket handle deadline ss buffer start end out-of-band peek wait-all)
-        ;; The common call: one recv(2), which checks the range.
-        (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek) deadline socket)))
-          (when (and (eql n 0) (< (the fixnum start) (the fixnum (or end (length buffer)))))
-            (%check-reset socket))      ; end of file after a reset: the reset again
-          n))))
+(macrolet ((define-receive (name lambda-list out-of-band peek wait-all timeout documentation)
+             ;; One body, two functions, as for SEND.
+             `(defun ,name ,lambda-list
+                ,documentation
+                (let ((out-of-band ,out-of-band) (peek ,peek) (wait-all ,wait-all))
+                  (multiple-value-bind (handle deadline ss) (%call-args socket ,timeout)
+                    (if (or wait-all (and ss (not out-of-band)))
+                        (%receive-slowly socket handle deadline ss buffer start end
+                                         out-of-band peek wait-all)
+                        ;; The common call: one recv(2), which checks the range.
+                        (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek)
+                                               deadline socket)))
+                          (when (and (eql n 0)
+                                     (< (the fixnum start) (the fixnum (or end (length buffer)))))
+                            (%check-reset socket)) ; end of file after a reset: the reset again
+                          n)))))))
+  (define-receive %receive (socket buffer start end out-of-band peek wait-all timeout)
+    out-of-band peek wait-all timeout
+    "RECEIVE with its arguments positional.")
+  (define-receive %receive-range (socket buffer start end) nil nil nil nil
+    "RECEIVE of BUFFER[START,END) with no other argument."))
 
 (defun %receive-slowly (socket handle deadline ss buffer start end out-of-band peek wait-all)
   "RECEIVE through the stream's buffered input, or with WAIT-ALL."
@@ -577,7 +599,8 @@ On a datagram socket one call reads one datagram; its excess past END is lost
 SOCKET signals it again."
   (%receive socket buffer start end out-of-band peek wait-all timeout))
 (net-sys:%define-positional receive %receive 2
-  ((:start 0) (:end nil) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil)))
+  ((:start 0) (:end nil) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil))
+  %receive-range (:start :end))
 
 (defun %check-size (size)
   (unless (typep size '(integer 0 #.array-dimension-limit))

@@ -233,11 +233,18 @@ watched socket at that moment.")
                  "(#0)->instance.slots[#1]" :one-liner t :side-effects nil))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-slot))
 
-;;; The class of OBJECT, an instance: one load, where SI:INSTANCE-CLASS is
-;;; a C call.
+(defmacro %instance-class-is (object class)
+  "True if OBJECT is an instance (or structure) whose class is CLASS: two
+loads and compares, where TYPEP of a structure type is a call."
+  `(ffi:c-inline (,object ,class) (:object :object) :bool
+                 "(ECL_INSTANCEP(#0) && (#0)->instance.clas == (#1))" :one-liner t :side-effects nil))
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-class-is))
+
 (defmacro %instance-class (object)
+  "The class of OBJECT, an instance: one load (SI:INSTANCE-CLASS is a call)."
   `(ffi:c-inline (,object) (:object) :object "(#0)->instance.clas" :one-liner t :side-effects nil))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%instance-class))
+
 
 ;;; The length of OBJECT (a variable) if it is a vector of (unsigned-byte
 ;;; 8), else -1: a type test and a load, where TYPEP of that array type is
@@ -256,15 +263,17 @@ watched socket at that moment.")
 ;;; call.  Any other call (APPLY, keywords computed at run time,
 ;;; :ALLOW-OTHER-KEYS) goes through the front, which checks them.
 (eval-when (:compile-toplevel :load-toplevel :execute)
-  (defun %positional-call (form positional n-required keys args &optional trim)
+  (defun %positional-call (form positional n-required keys args &optional short short-keys trim)
     "The expansion of FORM, a call with ARGS, into a call of POSITIONAL
 with the N-REQUIRED arguments then the value of each of KEYS ((keyword
 default) entries) in order, or FORM itself when its keywords are not all
-literal, known and distinct.  The arguments are evaluated once, in the
-order written.  TRIM: POSITIONAL takes KEYS as optional arguments with
-the same defaults, and the trailing ones the call does not give are left
-out (a call with fewer arguments is cheaper from code compiled outside
-net: no trampoline)."
+literal, known and distinct.  When every keyword given is one of
+SHORT-KEYS, SHORT is called instead, with the values of SHORT-KEYS only:
+fewer arguments, a cheaper call.  TRIM: POSITIONAL (or SHORT) takes its
+keyword values as optional arguments with the same defaults, and the
+trailing ones the call does not give are left out (fewer arguments,
+and no fixed-argument trampoline from code compiled outside net).  The
+arguments are evaluated once, in the order written."
     (let ((given (nthcdr n-required args)))
       (if (or (< (length args) n-required)
               (oddp (length given))
@@ -272,16 +281,19 @@ net: no trampoline)."
                     thereis (or (not (assoc k keys)) (> (count k given :test #'eq) 1))))
           form
           (let* ((temps (loop repeat (length args) collect (gensym "ARG")))
-                 (key-temps (nthcdr n-required temps)))
+                 (key-temps (nthcdr n-required temps))
+                 (shortp (and short
+                              (loop for (k) on given by #'cddr always (member k short-keys)))))
             `(let ,(mapcar #'list temps args)
                (declare (ignorable ,@temps))
-               (,positional
+               (,(if shortp short positional)
                 ,@(subseq temps 0 n-required)
                 ,@(let ((values (loop for (k default) in keys
-                                      collect (let ((p (loop for (g) on given by #'cddr
-                                                             for i from 1 by 2
-                                                             when (eq g k) return i)))
-                                                (if p (nth p key-temps) (list default))))))
+                                      when (or (not shortp) (member k short-keys))
+                                        collect (let ((p (loop for (g) on given by #'cddr
+                                                               for i from 1 by 2
+                                                               when (eq g k) return i)))
+                                                  (if p (nth p key-temps) (list default))))))
                     ;; A default is (DEFAULT) here, a given value its temp.
                     (when trim
                       (loop while (and values (consp (car (last values))))
@@ -289,14 +301,15 @@ net: no trampoline)."
                     (mapcar (lambda (v) (if (consp v) (car v) v)) values)))))))))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%positional-call))
 
-(defmacro %define-positional (name positional n-required keys &optional trim)
+(defmacro %define-positional (name positional n-required keys &optional short short-keys trim)
   "Give NAME, a function of N-REQUIRED arguments and the keyword arguments
 KEYS ((keyword default) entries, defaults constant), a compiler macro that
-calls POSITIONAL instead when the keywords of a call are literal.  TRIM:
-POSITIONAL's arguments after the required ones are optional, with KEYS's
-defaults, and a call leaves out the trailing ones not given."
+calls POSITIONAL instead when the keywords of a call are literal, or SHORT
+(of the N-REQUIRED arguments and SHORT-KEYS, in the order of KEYS) when
+only SHORT-KEYS are given.  TRIM: the functions take the keyword values
+as optional arguments, and a call leaves out the trailing ones not given."
   `(define-compiler-macro ,name (&whole form &rest args)
-     (%positional-call form ',positional ,n-required ',keys args ,trim)))
+     (%positional-call form ',positional ,n-required ',keys args ',short ',short-keys ,trim)))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%define-positional))
 
 ;;; ECL inlines a function declared INLINE only in the file defining it: a
