@@ -412,7 +412,8 @@ reply sent to it reaches it."
       (signals type-error (%dg-send-range a (make-octets 2) to port)) ; END 4 past 2
       (signals net:invalid-address (%dg-send-any a buf (make-octets 16) port))
       (signals net:invalid-address (%dg-send-any a buf "::1" port))
-      (signals error (%dg-send-any a buf 42 port))
+      (signals error (%dg-send-any a buf :nowhere port))
+      (signals error (%dg-send-any a buf '(127 0 0) port))
       (signals error (%dg-send-any a buf a port))
       (signals type-error (%dg-receive-any :no-socket buf sender 1))
       (signals type-error (%dg-receive-any b '(1 2) sender 1))
