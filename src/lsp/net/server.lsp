@@ -146,9 +146,9 @@ without the generic function's dispatch per connection."
   (setf (threaded-server-running server)
         (delete socket (threaded-server-running server) :count 1))
   (incf (threaded-server-handled server))
-  (%room server))
+  (%wake-acceptor server))
 
-(defun %room (server)
+(defun %wake-acceptor (server)
   "Wake an acceptor waiting for room (:ON-FULL :WAIT).  Holding the lock."
   (when (eq (threaded-server-on-full server) :wait)
     (mp:condition-variable-broadcast (threaded-server-cv server))))
@@ -165,7 +165,7 @@ the lock that finds it held is dear."
         (%served server done))
       (incf (threaded-server-idle server))
       ;; One more idle thread: an acceptor waiting for room goes on.
-      (%room server)
+      (%wake-acceptor server)
       (loop while (and (null (threaded-server-queue server))
                        (not (threaded-server-stopping server)))
             do (mp:condition-variable-wait (threaded-server-work-cv server) lock))
@@ -174,7 +174,7 @@ the lock that finds it held is dear."
         (let ((s (pop (threaded-server-queue server))))
           (push s (threaded-server-running server))
           ;; Room in the queue: an acceptor waiting for it goes on.
-          (%room server)
+          (%wake-acceptor server)
           s)))))
 
 (defun %worker (server)
