@@ -32,7 +32,6 @@
 
 (defconstant +buffer-size+ 65536)
 
-(deftype octets () '(simple-array (unsigned-byte 8) (*)))
 
 (defun octet-buffer ()
   (make-array +buffer-size+ :element-type '(unsigned-byte 8)))
@@ -56,7 +55,6 @@
 
 (defun echo-blocking (socket buffer discard)
   "Receive what SOCKET has, send it all back (unless DISCARD), until end of file."
-  (declare (type octets buffer))
   (loop for n = (net:receive socket buffer)
         until (eql n 0)
         unless discard do (net:send socket buffer :end n)))
@@ -66,7 +64,6 @@
 octet, READ-AVAILABLE takes what else is there.  A read that filled
 BUFFER may have left more: then READ-AVAILABLE again, without waiting
 (a bulk sender's data then goes straight into BUFFER)."
-  (declare (type octets buffer))
   (let ((end 0))
     (declare (fixnum end))
     (loop
@@ -128,7 +125,6 @@ reads), so that one busy connection does not starve the others.")
   "Receive what SOCKET has and drop it; close SOCKET at end of file.  A
 receive that fills BUFFER may have left more: receive again, without
 going back to the loop for another readiness event."
-  (declare (type octets buffer))
   (dotimes (i +receives-per-event+)
     (let ((n (net:receive socket buffer)))
       (cond ((null n) (return))
