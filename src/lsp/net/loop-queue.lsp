@@ -70,7 +70,7 @@ done after the drain, and call ON-DRAIN."
 
 (defun %check-octets (buffer start end)
   "A TYPE-ERROR unless BUFFER is an octet vector holding [START,END)."
-  (unless (and (typep buffer '(vector (unsigned-byte 8))) (<= end (length buffer)))
+  (unless (<= end (net-sys:%octets-length buffer))  ; -1 if no octet vector
     (error 'type-error :datum buffer :expected-type `(vector (unsigned-byte 8) ,end)))
   (unless (<= 0 start end)
     (error 'type-error :datum start :expected-type `(integer 0 ,end))))

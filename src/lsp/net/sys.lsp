@@ -249,10 +249,15 @@ loads and compares, where TYPEP of a structure type is a call."
 ;;; The length of OBJECT (a variable) if it is a vector of (unsigned-byte
 ;;; 8), else -1: a type test and a load, where TYPEP of that array type is
 ;;; a call of CL:TYPEP.
+(eval-when (:compile-toplevel :load-toplevel :execute)
+  (defparameter +octet-vector-test+
+    "(ecl_t_of(#0) == t_vector && (#0)->vector.elttype == ecl_aet_b8)"
+    "The C test of %OCTETS-LENGTH and %OCTET-ARRAY-P: a vector of (unsigned-byte 8)."))
+
 (defmacro %octets-length (object)
   (check-type object symbol)
   `(ffi:c-inline (,object) (:object) :fixnum
-                 "((ecl_t_of(#0) == t_vector && (#0)->vector.elttype == ecl_aet_b8) ? (cl_fixnum) (#0)->vector.fillp : -1)"
+                 ,(format nil "(~a ? (cl_fixnum) (#0)->vector.fillp : -1)" +octet-vector-test+)
                  :one-liner t :side-effects nil))
 (eval-when (:compile-toplevel :load-toplevel :execute) (export '%octets-length))
 
@@ -331,8 +336,7 @@ LAMBDA-LIST has required arguments only."
 ;;; system, thousands of instructions), and a copy that is one memmove.
 (defmacro %octet-array-p (object)
   "True if OBJECT is a vector of (UNSIGNED-BYTE 8), simple or not."
-  `(ffi:c-inline (,object) (:object) :bool
-                 "(ecl_t_of(#0) == t_vector && (#0)->vector.elttype == ecl_aet_b8)"
+  `(ffi:c-inline (,object) (:object) :bool ,+octet-vector-test+
                  :one-liner t :side-effects nil))
 (defmacro %copy-octets (to to-start from from-start count)
   "Copy COUNT octets from FROM at FROM-START to TO at TO-START (octet
