@@ -33,14 +33,11 @@ it is no address object (not a fixnum if the slot has no location)."
       (when (eq (car e) class) (return (cdr e))))))
 
 (defun %send-to-args (socket family address)
-  "%SOCKADDR-ARGS, remembered per address object.  An octet vector of
-the family's length (RECEIVE-FROM's :SENDER-OCTETS given back) goes to
-the glue as it is, so that replying to it conses nothing."
+  "%SOCKADDR-ARGS, remembered per address object.  ADDRESS is not an
+octet vector of the family's length: %SEND-TO passes those as they are."
   (declare (optimize (speed 3) (safety 0)))
   (let ((loc nil))
-    (cond ((eql (net-sys:%octets-length address) (case family (:ipv4 4) (:ipv6 16) (t -2)))
-           (values address 0))
-          ((and (si:instancep address) (setf loc (%address-form-location address)))
+    (cond ((and (si:instancep address) (setf loc (%address-form-location address)))
            ;; Kept on the address itself, like a socket's reset: no weak
            ;; synchronized hash table written under load.  Addresses are
            ;; immutable.
@@ -66,7 +63,9 @@ the glue as it is, so that replying to it conses nothing."
     (unless (%port-p port) (%check-port port))
     (multiple-value-bind (addr scope)
         (cond ((null address) (values nil nil))
-              ;; An octet vector of the family's length: as it is.
+              ;; An octet vector of the family's length (RECEIVE-FROM's
+              ;; :SENDER-OCTETS given back): as it is, so that replying
+              ;; to it conses nothing.
               ((eql (net-sys:%octets-length address)
                     (let ((family (%slot-at socket e 5)))
                       (cond ((eq family :ipv4) 4) ((eq family :ipv6) 16) (t -2))))
