@@ -157,13 +157,21 @@ int net_loop_timeout(net_loop *l) {
   return t;
 }
 
-int net_loop_run_nowait(net_loop *l) {
+static int net__run(net_loop *l, uv_run_mode mode) {
   size_t before = l->count;
   uv_ref((uv_handle_t *) &l->async);
-  uv_run(&l->uv, UV_RUN_NOWAIT);
+  uv_run(&l->uv, mode);
   uv_unref((uv_handle_t *) &l->async);
   l->last_pass = l->count - before;
   return uv_loop_alive(&l->uv);
+}
+
+int net_loop_run_nowait(net_loop *l) {
+  return net__run(l, UV_RUN_NOWAIT);
+}
+
+int net_loop_run_once(net_loop *l) {
+  return net__run(l, UV_RUN_ONCE);
 }
 
 int net_loop_busy(const net_loop *l) {

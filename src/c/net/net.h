@@ -410,11 +410,16 @@ int net_loop_backend_fd(const net_loop *l);
 int net_loop_timeout(net_loop *l);
 /* One pass of uv_run(UV_RUN_NOWAIT); non-zero while something is watched. */
 int net_loop_run_nowait(net_loop *l);
+/* One pass of uv_run(UV_RUN_ONCE): waits in epoll_wait, one system call,
+ * until an event, a wake-up or the next timer; same result.  libuv retries
+ * the wait when a signal interrupts it: a caller that must wake for a
+ * signal calls net_loop_wake() from its handler (it is async-signal-safe). */
+int net_loop_run_once(net_loop *l);
 /* True when the last pass recorded several events: under load another
  * pass without waiting likely finds more, and saves the wait's syscall. */
 int net_loop_busy(const net_loop *l);
 int net_loop_alive(const net_loop *l);
-/* Thread-safe: wake the loop (a NET_EV_WAKE event, coalesced), or also ask
+/* Thread-safe, and net_loop_wake async-signal-safe: wake the loop (a NET_EV_WAKE event, coalesced), or also ask
  * it to stop (net_loop_stop_requested then answers 1, once). */
 int net_loop_wake(net_loop *l);
 int net_loop_stop(net_loop *l);

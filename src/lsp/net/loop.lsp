@@ -132,6 +132,9 @@ calls the generic function for LOGTEST even on fixnums)."
 
 (defun %loop-pointer (loop)
   "LOOP's C pointer, after checking it is open and this thread owns it."
+  (declare (optimize speed (safety 0)))
+  (unless (event-loop-p loop)
+    (error 'type-error :datum loop :expected-type 'event-loop))
   (let ((p (event-loop-pointer loop)))
     (unless p
       (%loop-error loop "the event loop is closed"))
@@ -163,7 +166,9 @@ that a later event of the batch for the old object is not given to a new one."
       (push id (event-loop-deferred-ids loop))
       (push id (event-loop-free-ids loop))))
 
+(declaim (inline %end-batch))
 (defun %end-batch (loop)
+  (declare (optimize speed (safety 0)) (type event-loop loop))
   (setf (event-loop-batch-pos loop) 0 (event-loop-batch-end loop) 0)
   (when (event-loop-deferred-ids loop)
     (setf (event-loop-free-ids loop) (nconc (event-loop-deferred-ids loop)
@@ -434,6 +439,7 @@ one goes on with the next event."
                 ((%bits-p mask +ev-signal+) (%signal-event loop object))
                 (t (%watcher-event loop object mask)))))))
 
+(declaim (inline %dispatch))
 (defun %dispatch (loop)
   "Dispatch the rest of the current batch.  The events are dispatched in a
 CATCH that the restarts of %CALLBACK-ERROR throw to, made once per batch
@@ -461,9 +467,10 @@ RUN-EVENT-LOOP leaves the rest of the batch to the next pass."
 
 (defun %pass (loop wait-ms)
   "One pass: dispatch what is left of an interrupted batch, or wait up to
-WAIT-MS, run libuv once and dispatch every event it recorded."
-  (declare (fixnum wait-ms))
-  (let ((p (%loop-pointer loop)))
+WAIT-MS, run libuv once and dispatch every event it recorded.  LOOP's owner
+was checked by the caller, once per call of it."
+  (declare (optimize speed (safety 0)) (type event-loop loop) (fixnum wait-ms))
+  (let ((p (or (event-loop-pointer loop) (%loop-error loop "the event loop is closed"))))
     (if (< (event-loop-batch-pos loop) (event-loop-batch-end loop))
         (%dispatch loop)
         (when (plusp (the fixnum (net-sys:loop-pass p wait-ms)))

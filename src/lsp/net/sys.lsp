@@ -188,7 +188,8 @@ watched socket at that moment.")
 (define-primitive loop-close (loop) "netsys_loop_close"
   "Free LOOP (its watchers and timers freed first); T, or NIL if it was freed already.")
 (define-primitive loop-pass (loop wait-ms) "netsys_loop_pass"
-  "Wait up to WAIT-MS ms (-1 forever, 0 not) with interrupts able to run, then one uv_run(UV_RUN_NOWAIT); the number of events recorded.")
+  "Wait up to WAIT-MS ms (-1 forever, 0 not) with interrupts able to run, and run libuv once; the number of events recorded."
+  :env t)
 (define-primitive loop-take (loop vector) "netsys_loop_take"
   "Copy recorded events into VECTOR, a (simple-array fixnum (*)), as id, events pairs; the number of events.")
 (define-primitive loop-wake (loop) "netsys_loop_wake"

@@ -90,13 +90,24 @@ cl_object netsys_loop_close(cl_object loop) {
 
 /* One pass: wait (up to WAIT-MS milliseconds, -1 forever, 0 not at all,
  * and no longer than the loop's next timer) with ECL's interrupts able to
- * run, then uv_run(UV_RUN_NOWAIT).  libuv itself retries epoll_wait on
- * EINTR; waiting here on its backend fd instead lets mp:interrupt-process
- * and Ctrl-C run at once.  Returns the number of events recorded. */
-cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms) {
-  const cl_env_ptr env = ecl_process_env();
+ * run, then run libuv once.  A wait without end is libuv's own epoll_wait
+ * (uv_run(UV_RUN_ONCE)), which an interrupt wakes (interrupt.c).  A
+ * bounded wait, or where interrupts cannot wake epoll_wait, is a ppoll on
+ * libuv's backend fd, then uv_run(UV_RUN_NOWAIT): libuv itself retries
+ * epoll_wait on EINTR, the ppoll lets mp:interrupt-process and Ctrl-C run
+ * at once.  Returns the number of events recorded. */
+cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms) {
   net_loop *l = NETSYS__LOOP(loop);
   int ms = netsys__int(wait_ms, -1, INT32_MAX, "(INTEGER -1 2147483647)");
+  if (ms < 0 && net_loop_pending(l) == 0 && net_loop_alive(l)) {
+    int done;
+    ecl_disable_interrupts_env(env);
+    done = netsys__run_once(env, l);
+    /* Interrupts that arrived while waiting run here; we hold nothing. */
+    ecl_enable_interrupts_env(env);
+    if (done)
+      return ecl_make_fixnum((cl_fixnum) net_loop_pending(l));
+  }
   if (ms != 0 && net_loop_pending(l) == 0 && net_loop_busy(l)) {
     NETSYS__QUIET(env, net_loop_run_nowait(l));
     if (net_loop_pending(l) > 0)

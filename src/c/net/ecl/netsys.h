@@ -254,8 +254,16 @@ cl_object netsys_loop_new(void);
 cl_object netsys_loops_finalized(void);
 /* Registers the loop finalizer as a GC root; from netsys_init. */
 void netsys__loop_init(void);
+/* Puts a handler before ECL's for its interrupt signal, so that an
+ * interrupt wakes a loop waiting in netsys__run_once (interrupt.c); from
+ * netsys_init. */
+void netsys__interrupt_init(void);
+/* One pass of L that may wait until an event, a wake-up, an interrupt or
+ * L's next timer, in one epoll_wait; ENV's interrupts disabled by the
+ * caller.  0 (nothing done) where interrupts could not wake it. */
+int netsys__run_once(cl_env_ptr env, net_loop *l);
 cl_object netsys_loop_close(cl_object loop);
-cl_object netsys_loop_pass(cl_object loop, cl_object wait_ms);
+cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms);
 cl_object netsys_loop_take(cl_object loop, cl_object vector);
 cl_object netsys_loop_wake(cl_object loop);
 cl_object netsys_loop_stop(cl_object loop);
