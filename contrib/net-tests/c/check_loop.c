@@ -256,6 +256,79 @@ START_TEST(wake_and_stop_from_other_thread_coalesce) {
 }
 END_TEST
 
+/* The loop a signal handler wakes, as the glue's handler for ECL's
+ * interrupt signal does. */
+static net_loop *signal_loop;
+static volatile sig_atomic_t signal_seen;
+
+static void wake_on_signal(int sig) {
+  (void) sig;
+  signal_seen = 1;
+  net_loop_wake(signal_loop);
+}
+
+static void *signal_sender(void *p) {
+  usleep(50000);
+  pthread_kill(*(pthread_t *) p, SIGUSR2);
+  return NULL;
+}
+
+START_TEST(run_once_waits_in_libuv_until_a_handler_wakes_it) {
+  net_loop *l = new_loop();
+  net_timer *guard;
+  net_event ev[16];
+  struct sigaction sa, old;
+  pthread_t self = pthread_self(), t;
+  int64_t start;
+  size_t n, i, wakes = 0, timers = 0;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = wake_on_signal;
+  sigemptyset(&sa.sa_mask);
+  ck_assert_int_eq(sigaction(SIGUSR2, &sa, &old), 0);
+  signal_loop = l;
+  signal_seen = 0;
+  /* A guard timer bounds the wait: 5 s, should the wake-up be lost. */
+  ck_assert_int_eq(net_timer_start(l, 1, 5000, 0, &guard), 0);
+  start = net_now_ns();
+  ck_assert_int_eq(pthread_create(&t, NULL, signal_sender, &self), 0);
+  /* libuv retries epoll_wait after the signal: only the wake-up ends it. */
+  net_loop_run_once(l);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(signal_seen, 1);
+  ck_assert_int_lt(net_now_ns() - start, 2 * SECOND);
+  n = net_loop_take(l, ev, 16);
+  for (i = 0; i < n; i++) {
+    wakes += ev[i].id == NET_LOOP_ID && ev[i].events == NET_EV_WAKE;
+    timers += ev[i].events == NET_EV_TIMER;
+  }
+  ck_assert_uint_eq(wakes, 1);
+  ck_assert_uint_eq(timers, 0);
+  sigaction(SIGUSR2, &old, NULL);
+  net_timer_free(guard);
+  net_loop_run_nowait(l);
+  ck_assert_int_eq(net_loop_close(l), 0);
+}
+END_TEST
+
+START_TEST(run_once_returns_at_the_next_timer) {
+  net_loop *l = new_loop();
+  net_timer *timer;
+  net_event ev[16];
+  int64_t start = net_now_ns(), took;
+  ck_assert_int_eq(net_timer_start(l, 7, 30, 0, &timer), 0);
+  net_loop_run_once(l);
+  took = net_now_ns() - start;
+  ck_assert_uint_eq(net_loop_take(l, ev, 16), 1);
+  ck_assert_int_eq(ev[0].id, 7);
+  ck_assert_int_eq(ev[0].events, NET_EV_TIMER);
+  ck_assert_int_ge(took, 25 * 1000000LL);
+  ck_assert_int_lt(took, 2 * SECOND);
+  net_timer_free(timer);
+  net_loop_run_nowait(l);
+  ck_assert_int_eq(net_loop_close(l), 0);
+}
+END_TEST
+
 START_TEST(queue_grows_and_is_taken_in_order) {
   net_loop *l = new_loop();
   net_timer *t[600];
@@ -414,6 +487,8 @@ Suite *loop_suite(void) {
   tcase_add_test(tc, refused_connect_is_reported_as_write);
   tcase_add_test(tc, timers_once_and_repeating);
   tcase_add_test(tc, wake_and_stop_from_other_thread_coalesce);
+  tcase_add_test(tc, run_once_waits_in_libuv_until_a_handler_wakes_it);
+  tcase_add_test(tc, run_once_returns_at_the_next_timer);
   tcase_add_test(tc, queue_grows_and_is_taken_in_order);
   tcase_add_test(tc, lookup_of_literal_and_localhost);
   tcase_add_test(tc, lookup_freed_while_running_is_harmless);
