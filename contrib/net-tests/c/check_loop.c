@@ -329,6 +329,28 @@ START_TEST(run_once_returns_at_the_next_timer) {
 }
 END_TEST
 
+START_TEST(run_once_does_not_wait_after_a_due_timer_recorded) {
+  net_loop *l = new_loop();
+  net_timer *due, *guard;
+  net_event ev[16];
+  int64_t start;
+  ck_assert_int_eq(net_timer_start(l, 1, 1, 0, &due), 0);
+  ck_assert_int_eq(net_timer_start(l, 2, 5000, 0, &guard), 0);
+  usleep(20000);
+  /* libuv runs the due timer first, then would poll until the guard. */
+  start = net_now_ns();
+  net_loop_run_once(l);
+  ck_assert_int_lt(net_now_ns() - start, 2 * SECOND);
+  ck_assert_uint_eq(net_loop_take(l, ev, 16), 1);
+  ck_assert_int_eq(ev[0].id, 1);
+  ck_assert_int_eq(ev[0].events, NET_EV_TIMER);
+  net_timer_free(due);
+  net_timer_free(guard);
+  net_loop_run_nowait(l);
+  ck_assert_int_eq(net_loop_close(l), 0);
+}
+END_TEST
+
 START_TEST(queue_grows_and_is_taken_in_order) {
   net_loop *l = new_loop();
   net_timer *t[600];
@@ -489,6 +511,7 @@ Suite *loop_suite(void) {
   tcase_add_test(tc, wake_and_stop_from_other_thread_coalesce);
   tcase_add_test(tc, run_once_waits_in_libuv_until_a_handler_wakes_it);
   tcase_add_test(tc, run_once_returns_at_the_next_timer);
+  tcase_add_test(tc, run_once_does_not_wait_after_a_due_timer_recorded);
   tcase_add_test(tc, queue_grows_and_is_taken_in_order);
   tcase_add_test(tc, lookup_of_literal_and_localhost);
   tcase_add_test(tc, lookup_freed_while_running_is_harmless);

@@ -162,6 +162,22 @@ returns PREDICATE's last value."
       (is (= 1 once))
       (is (= 3 rep)))))
 
+(test more-events-in-one-pass-than-a-batch-holds
+  ;; 3,000 timers due at once: one pass of libuv records them all, more
+  ;; than the loop's event vector holds; every one is dispatched, once, in
+  ;; that one pass.
+  (net:with-event-loop (l)
+    (let* ((n 3000)
+           (fired (make-array n :element-type 'bit :initial-element 0)))
+      (is (< (floor (length (net::event-loop-events l)) 2) n))
+      (dotimes (i n)
+        (let ((i i))
+          (net:add-timer l (lambda () (incf (sbit fired i))) 0.02)))
+      (sleep 0.05)
+      (net:run-event-loop l :mode :once)
+      (is (= n (count 1 fired)))
+      (is (null (net:run-event-loop l :mode :nowait))))))
+
 (test call-in-loop-from-threads-runs-each-once-in-order
   (net:with-event-loop (l)
     (let ((got nil)

@@ -11,6 +11,7 @@
 struct net_loop {
   uv_loop_t uv;
   uv_async_t async;
+  uv_prepare_t prepare;  /* a pass that has recorded events does not wait */
   net_event *queue;      /* events recorded since the caller last took them */
   size_t count, taken, cap;
   atomic_int stop;       /* set by net_loop_stop from any thread */
@@ -93,6 +94,28 @@ static void net__async_cb(uv_async_t *a) {
   net__record(a->data, NET_LOOP_ID, NET_EV_WAKE);
 }
 
+/* Runs just before libuv polls.  Timers due at the start of the pass have
+ * recorded their events already: then the poll must not wait (it would
+ * wait for the next event with them undelivered).  uv_stop makes libuv's
+ * timeout 0 for this pass only. */
+static void net__prepare_cb(uv_prepare_t *p) {
+  net_loop *l = p->data;
+  if (l->count > l->taken)
+    uv_stop(&l->uv);
+}
+
+static void net__close_walk(uv_handle_t *h, void *arg) {
+  (void) arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* Closes every handle of L and runs the close callbacks. */
+static void net__close_all(net_loop *l) {
+  uv_walk(&l->uv, net__close_walk, NULL);
+  uv_run(&l->uv, UV_RUN_DEFAULT);
+}
+
 int net_loop_new(net_loop **out) {
   net_loop *l = calloc(1, sizeof(*l));
   int r;
@@ -104,8 +127,14 @@ int net_loop_new(net_loop **out) {
   r = l->queue ? uv_loop_init(&l->uv) : NET_ENOMEM;
   if (r == 0) {
     r = uv_async_init(&l->uv, &l->async, net__async_cb);
-    if (r < 0)
+    if (r == 0) {
+      uv_prepare_init(&l->uv, &l->prepare);
+      r = uv_prepare_start(&l->prepare, net__prepare_cb);
+    }
+    if (r < 0) {
+      net__close_all(l);
       uv_loop_close(&l->uv);
+    }
   }
   if (r < 0) {
     free(l->queue);
@@ -113,25 +142,21 @@ int net_loop_new(net_loop **out) {
     return r;
   }
   l->async.data = l;
-  /* The wake-up handle alone does not keep the loop alive. */
+  l->prepare.data = l;
+  /* Neither the wake-up handle nor the prepare handle keeps the loop alive. */
   uv_unref((uv_handle_t *) &l->async);
+  uv_unref((uv_handle_t *) &l->prepare);
   atomic_init(&l->stop, 0);
   *out = l;
   return 0;
 }
 
-static void net__close_walk(uv_handle_t *h, void *arg) {
-  (void) arg;
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
 
 /* Every watcher and timer must have been freed by the owner first; what is
  * left (the wake-up handle, lookups still running) is closed here. */
 int net_loop_close(net_loop *l) {
   int r;
-  uv_walk(&l->uv, net__close_walk, NULL);
-  uv_run(&l->uv, UV_RUN_DEFAULT);
+  net__close_all(l);
   r = uv_loop_close(&l->uv);
   if (r < 0)
     return r;

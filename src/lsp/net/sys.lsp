@@ -187,8 +187,8 @@ to leave: a host lookup was running, or the loop's thread was closing a
 watched socket at that moment.")
 (define-primitive loop-close (loop) "netsys_loop_close"
   "Free LOOP (its watchers and timers freed first); T, or NIL if it was freed already.")
-(define-primitive loop-pass (loop wait-ms) "netsys_loop_pass"
-  "Wait up to WAIT-MS ms (-1 forever, 0 not) with interrupts able to run, and run libuv once; the number of events recorded."
+(define-primitive loop-pass (loop wait-ms vector) "netsys_loop_pass"
+  "Wait up to WAIT-MS ms (-1 forever, 0 not) with interrupts able to run, run libuv once and copy the events recorded into VECTOR as LOOP-TAKE does; their count (LOOP-TAKE takes the rest when VECTOR was filled)."
   :env t)
 (define-primitive loop-take (loop vector) "netsys_loop_take"
   "Copy recorded events into VECTOR, a (simple-array fixnum (*)), as id, events pairs; the number of events.")

@@ -88,6 +88,8 @@ cl_object netsys_loop_close(cl_object loop) {
   return ECL_T;
 }
 
+static cl_object take_into(net_loop *l, cl_object vector);
+
 /* One pass: wait (up to WAIT-MS milliseconds, -1 forever, 0 not at all,
  * and no longer than the loop's next timer) with ECL's interrupts able to
  * run, then run libuv once.  A wait without end is libuv's own epoll_wait
@@ -95,8 +97,10 @@ cl_object netsys_loop_close(cl_object loop) {
  * bounded wait, or where interrupts cannot wake epoll_wait, is a ppoll on
  * libuv's backend fd, then uv_run(UV_RUN_NOWAIT): libuv itself retries
  * epoll_wait on EINTR, the ppoll lets mp:interrupt-process and Ctrl-C run
- * at once.  Returns the number of events recorded. */
-cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms) {
+ * at once.  The events recorded are copied into VECTOR as by
+ * netsys_loop_take; returns their count.  When it fills VECTOR, more may
+ * wait: netsys_loop_take takes them. */
+cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms, cl_object vector) {
   net_loop *l = NETSYS__LOOP(loop);
   int ms = netsys__int(wait_ms, -1, INT32_MAX, "(INTEGER -1 2147483647)");
   if (ms < 0 && net_loop_pending(l) == 0 && net_loop_alive(l)) {
@@ -106,12 +110,12 @@ cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms) {
     /* Interrupts that arrived while waiting run here; we hold nothing. */
     ecl_enable_interrupts_env(env);
     if (done)
-      return ecl_make_fixnum((cl_fixnum) net_loop_pending(l));
+      return take_into(l, vector);
   }
   if (ms != 0 && net_loop_pending(l) == 0 && net_loop_busy(l)) {
     NETSYS__QUIET(env, net_loop_run_nowait(l));
     if (net_loop_pending(l) > 0)
-      return ecl_make_fixnum((cl_fixnum) net_loop_pending(l));
+      return take_into(l, vector);
   }
   /* Nothing watched (maybe since the pass just run closed the last
    * handle): a wait without end could only be ended by call-in-loop. */
@@ -130,15 +134,14 @@ cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms) {
     ecl_enable_interrupts_env(env);
   }
   NETSYS__QUIET(env, net_loop_run_nowait(l));
-  return ecl_make_fixnum((cl_fixnum) net_loop_pending(l));
+  return take_into(l, vector);
 }
 
 /* Copies the recorded events into VECTOR, a (simple-array fixnum (*)) --
  * which ECL stores as 64-bit integers (ext:integer64) -- as
  * id, events, id, events ...: one crossing for a whole batch.  Returns the
  * number of events copied. */
-cl_object netsys_loop_take(cl_object loop, cl_object vector) {
-  net_loop *l = NETSYS__LOOP(loop);
+static cl_object take_into(net_loop *l, cl_object vector) {
   net_event ev[256];
   size_t room, n, i, total = 0;
   int64_t *out;
@@ -154,6 +157,10 @@ cl_object netsys_loop_take(cl_object loop, cl_object vector) {
     total += n;
   }
   return ecl_make_fixnum((cl_fixnum) total);
+}
+
+cl_object netsys_loop_take(cl_object loop, cl_object vector) {
+  return take_into(NETSYS__LOOP(loop), vector);
 }
 
 cl_object netsys_loop_wake(cl_object loop) {

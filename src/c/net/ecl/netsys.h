@@ -263,7 +263,7 @@ void netsys__interrupt_init(void);
  * caller.  0 (nothing done) where interrupts could not wake it. */
 int netsys__run_once(cl_env_ptr env, net_loop *l);
 cl_object netsys_loop_close(cl_object loop);
-cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms);
+cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms, cl_object vector);
 cl_object netsys_loop_take(cl_object loop, cl_object vector);
 cl_object netsys_loop_wake(cl_object loop);
 cl_object netsys_loop_stop(cl_object loop);
