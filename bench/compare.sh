@@ -51,6 +51,7 @@ var() { echo "$1" | tr - _; }
 # sets pid_NAME and port_NAME (empty when it did not start).
 launch() {
   v=$(var "$1") log=$out/compare-$1-$2.out
+  rm -f "$log"                  # else a port of an earlier run may be read
   server_exec "$1" "$2" prlimit --nofile="$nofile:$nofile" $server_pin >"$log" 2>&1 </dev/null &
   p=$!
   running="$running $p"

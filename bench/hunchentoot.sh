@@ -38,6 +38,7 @@ net_pid=; bundled_pid=; pool_pid=
 # start NAME: start the example as server NAME; sets NAME_pid, NAME_port.
 start() {
   log=$out/hunchentoot-$1.out
+  rm -f "$log"                  # else a port of an earlier run may be read
   backend=net; taskmaster=thread
   case $1 in bundled) backend=bundled ;; pool) taskmaster=pool ;; esac
   env NET_FAS="$builddir/net.fas" HUNCHENTOOT_PORT=0 HUNCHENTOOT_BACKEND="$backend" \

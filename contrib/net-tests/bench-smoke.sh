@@ -27,6 +27,9 @@ key() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # start NAME MODE: start server NAME for MODE; sets pid and port, or
 # returns 1.
 start() {
+  # Emptied here: the background redirection may truncate it only after
+  # server_port has read the last server's port.
+  : >"$out"
   (server_exec "$1" "$2") >"$out" 2>&1 </dev/null &
   pid=$!
   port=$(server_port "$out" "$pid") && return 0

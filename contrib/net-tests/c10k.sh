@@ -30,6 +30,9 @@ start_server() {
   out=$builddir/c10k-server.out
   nofile=$1
   shift
+  # Emptied here, not by the redirection below: that one runs in the
+  # background child, and the loop could read the last server's port.
+  : >"$out"
   prlimit --nofile="$nofile:$nofile" env NET_FAS="$builddir/net.fas" C10K_ECHO_PORT=0 "$@" \
     "$ECL" --norc --load "$fas" >"$out" 2>&1 </dev/null &
   pid=$!
