@@ -217,7 +217,10 @@ cl_object netsys_recv_from_into_env(cl_env_ptr env, cl_object handle, cl_object 
   k = net_sockaddr_split(&t.addr, from, &scope, &port);
   if (k != (int) n)
     netsys_raise(NET_EAFNOSUPPORT, "recvfrom", sock);
-  memcpy(out, from, n);
+  if (n == 4) /* constant sizes: inline copies, not a call of memcpy */
+    memcpy(out, from, 4);
+  else
+    memcpy(out, from, 16);
   return ecl_make_fixnum((cl_fixnum) r + ((cl_fixnum) (t.truncated != 0) << 32) +
                          ((cl_fixnum) port << 33));
 }
