@@ -321,6 +321,40 @@
     (is (eq t (close c :abort t)))
     (signals net:connection-reset (receive s (make-octets 4)))))
 
+(test non-blocking-transfers-keep-their-results-and-conditions
+  ;; A non-blocking call is one system call tried at once, not the waiting
+  ;; path: each of its outcomes still comes back the same.
+  (with-tcp-pair (c s :timeout 5)
+    (setf (net:socket-blocking-p s) nil (net:socket-blocking-p c) nil)
+    (let ((in (make-octets 8)))
+      (is (null (receive s in)))                              ; nothing there
+      (is (eql 3 (send c (octets 1 2 3))))
+      (is (eql 3 (loop repeat 500 for n = (receive s in :start 2)
+                       when n return n do (sleep 0.01))))
+      (is (equalp (octets 0 0 1 2 3) (subseq in 0 5)))
+      (is (null (receive s in)))                              ; drained again
+      ;; Blocking again, the socket waits for data after that would-block.
+      (setf (net:socket-blocking-p s) t)
+      (send c (octets 9))
+      (is (eql 1 (receive s in :timeout 5)))
+      (setf (net:socket-blocking-p s) nil)
+      (signals type-error (receive s in :start 9))
+      (signals type-error (send c (make-array 2 :initial-element 0)))
+      (close c :abort t)
+      (is (typep (loop repeat 500
+                       do (handler-case (receive s in)
+                            (error (e) (return e)))
+                          (sleep 0.01))
+                 'net:connection-reset))
+      (close s)
+      (signals net:socket-closed (receive s in))
+      (signals net:socket-closed (send s in))))
+  (let ((u (net:make-socket :type :datagram)))
+    (setf (net:socket-blocking-p u) nil)
+    (close u)
+    (signals net:socket-closed (net:send-to u (octets 1) "127.0.0.1" :port 9))
+    (signals net:socket-closed (net:receive-from u (make-octets 4)))))
+
 (test connect-times-out-on-a-full-backlog
   ;; A listener with backlog 0 that never accepts: once its queue is full,
   ;; SYNs are dropped and connect waits.

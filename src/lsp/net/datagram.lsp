@@ -71,7 +71,7 @@ octet vector of the family's length: %SEND-TO passes those as they are."
                       (cond ((eq family :ipv4) 4) ((eq family :ipv6) 16) (t -2))))
                (values address 0))
               (t (%send-to-args socket (%slot-at socket e 5) address)))
-      (multiple-value-bind (handle deadline) (%call-args socket timeout)
+      (multiple-value-bind (handle deadline) (%call-args-at socket e timeout)
         (net-sys:send-to handle buffer start end (%flags out-of-band nil) addr port
                          scope deadline socket)))))
 

@@ -228,23 +228,26 @@ Nested deadlines take the earlier."
             (*deadline* (if *deadline* (min *deadline* ,d) ,d)))
        ,@body)))
 
+(net-sys:%defun-inline %call-args-at (socket e timeout)
+  "%CALL-ARGS with E, SOCKET's entry of *SLOT-LOCATIONS*, already at hand."
+  (declare (optimize (speed 3) (safety 0)) (simple-vector e))
+  (values (%slot-at socket e 1)
+          (if (not (%slot-at socket e 2))
+              -1
+              (let ((ns (if timeout (%seconds->ns timeout) (%slot-at socket e 3))))
+                (if ns
+                    (let ((d (%ns-from-now ns)) (dl *deadline*))
+                      (declare (fixnum d))
+                      (if dl (min d (the fixnum dl)) d))
+                    *deadline*)))
+          (and (svref e 4) (%slot-at socket e 4))))
+
 (net-sys:%defun-inline %call-args (socket timeout)
   "The handle and the deadline argument of a primitive called on SOCKET:
 -1 non-blocking, NIL forever, or the earliest of TIMEOUT (or the socket's
 default) and *DEADLINE*; third, SOCKET's stream state or NIL."
   (declare (optimize (speed 3) (safety 0)))
-  (let ((e (%slot-locations socket)))
-    (declare (simple-vector e))
-    (values (%slot-at socket e 1)
-            (if (not (%slot-at socket e 2))
-                -1
-                (let ((ns (if timeout (%seconds->ns timeout) (%slot-at socket e 3))))
-                  (if ns
-                      (let ((d (%ns-from-now ns)) (dl *deadline*))
-                        (declare (fixnum d))
-                        (if dl (min d (the fixnum dl)) d))
-                      *deadline*)))
-            (and (svref e 4) (%slot-at socket e 4)))))
+  (%call-args-at socket (%slot-locations socket) timeout))
 
 ;;; Raw calls and the stream keep each direction's bytes in order: SEND
 ;;; sends the stream's buffered output first, RECEIVE takes the stream's
@@ -516,6 +519,8 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
 
 (defun %send (socket buffer &optional end (start 0) out-of-band timeout)
   "SEND with its arguments positional, most used first."
+  ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
+  (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
     (when (and ss (not out-of-band))
       (%flush-stream-output socket ss))
@@ -543,6 +548,8 @@ SIGPIPE."
 
 (defun %receive (socket buffer &optional end (start 0) out-of-band peek wait-all timeout)
   "RECEIVE with its arguments positional, most used first."
+  ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
+  (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
     (if (or wait-all (and ss (not out-of-band)))
         (%receive-slowly socket handle deadline ss buffer start end out-of-band peek wait-all)

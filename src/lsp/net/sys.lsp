@@ -64,10 +64,12 @@ ecl_process_env in the glue)."
   "shutdown(2) with HOW 0, 1 or 2.")
 (define-primitive socket-name (handle peer-p socket) "netsys_socket_name"
   "getsockname(2) or getpeername(2): (octets port scope), or NIL.")
-(define-primitive send (handle buffer start end flags deadline socket) "netsys_send"
-  "One send(2) from BUFFER[START,END): the count sent, or NIL if it would block.")
-(define-primitive recv (handle buffer start end flags deadline socket) "netsys_recv"
-  "One recv(2) into BUFFER[START,END): the count, 0 at end of file, NIL if it would block.")
+(define-primitive send (handle buffer start end flags deadline socket) "netsys_send_env"
+  "One send(2) from BUFFER[START,END): the count sent, or NIL if it would block."
+  :env t)
+(define-primitive recv (handle buffer start end flags deadline socket) "netsys_recv_env"
+  "One recv(2) into BUFFER[START,END): the count, 0 at end of file, NIL if it would block."
+  :env t)
 (define-primitive socket-at-mark (handle socket) "netsys_socket_at_mark"
   "sockatmark(3): true if the next octet to read is at the out-of-band mark.")
 (define-primitive set-abortive (handle socket) "netsys_set_abortive"
@@ -84,8 +86,10 @@ ecl_process_env in the glue)."
   "netsys_send_to_env"
   "One sendto(2) of BUFFER[START,END) to ADDRESS (octets, or a Unix name): the count, or NIL."
   :env t)
-(define-primitive recv-from (handle buffer start end flags deadline socket) "netsys_recv_from"
-  "One recvfrom(2): (count truncated-p . sender), or NIL if it would block.")
+(define-primitive recv-from (handle buffer start end flags deadline socket)
+  "netsys_recv_from_env"
+  "One recvfrom(2): (count truncated-p . sender), or NIL if it would block."
+  :env t)
 (define-primitive recv-from-into (handle buffer start end flags deadline socket octets)
   "netsys_recv_from_into_env"
   "One recvfrom(2), the sender's octets into OCTETS: count + truncated-p * 2^32 + port * 2^33, or NIL."

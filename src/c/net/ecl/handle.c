@@ -50,12 +50,6 @@ int netsys_handle_attach(cl_object obj, int fd) {
   return 0;
 }
 
-net_handle *netsys_handle(cl_object handle) {
-  if (ecl_t_of(handle) != t_foreign || handle->foreign.data == NULL)
-    netsys_type_error(handle, "NET-SYS::SOCKET-HANDLE");
-  return (net_handle *) handle->foreign.data;
-}
-
 int netsys_fd_enter(cl_object handle, const char *call, cl_object sock) {
   net_handle *h = netsys_handle(handle);
   const cl_env_ptr env = ecl_process_env();

@@ -58,7 +58,7 @@ checked: /* the type error */
 }
 
 /* The checked arguments every transfer shares. */
-static void prepare(struct transfer *t, cl_object buffer, cl_object start, cl_object end,
+static inline void prepare(struct transfer *t, cl_object buffer, cl_object start, cl_object end,
                     cl_object flags) {
   t->p = octets(buffer, start, end, &t->len);
   t->flags = (ECL_FIXNUMP(flags) && ecl_fixnum(flags) >= 0 && ecl_fixnum(flags) <= INT32_MAX)
@@ -85,32 +85,81 @@ static void destination(net_sockaddr *out, cl_object addr, cl_object port, cl_ob
   netsys__sockaddr(out, addr, port, scope);
 }
 
+/* One try of OP now, for a non-blocking call (deadline -1): interrupts
+ * disabled and the fd held around the one system call, as wait.c's
+ * attempt does, with nothing to wait for.  Inline with its OP, it is the
+ * whole of a transfer on an event loop's socket; NET_EINTR (a signal came)
+ * goes the general way, which lets the Lisp interrupts run and retries. */
+static inline ssize_t try_now(cl_env_ptr env, net_handle *h, netsys_op op, struct transfer *t) {
+  ssize_t r;
+  int fd;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  if (fd >= 0) {
+    r = op(fd, t);
+    net_handle_release(h);
+  } else {
+    r = fd;
+  }
+  ecl_enable_interrupts_env(env);
+  return r;
+}
+
+#define NONBLOCKING_P(deadline) ((deadline) == ecl_make_fixnum(NETSYS_NONBLOCKING))
+
+/* OP on HANDLE for EVENTS until DEADLINE: netsys_io_env, tried now first
+ * when non-blocking. */
+static inline ssize_t io(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+                         netsys_op op, struct transfer *t) {
+  net_handle *h = netsys_handle(handle);
+  if (NONBLOCKING_P(deadline)) {
+    ssize_t r = try_now(env, h, op, t);
+    if (r != NET_EINTR)
+      return r;
+  }
+  return netsys_io_env(env, h, events, deadline, op, t);
+}
+
+/* The same for a read of WANT octets (netsys_io_read_env). */
+static inline ssize_t io_read(cl_env_ptr env, cl_object handle, cl_object deadline,
+                              netsys_op op, struct transfer *t, size_t want) {
+  net_handle *h = netsys_handle(handle);
+  if (NONBLOCKING_P(deadline)) {
+    ssize_t r = try_now(env, h, op, t);
+    if (r != NET_EINTR) {
+      netsys__note_read(h, r, want);
+      return r;
+    }
+  }
+  return netsys_io_read_env(env, h, NET_WAIT_READ, deadline, op, t, want);
+}
+
 /* The result of a transfer: the count, or NIL when it would block. */
-static cl_object count(ssize_t r, const char *call, cl_object sock) {
+static inline cl_object count(ssize_t r, const char *call, cl_object sock) {
   return netsys_io_done(r, call, sock) ? ecl_make_fixnum(r) : ECL_NIL;
 }
 
 /* One send(2), waiting until at least one octet can go: returns the count
  * sent (maybe partial), or NIL when non-blocking and nothing went. */
-cl_object netsys_send(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                      cl_object flags, cl_object deadline, cl_object sock) {
+cl_object netsys_send_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl_object start,
+                          cl_object end, cl_object flags, cl_object deadline, cl_object sock) {
   struct transfer t;
   prepare(&t, buffer, start, end, flags);
-  return count(netsys_io(handle, NET_WAIT_WRITE, deadline, send_op, &t), "send", sock);
+  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), "send", sock);
 }
 
 /* One recv(2): the count received, 0 at end of file, NIL when
  * non-blocking and nothing is there. */
-cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                      cl_object flags, cl_object deadline, cl_object sock) {
+cl_object netsys_recv_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl_object start,
+                          cl_object end, cl_object flags, cl_object deadline, cl_object sock) {
   struct transfer t;
   ssize_t r;
   prepare(&t, buffer, start, end, flags);
   if (t.flags & MSG_OOB)
-    r = netsys_io(handle, NET_WAIT_URGENT, deadline, recv_op, &t);
+    r = io(env, handle, NET_WAIT_URGENT, deadline, recv_op, &t);
   else
-    r = netsys_io_read(handle, NET_WAIT_READ, deadline, recv_op, &t,
-                       (t.flags & MSG_PEEK) ? NETSYS_WANT_MESSAGE : t.len);
+    r = io_read(env, handle, deadline, recv_op, &t,
+                (t.flags & MSG_PEEK) ? NETSYS_WANT_MESSAGE : t.len);
   return count(r, "recv", sock);
 }
 
@@ -125,36 +174,29 @@ cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
   t.has_addr = !Null(addr);
   if (t.has_addr)
     destination(&t.addr, addr, port, scope);
-  return count(netsys_io_env(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), "sendto",
-               sock);
-}
-
-cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                         cl_object flags, cl_object addr, cl_object port, cl_object scope,
-                         cl_object deadline, cl_object sock) {
-  return netsys_send_to_env(ecl_process_env(), handle, buffer, start, end, flags, addr, port,
-                            scope, deadline, sock);
+  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), "sendto", sock);
 }
 
 /* One recvfrom(2) into BUFFER[START,END): (count truncated-p . sender),
  * the sender as netsys__sockaddr_list gives it; NIL if it would block. */
-cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                           cl_object flags, cl_object deadline, cl_object sock) {
+cl_object netsys_recv_from_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                               cl_object start, cl_object end, cl_object flags,
+                               cl_object deadline, cl_object sock) {
   struct transfer t;
   ssize_t r;
   prepare(&t, buffer, start, end, flags);
-  r = netsys_io_read(handle, NET_WAIT_READ, deadline, recv_from_op, &t, NETSYS_WANT_MESSAGE);
+  r = io_read(env, handle, deadline, recv_from_op, &t, NETSYS_WANT_MESSAGE);
   if (!netsys_io_done(r, "recvfrom", sock))
     return ECL_NIL;
   return cl_listX(3, ecl_make_fixnum(r), t.truncated ? ECL_T : ECL_NIL,
                   netsys__sockaddr_list(&t.addr));
 }
 
-/* recvfrom(2) as netsys_recv_from, but the sender's IP address goes into
- * OCTETS, the caller's octet vector of 4 or 16 (the socket's family), so
- * that a server learns each sender without consing.  Returns one fixnum,
- * count + truncated-p * 2^32 + port * 2^33 (count < 2^32), or NIL if it
- * would block.  A sender of another size (or a Unix-domain one) is
+/* recvfrom(2) as netsys_recv_from_env, but the sender's IP address goes
+ * into OCTETS, the caller's octet vector of 4 or 16 (the socket's family),
+ * so that a server learns each sender without consing.  Returns one
+ * fixnum, count + truncated-p * 2^32 + port * 2^33 (count < 2^32), or NIL
+ * if it would block.  A sender of another size (or a Unix-domain one) is
  * NET_EAFNOSUPPORT. */
 cl_object netsys_recv_from_into_env(cl_env_ptr env, cl_object handle, cl_object buffer,
                                     cl_object start, cl_object end, cl_object flags,
@@ -169,21 +211,16 @@ cl_object netsys_recv_from_into_env(cl_env_ptr env, cl_object handle, cl_object 
   if (n != 4 && n != 16)
     netsys_type_error(sender, "(VECTOR (UNSIGNED-BYTE 8) 4) or 16");
   prepare(&t, buffer, start, end, flags);
-  r = netsys_io_read_env(env, handle, NET_WAIT_READ, deadline, recv_from_op, &t,
-                         NETSYS_WANT_MESSAGE);
+  r = io_read(env, handle, deadline, recv_from_op, &t, NETSYS_WANT_MESSAGE);
   if (!netsys_io_done(r, "recvfrom", sock))
     return ECL_NIL;
   k = net_sockaddr_split(&t.addr, from, &scope, &port);
   if (k != (int) n)
     netsys_raise(NET_EAFNOSUPPORT, "recvfrom", sock);
-  memcpy(out, from, n);
+  if (n == 4) /* constant sizes: inline copies, not a call of memcpy */
+    memcpy(out, from, 4);
+  else
+    memcpy(out, from, 16);
   return ecl_make_fixnum((cl_fixnum) r + ((cl_fixnum) (t.truncated != 0) << 32) +
                          ((cl_fixnum) port << 33));
-}
-
-cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
-                                cl_object end, cl_object flags, cl_object deadline,
-                                cl_object sock, cl_object octets) {
-  return netsys_recv_from_into_env(ecl_process_env(), handle, buffer, start, end, flags,
-                                   deadline, sock, octets);
 }

@@ -46,7 +46,13 @@ cl_object netsys_error_table(void);
 cl_object netsys_handle_prealloc(void);
 /* Gives FD to the preallocated OBJ; 0, or NET_ENOMEM (FD is then closed). */
 int netsys_handle_attach(cl_object obj, int fd);
-net_handle *netsys_handle(cl_object handle);
+/* The net_handle of HANDLE, a SOCKET-HANDLE still attached; else a
+ * type-error.  Inline: every transfer starts with it. */
+static inline net_handle *netsys_handle(cl_object handle) {
+  if (ecl_t_of(handle) != t_foreign || handle->foreign.data == NULL)
+    netsys_type_error(handle, "NET-SYS::SOCKET-HANDLE");
+  return (net_handle *) handle->foreign.data;
+}
 /* The fd of HANDLE for one short system call, with ECL interrupts disabled
  * until netsys_fd_leave, so that nothing unwinds while it is held; raises
  * (holding nothing) if the handle is closed. */
@@ -89,9 +95,9 @@ typedef ssize_t (*netsys_op)(int fd, void *arg);
  * ready, NET_ETIMEOUT, NET_ECLOSED or another negative code.  Pending Lisp
  * interrupts run between attempts, never while the fd is held. */
 ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg);
-/* netsys_io with the calling thread's ENV given (a compiled Lisp caller
- * has it: no ecl_process_env per call). */
-ssize_t netsys_io_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+/* netsys_io on the handle H with the calling thread's ENV given (a
+ * compiled Lisp caller has it: no ecl_process_env per call). */
+ssize_t netsys_io_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
                       netsys_op op, void *arg);
 /* netsys_io for a read of WANT octets that remembers on the handle whether
  * it emptied the socket (it would block, or got less than WANT): the next
@@ -99,15 +105,25 @@ ssize_t netsys_io_env(cl_env_ptr env, cl_object handle, int events, cl_object de
  * three.  WANT is NETSYS_WANT_MESSAGE for datagrams and messages, whose
  * short reads say nothing; only would-block counts there. */
 #define NETSYS_WANT_MESSAGE 0
-ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg,
-                       size_t want);
-/* netsys_io_read with the calling thread's ENV given. */
-ssize_t netsys_io_read_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+ssize_t netsys_io_read_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
                            netsys_op op, void *arg, size_t want);
+/* What a read of WANT octets that returned R tells of H (above). */
+static inline void netsys__note_read(net_handle *h, ssize_t r, size_t want) {
+  if (r == NET_EAGAIN)
+    net_handle_set_drained(h, 1);
+  else if (r >= 0)
+    net_handle_set_drained(h, want != NETSYS_WANT_MESSAGE && (size_t) r < want);
+}
 /* After netsys_io: 0 when R says a non-blocking call would block (the
  * primitive then returns NIL), 1 when it succeeded; raises CALL's
  * condition on SOCK for any other error. */
-int netsys_io_done(ssize_t r, const char *call, cl_object sock);
+static inline int netsys_io_done(ssize_t r, const char *call, cl_object sock) {
+  if (r == NET_EAGAIN)
+    return 0;
+  if (r < 0)
+    netsys_raise((int) r, call, sock);
+  return 1;
+}
 cl_object netsys_now(void);
 /* Waits until one of the handles of the list HANDLES (any number) is
  * ready for EVENTS (NET_WAIT_* bits) or DEADLINE: the list of the ready
@@ -170,27 +186,24 @@ cl_object netsys_resolver_strerror(cl_object code);
 
 /* ---- I/O (netsys_io.c) -------------------------------------------------- */
 
-cl_object netsys_send(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                      cl_object flags, cl_object deadline, cl_object sock);
-cl_object netsys_recv(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                      cl_object flags, cl_object deadline, cl_object sock);
-
-cl_object netsys_send_to(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                         cl_object flags, cl_object addr, cl_object port, cl_object scope,
-                         cl_object deadline, cl_object sock);
-cl_object netsys_recv_from(cl_object handle, cl_object buffer, cl_object start, cl_object end,
-                           cl_object flags, cl_object deadline, cl_object sock);
-/* The same with the sender's octets written into the caller's OCTETS:
- * count + truncated-p * 2^32 + port * 2^33 as one fixnum, or NIL. */
-cl_object netsys_recv_from_into(cl_object handle, cl_object buffer, cl_object start,
-                                cl_object end, cl_object flags, cl_object deadline,
-                                cl_object sock, cl_object octets);
-/* netsys_send_to and netsys_recv_from_into with the calling thread's ENV
- * first: the primitives SEND-TO and RECV-FROM-INTO, once per datagram. */
+/* The transfers take the calling thread's ENV first (the compiled Lisp
+ * caller's, see define-primitive's :ENV): they run once per message. */
+/* One send(2): the count sent (maybe partial), or NIL if it would block. */
+cl_object netsys_send_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl_object start,
+                          cl_object end, cl_object flags, cl_object deadline, cl_object sock);
+/* One recv(2): the count, 0 at end of file, or NIL if it would block. */
+cl_object netsys_recv_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl_object start,
+                          cl_object end, cl_object flags, cl_object deadline, cl_object sock);
 cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
                              cl_object start, cl_object end, cl_object flags, cl_object addr,
                              cl_object port, cl_object scope, cl_object deadline,
                              cl_object sock);
+/* (count truncated-p . sender), or NIL. */
+cl_object netsys_recv_from_env(cl_env_ptr env, cl_object handle, cl_object buffer,
+                               cl_object start, cl_object end, cl_object flags,
+                               cl_object deadline, cl_object sock);
+/* recv_from with the sender's octets written into the caller's OCTETS:
+ * count + truncated-p * 2^32 + port * 2^33 as one fixnum, or NIL. */
 cl_object netsys_recv_from_into_env(cl_env_ptr env, cl_object handle, cl_object buffer,
                                     cl_object start, cl_object end, cl_object flags,
                                     cl_object deadline, cl_object sock, cl_object octets);

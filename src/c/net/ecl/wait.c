@@ -17,7 +17,7 @@ static int64_t deadline_ns(cl_object deadline, int *nonblocking) {
 /* One attempt: OP, and if it would block, one wait.  Runs with interrupts
  * disabled and the fd acquired, so that nothing can unwind while the fd is
  * held; returns 1 when the caller should try again. */
-static int attempt(net_handle *h, int events, int64_t dl, int nonblocking, int wait_first,
+static inline int attempt(net_handle *h, int events, int64_t dl, int nonblocking, int wait_first,
                    netsys_op op, void *arg, ssize_t *result) {
   int fd = net_handle_acquire(h);
   ssize_t r;
@@ -58,37 +58,20 @@ static ssize_t run(cl_env_ptr env, net_handle *h, int events, cl_object deadline
   return r;
 }
 
-ssize_t netsys_io_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+ssize_t netsys_io_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
                       netsys_op op, void *arg) {
-  return run(env, netsys_handle(handle), events, deadline, 0, op, arg);
+  return run(env, h, events, deadline, 0, op, arg);
 }
 
 ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg) {
-  return netsys_io_env(ecl_process_env(), handle, events, deadline, op, arg);
+  return run(ecl_process_env(), netsys_handle(handle), events, deadline, 0, op, arg);
 }
 
-ssize_t netsys_io_read_env(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
+ssize_t netsys_io_read_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
                            netsys_op op, void *arg, size_t want) {
-  net_handle *h = netsys_handle(handle);
   ssize_t r = run(env, h, events, deadline, net_handle_drained_p(h), op, arg);
-  if (r == NET_EAGAIN)
-    net_handle_set_drained(h, 1);
-  else if (r >= 0)
-    net_handle_set_drained(h, want != NETSYS_WANT_MESSAGE && (size_t) r < want);
+  netsys__note_read(h, r, want);
   return r;
-}
-
-ssize_t netsys_io_read(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg,
-                       size_t want) {
-  return netsys_io_read_env(ecl_process_env(), handle, events, deadline, op, arg, want);
-}
-
-int netsys_io_done(ssize_t r, const char *call, cl_object sock) {
-  if (r == NET_EAGAIN)
-    return 0;
-  if (r < 0)
-    netsys_raise((int) r, call, sock);
-  return 1;
 }
 
 cl_object netsys_now(void) {
