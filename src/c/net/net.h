@@ -392,9 +392,11 @@ int net_pool_wait_room(net_pool *p);
  * are reset and closed.  Their number, or NET_ECLOSED if P was stopped
  * already. */
 int net_pool_stop(net_pool *p);
+/* Counts one handler that failed. */
+void net_pool_error(net_pool *p);
 /* Accepted, handled, refused, active (taken and not yet handled), queued,
- * started. */
-#define NET_POOL_NSTATS 6
+ * started, errors. */
+#define NET_POOL_NSTATS 7
 void net_pool_stats(net_pool *p, long out[NET_POOL_NSTATS]);
 
 /* ---- Event loop (loop.c) ---------------------------------------------------- */

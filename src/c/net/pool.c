@@ -31,7 +31,7 @@ struct net_pool {
   int sleepers;         /* of those, asleep on WORK */
   int room_waiter;      /* the pusher sleeps on ROOM */
   int stopping;
-  long accepted, handled, refused, taken;
+  long accepted, handled, refused, taken, errors;
 };
 
 static int net__futex_wait(atomic_uint *word, unsigned seen) {
@@ -181,6 +181,12 @@ void net_pool_done(net_pool *p) {
   pthread_mutex_unlock(&p->lock);
 }
 
+void net_pool_error(net_pool *p) {
+  pthread_mutex_lock(&p->lock);
+  p->errors++;
+  pthread_mutex_unlock(&p->lock);
+}
+
 int net_pool_wait_room(net_pool *p) {
   int r = 0;
   unsigned seen;
@@ -229,5 +235,6 @@ void net_pool_stats(net_pool *p, long out[NET_POOL_NSTATS]) {
   out[3] = p->taken - p->handled;
   out[4] = p->count;
   out[5] = p->started;
+  out[6] = p->errors;
   pthread_mutex_unlock(&p->lock);
 }

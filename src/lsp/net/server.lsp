@@ -85,13 +85,11 @@ nothing for a socket no server times."
   listener handler (threads 16) (queue-limit 64) (on-full :refuse) timeout on-error
   header-timeout accept-rate
   pool                                  ; NET-SYS:POOL-NEW: the queue, the counts, the waits
-  (lock (mp:make-lock :name "net server")) ; the ERRORS count
   ;; One (process . socket) per worker, the socket it serves or NIL; only
   ;; the acceptor adds to it.
   (workers '())
   (timeout-ns nil)                      ; TIMEOUT in nanoseconds
-  acceptor (stopping nil)
-  (errors 0))
+  acceptor (stopping nil))
 
 (defun %print-threaded-server (server stream)
   (print-unreadable-object (server stream :type t :identity t)
@@ -133,8 +131,7 @@ nothing for a socket no server times."
                                       (threaded-server-timeout-ns server))
                (funcall (threaded-server-handler server) socket))
            (error (e)
-             (mp:with-lock ((threaded-server-lock server))
-               (incf (threaded-server-errors server)))
+             (net-sys:pool-error (threaded-server-pool server))
              (%report-server-error server e socket)))
       ;; An orderly close (the client reads end of file), even after an
       ;; error; reset only when that fails.
@@ -197,26 +194,28 @@ nothing is reported)."
   (let ((listener (threaded-server-listener server))
         (rate (threaded-server-accept-rate server))
         (pool (threaded-server-pool server))
-        (wait (eq (threaded-server-on-full server) :wait))
+        (wait-room (eq (threaded-server-on-full server) :wait))
         (spare (net-sys:handle-spare)))
+    ;; The handlers are set up again only after an error: not per accept.
     (loop until (threaded-server-stopping server)
-          do (when rate
-               (loop for wait = (%rate-wait rate)
-                     while (and (plusp wait) (not (threaded-server-stopping server)))
-                     do (sleep wait)))
-             ;; :ON-FULL :WAIT: no accept until the queue has room.
-             (when (and wait (not (net-sys:pool-wait-room pool)))
-               (return))
-             (handler-case
-                 (let ((r (net-sys:pool-accept pool (socket-handle listener)
-                                               (%deadline listener nil) listener
-                                               (not wait) spare)))
-                   (cond ((eql r 1) (%start-worker server))
-                         ((consp r)
-                          ;; SPARE holds the refused connection.
-                          (let ((s (%wrap-accepted listener spare)))
-                            (setf spare (net-sys:handle-spare))
-                            (%refuse server s (if (car r) (cdr r) :stopping))))))
+          do (handler-case
+                 (loop until (threaded-server-stopping server)
+                       do (when rate
+                            (loop for wait = (%rate-wait rate)
+                                  while (and (plusp wait) (not (threaded-server-stopping server)))
+                                  do (sleep wait)))
+                          ;; :ON-FULL :WAIT: no accept until the queue has room.
+                          (when (and wait-room (not (net-sys:pool-wait-room pool)))
+                            (return-from %acceptor))
+                          (let ((r (net-sys:pool-accept pool (socket-handle listener)
+                                                        (%deadline listener nil) listener
+                                                        (not wait-room) spare)))
+                            (cond ((eql r 1) (%start-worker server))
+                                  ((consp r)
+                                   ;; SPARE holds the refused connection.
+                                   (let ((s (%wrap-accepted listener spare)))
+                                     (setf spare (net-sys:handle-spare))
+                                     (%refuse server s (if (car r) (cdr r) :stopping)))))))
                (socket-closed () (return))
                (error (e)
                  ;; Out of descriptors and the like: say so, breathe, go on.
@@ -299,13 +298,12 @@ HEADER-TIMEOUT) and :ERRORS (conditions reported to ON-ERROR, these
 included)."
   (when (event-loop-server-p server)
     (return-from server-statistics (%event-loop-server-statistics server)))
-  (destructuring-bind (accepted handled refused active queued started)
+  (destructuring-bind (accepted handled refused active queued started errors)
       (net-sys:pool-statistics (threaded-server-pool server))
     (list :accepted accepted
           :handled handled
           :refused refused
-          :errors (mp:with-lock ((threaded-server-lock server))
-                    (threaded-server-errors server))
+          :errors errors
           :active active
           :queued queued
           :threads started)))

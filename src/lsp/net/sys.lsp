@@ -194,13 +194,15 @@ result is (T . peer) or (NIL).  NIL if non-blocking and none is pending.")
 handle owning it, or NIL once POOL stops.  Lisp interrupts run while waiting.")
 (define-primitive pool-done (pool) "netsys_pool_done"
   "Count a connection handled.")
+(define-primitive pool-error (pool) "netsys_pool_error"
+  "Count a handler that failed.")
 (define-primitive pool-wait-room (pool) "netsys_pool_wait_room"
   "Wait until POOL-ACCEPT would queue rather than refuse: T, or NIL once POOL stops.")
 (define-primitive pool-stop (pool) "netsys_pool_stop"
   "Stop POOL: waits end, queued connections are reset.  Their number, or NIL
 if POOL was stopped already.")
 (define-primitive pool-statistics (pool) "netsys_pool_statistics"
-  "(accepted handled refused active queued started) of POOL.")
+  "(accepted handled refused active queued started errors) of POOL.")
 ;;; The event loop (src/c/net/ecl/loop.c).
 (define-primitive loop-new () "netsys_loop_new"
   "A new libuv loop whose callbacks only record events: a loop pointer object.")

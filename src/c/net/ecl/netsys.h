@@ -292,11 +292,12 @@ cl_object netsys_pool_accept(cl_object pool, cl_object handle, cl_object deadlin
  * new handle owning it, or NIL once the pool stops. */
 cl_object netsys_pool_take(cl_object pool, cl_object done);
 cl_object netsys_pool_done(cl_object pool);
+cl_object netsys_pool_error(cl_object pool);
 /* Waits until the queue has room: T, or NIL once the pool stops. */
 cl_object netsys_pool_wait_room(cl_object pool);
 /* The number of queued connections reset, or NIL if stopped already. */
 cl_object netsys_pool_stop(cl_object pool);
-/* (accepted handled refused active queued started). */
+/* (accepted handled refused active queued started errors). */
 cl_object netsys_pool_statistics(cl_object pool);
 /* Registers the pool finalizer as a GC root; from netsys_init. */
 void netsys__pool_init(void);

@@ -117,6 +117,11 @@ cl_object netsys_pool_done(cl_object pool) {
   return ECL_NIL;
 }
 
+cl_object netsys_pool_error(cl_object pool) {
+  net_pool_error(pool_of(pool));
+  return ECL_NIL;
+}
+
 cl_object netsys_pool_wait_room(cl_object pool) {
   const cl_env_ptr env = ecl_process_env();
   net_pool *p = pool_of(pool);
