@@ -276,7 +276,7 @@ STOP-SERVER."
                   :listener listener :handler handler :threads threads :queue-limit queue
                   :on-full on-full :timeout timeout :header-timeout header-timeout
                   :accept-rate rate :timeout-ns (and timeout (%seconds->ns timeout))
-                  :pool (net-sys:pool-new threads queue)
+                  :pool (net-sys:pool-new threads (min queue 536870911))
                   :on-error (or on-error (%default-on-error error-output)))))
     (setf (threaded-server-acceptor server)
           (mp:process-run-function "net server acceptor" (lambda () (%acceptor server))))
