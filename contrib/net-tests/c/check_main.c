@@ -19,6 +19,7 @@ int main(void) {
   srunner_add_suite(sr, multicast_suite());
   srunner_add_suite(sr, interface_suite());
   srunner_add_suite(sr, wait_suite());
+  srunner_add_suite(sr, pool_suite());
   srunner_set_fork_status(sr, CK_FORK);
   srunner_run_all(sr, CK_NORMAL);
   run = srunner_ntests_run(sr);

@@ -18,6 +18,7 @@ Suite *options_suite(void);
 Suite *multicast_suite(void);
 Suite *interface_suite(void);
 Suite *wait_suite(void);
+Suite *pool_suite(void);
 
 /* A TCP listener on 127.0.0.1 (or ::1 when V6), port chosen by the kernel;
  * returns the fd and fills ADDR with its address. */

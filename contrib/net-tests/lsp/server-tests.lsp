@@ -527,3 +527,85 @@ header.  Partial lines wait in a buffer of the connection's own."
           (is (= 0 (getf stats :queued))))))
     (is (= threads-before (thread-count)) "every thread joined")
     (is (= fds-before (socket-fd-count)) "no descriptor leaked")))
+
+(defun server-workers ()
+  "The threads of threaded servers' pools now running."
+  (remove "net server worker" (mp:all-processes) :key #'mp:process-name :test-not #'string=))
+
+(test threaded-server-hands-many-connections-to-a-small-pool
+  ;; 300 connections from 6 clients at once through 2 threads: each is
+  ;; handed to a waiting worker, none lost or refused (the queue holds
+  ;; the rest), every count right, nothing leaked.
+  (let ((threads-before (thread-count))
+        (fds-before (socket-fd-count)))
+    (with-server (server #'echo-line-handler :threads 2 :queue 64 :timeout 10
+                                             :error-output (make-broadcast-stream))
+      (let* ((port (net:server-port server))
+             (clients (loop for c below 6
+                            collect (let ((c c))
+                                      (run-thread "client"
+                                                  (lambda ()
+                                                    (loop for i below 50
+                                                          count (equal (format nil "~d-~d" c i)
+                                                                       (ask-server port (format nil "~d-~d" c i))))))))))
+        (is (= 300 (reduce #'+ (mapcar #'funcall clients))))
+        (loop repeat 200 until (= 300 (getf (net:server-statistics server) :handled))
+              do (sleep 0.01))
+        (let ((stats (net:server-statistics server)))
+          (is (= 300 (getf stats :accepted)))
+          (is (= 300 (getf stats :handled)))
+          (is (= 0 (getf stats :refused)))
+          (is (= 2 (getf stats :threads)))
+          (is (= 0 (getf stats :active)))
+          (is (= 0 (getf stats :queued))))))
+    (is (= threads-before (thread-count)) "every thread joined")
+    (is (= fds-before (socket-fd-count)) "no descriptor leaked")))
+
+(test threaded-server-idle-worker-runs-interrupts
+  ;; A worker waiting for a connection runs an interrupt at once and goes
+  ;; back to waiting, still counted idle: the next client is served by it,
+  ;; no second thread started.
+  (with-server (server #'echo-line-handler :threads 4 :queue 0 :timeout 10)
+    (let ((port (net:server-port server))
+          (ran nil))
+      (is (string= "a" (ask-server port "a")))
+      (loop repeat 200 until (= 1 (getf (net:server-statistics server) :handled))
+            do (sleep 0.01))
+      (let ((workers (server-workers)))
+        (is (= 1 (length workers)))
+        (let ((start (get-internal-real-time)))
+          (mp:interrupt-process (first workers) (lambda () (setf ran t)))
+          (loop repeat 500 until ran do (sleep 0.002))
+          (is-true ran "the idle worker ran the interrupt")
+          (is (< (/ (- (get-internal-real-time) start) internal-time-units-per-second) 0.5)
+              "and promptly")))
+      (sleep 0.05)
+      (is (string= "b" (ask-server port "b")))
+      (is (= 1 (getf (net:server-statistics server) :threads)) "the same worker served it"))))
+
+(test threaded-server-stops-idle-workers-promptly
+  ;; Four workers, all idle: stop-server wakes them and returns at once,
+  ;; not after its grace period.
+  (let* ((threads-before (thread-count))
+         (release nil)
+         (server (net:start-threaded-server (lambda (s)
+                                              (loop repeat 500 until release do (sleep 0.01))
+                                              (echo-line-handler s))
+                                            0 :threads 4 :queue 4 :timeout 10))
+         (port (net:server-port server))
+         (clients (loop for i below 4
+                        collect (let ((i i))
+                                  (run-thread "c" (lambda () (ask-server port (format nil "s~d" i))))))))
+    (loop repeat 200 until (= 4 (getf (net:server-statistics server) :active))
+          do (sleep 0.01))
+    (setf release t)
+    (is (equal '("s0" "s1" "s2" "s3") (sort (mapcar #'funcall clients) #'string<)))
+    (loop repeat 200 until (= 0 (getf (net:server-statistics server) :active))
+          do (sleep 0.01))
+    (is (= 4 (length (server-workers))))
+    (let ((start (get-internal-real-time)))
+      (is-true (net:stop-server server :grace 5))
+      (is (< (/ (- (get-internal-real-time) start) internal-time-units-per-second) 1)
+          "stop-server waited for idle workers"))
+    (is (null (server-workers)))
+    (is (= threads-before (thread-count)))))

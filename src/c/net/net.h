@@ -360,6 +360,45 @@ void net_handle_watch(net_handle *h, void (*on_close)(void *arg), void *arg);
  * the loop's thread is calling it now or H has no watcher. */
 int net_handle_unwatch(net_handle *h);
 
+/* ---- Thread pools (pool.c) --------------------------------------------------- */
+
+/* The hand-off of accepted descriptors from one pushing thread to up to
+ * THREADS workers, with QUEUE_LIMIT descriptors at most queued beyond those
+ * that idle or not yet started workers will take.  Linux futexes: a push
+ * wakes one idle worker; a wait ends with NET_EINTR on a signal, having
+ * counted nothing, so that the caller can let the signal's work run and
+ * wait again. */
+typedef struct net_pool net_pool;
+
+/* NULL when out of memory or THREADS < 1 or QUEUE_LIMIT < 0. */
+net_pool *net_pool_new(int threads, int queue_limit);
+/* Resets and closes the descriptors still queued, then frees P. */
+void net_pool_free(net_pool *p);
+/* Queues FD (counted accepted): 1 when a worker should be started for it
+ * (counted started), else 0; -EBUSY if MAY_REFUSE and the queue is full
+ * (counted refused), NET_ENOMEM, or NET_ECLOSED once stopped.  On failure FD
+ * is still the caller's. */
+int net_pool_push(net_pool *p, int fd, int may_refuse);
+/* For a worker: counts DONE (0 or 1) connections handled, then waits for a
+ * queued descriptor.  The fd, now the caller's; NET_ECLOSED once stopped;
+ * NET_EINTR if a signal came first. */
+int net_pool_take(net_pool *p, int done);
+/* Counts one connection handled (a worker left its handler abnormally). */
+void net_pool_done(net_pool *p);
+/* For the pusher: waits until a push would not be refused.  0;
+ * NET_ECLOSED once stopped; NET_EINTR if a signal came first. */
+int net_pool_wait_room(net_pool *p);
+/* Stops P: every wait ends with NET_ECLOSED, and the queued descriptors
+ * are reset and closed.  Their number, or NET_ECLOSED if P was stopped
+ * already. */
+int net_pool_stop(net_pool *p);
+/* Counts one handler that failed. */
+void net_pool_error(net_pool *p);
+/* Accepted, handled, refused, active (taken and not yet handled), queued,
+ * started, errors. */
+#define NET_POOL_NSTATS 7
+void net_pool_stats(net_pool *p, long out[NET_POOL_NSTATS]);
+
 /* ---- Event loop (loop.c) ---------------------------------------------------- */
 
 /* A libuv loop whose callbacks only record events: (id, NET_EV_* mask)

@@ -84,14 +84,12 @@ nothing for a socket no server times."
   "A listener served by a bounded pool of threads (START-THREADED-SERVER)."
   listener handler (threads 16) (queue-limit 64) (on-full :refuse) timeout on-error
   header-timeout accept-rate
-  (lock (mp:make-lock :name "net server"))
-  (cv (mp:make-condition-variable))      ; room: the acceptor waits on it
-  (work-cv (mp:make-condition-variable)) ; work: idle workers wait on it
-  (queue '())                           ; sockets waiting for a thread, oldest first
-  (workers '()) (idle 0) (running '())  ; running: sockets being handled
+  pool                                  ; NET-SYS:POOL-NEW: the queue, the counts, the waits
+  ;; One (process . socket) per worker, the socket it serves or NIL; only
+  ;; the acceptor adds to it.
+  (workers '())
   (timeout-ns nil)                      ; TIMEOUT in nanoseconds
-  acceptor (stopping nil)
-  (accepted 0) (handled 0) (refused 0) (errors 0))
+  acceptor (stopping nil))
 
 (defun %print-threaded-server (server stream)
   (print-unreadable-object (server stream :type t :identity t)
@@ -112,6 +110,13 @@ nothing for a socket no server times."
     (finish-output stream)))
 
 ;;; Workers
+;;;
+;;; The acceptor hands each accepted descriptor to the workers through a
+;;; queue in C (NET-SYS:POOL-ACCEPT, POOL-TAKE): a pthread mutex and futexes,
+;;; one idle worker woken per connection.  ECL's own locks and condition
+;;; variables wake a waiting thread with a signal (pthread_kill, sigsuspend,
+;;; sched_yield), and each taking of a lock found held is dear: the hand-off
+;;; through them bounded the accept rate.
 
 (defun %serve-one (server socket)
   (progn
@@ -126,8 +131,7 @@ nothing for a socket no server times."
                                       (threaded-server-timeout-ns server))
                (funcall (threaded-server-handler server) socket))
            (error (e)
-             (mp:with-lock ((threaded-server-lock server))
-               (incf (threaded-server-errors server)))
+             (net-sys:pool-error (threaded-server-pool server))
              (%report-server-error server e socket)))
       ;; An orderly close (the client reads end of file), even after an
       ;; error; reset only when that fails.
@@ -141,117 +145,77 @@ without the generic function's dispatch per connection."
   (setf (slot-value socket 'timeout) timeout)
   (si:instance-set socket (svref (%slot-locations socket) 3) ns))
 
-(defun %served (server socket)
-  "Count SOCKET handled.  Holding the lock."
-  (setf (threaded-server-running server)
-        (delete socket (threaded-server-running server) :count 1))
-  (incf (threaded-server-handled server))
-  (%wake-acceptor server))
+(defun %worker (server cell)
+  "The body of a worker thread: take connections and serve them until the
+pool stops.  CELL is the worker's (process . socket): the socket being
+served, for STOP-SERVER to close."
+  (let ((pool (threaded-server-pool server))
+        (listener (threaded-server-listener server))
+        (served nil))
+    (catch '%stop-worker
+      ;; The connection just served is counted in the same call that waits
+      ;; for the next; one thrown out of its handler, in the cleanup.
+      (loop for handle = (net-sys:pool-take pool served)
+            while handle
+            do (let ((s (%wrap-accepted listener handle))
+                     (ok nil))
+                 (setf served nil
+                       (cdr cell) s)
+                 (unwind-protect (progn (%serve-one server s) (setf ok t))
+                   (setf (cdr cell) nil)
+                   (unless ok (net-sys:pool-done pool)))
+                 (setf served t))))))
 
-(defun %wake-acceptor (server)
-  "Wake an acceptor waiting for room (:ON-FULL :WAIT).  Holding the lock."
-  (when (eq (threaded-server-on-full server) :wait)
-    (mp:condition-variable-broadcast (threaded-server-cv server))))
-
-(defun %next-connection (server &optional done)
-  "The next queued socket, waiting for one; NIL once the server stops.
-DONE is the socket the thread has just handled, counted in the same hold
-of the lock: ECL's locks and condition variables wake a waiting thread
-with a signal (pthread_kill, sigsuspend, sched_yield), so each taking of
-the lock that finds it held is dear."
-  (let ((lock (threaded-server-lock server)))
-    (mp:with-lock (lock)
-      (when done
-        (%served server done))
-      (incf (threaded-server-idle server))
-      ;; One more idle thread: an acceptor waiting for room goes on.
-      (%wake-acceptor server)
-      (loop while (and (null (threaded-server-queue server))
-                       (not (threaded-server-stopping server)))
-            do (mp:condition-variable-wait (threaded-server-work-cv server) lock))
-      (decf (threaded-server-idle server))
-      (unless (threaded-server-stopping server)
-        (let ((s (pop (threaded-server-queue server))))
-          (push s (threaded-server-running server))
-          ;; Room in the queue: an acceptor waiting for it goes on.
-          (%wake-acceptor server)
-          s)))))
-
-(defun %worker (server)
-  (catch '%stop-worker
-    (let ((s (%next-connection server)))
-      (loop while s
-            do (let ((done nil))
-                 (unwind-protect
-                      (progn (%serve-one server s) (setf done t))
-                   (unless done             ; thrown out of the handler
-                     (mp:with-lock ((threaded-server-lock server))
-                       (%served server s))))
-                 (setf s (%next-connection server s)))))))
+(defun %start-worker (server)
+  "Start a worker thread (the pool has counted it).  In the acceptor."
+  (let ((cell (cons nil nil)))
+    (setf (car cell) (mp:process-run-function "net server worker"
+                                              (lambda () (%worker server cell))))
+    (push cell (threaded-server-workers server))))
 
 ;;; The acceptor
 
-(defun %queue-full-p (server)
-  "True when the connections queued beyond what idle or yet unstarted
-threads will take have reached the queue's bound.  Holding the lock."
-  (>= (- (length (threaded-server-queue server))
-         (threaded-server-idle server)
-         (- (threaded-server-threads server) (length (threaded-server-workers server))))
-      (threaded-server-queue-limit server)))
-
-(defun %enqueue (server socket peer)
-  "Queue SOCKET for a worker, starting one if none is idle and the pool is
-not full.  A full queue refuses SOCKET or waits for
-room, as :ON-FULL says.  PEER is the (octets port scope) list of the glue."
-  (let ((lock (threaded-server-lock server))
-        (refuse nil))
-    (mp:with-lock (lock)
-      (incf (threaded-server-accepted server))
-      (loop while (and (%queue-full-p server)
-                       (not (threaded-server-stopping server))
-                       (eq (threaded-server-on-full server) :wait))
-            do (mp:condition-variable-wait (threaded-server-cv server) lock))
-      (cond ((threaded-server-stopping server) (setf refuse :stopping))
-            ((%queue-full-p server)
-             (incf (threaded-server-refused server))
-             (setf refuse t))
-            (t
-             (setf (threaded-server-queue server)
-                   (nconc (threaded-server-queue server) (list socket)))
-             (when (and (< (threaded-server-idle server) (length (threaded-server-queue server)))
-                        (< (length (threaded-server-workers server))
-                           (threaded-server-threads server)))
-               (push (mp:process-run-function "net server worker"
-                                              (lambda () (%worker server)))
-                     (threaded-server-workers server)))
-             ;; One socket, one idle worker woken: the others sleep on.
-             (mp:condition-variable-signal (threaded-server-work-cv server)))))
-    (when refuse
-      (unwind-protect
-           (when (eq refuse t)
-             ;; Reported before the reset, so whoever sees the reset can
-             ;; already see the report.
-             (%report-server-error server (make-condition 'server-busy :server server
-                                                                   :peer (%peer-values peer))
-                                   nil)
-             (when (functionp (threaded-server-on-full server))
-               (ignore-errors (funcall (threaded-server-on-full server) socket))))
-        (close socket :abort t)))))
+(defun %refuse (server socket peer)
+  "Close SOCKET, refused because the queue is full; PEER is the (octets
+port scope) list of the glue, or :STOPPING when the server stops (then
+nothing is reported)."
+  (unwind-protect
+       (unless (eq peer :stopping)
+         ;; Reported before the reset, so whoever sees the reset can
+         ;; already see the report.
+         (%report-server-error server (make-condition 'server-busy :server server
+                                                               :peer (%peer-values peer))
+                               nil)
+         (when (functionp (threaded-server-on-full server))
+           (ignore-errors (funcall (threaded-server-on-full server) socket))))
+    (close socket :abort t)))
 
 (defun %acceptor (server)
   (let ((listener (threaded-server-listener server))
-        (rate (threaded-server-accept-rate server)))
+        (rate (threaded-server-accept-rate server))
+        (pool (threaded-server-pool server))
+        (wait-room (eq (threaded-server-on-full server) :wait))
+        (spare (net-sys:handle-spare)))
+    ;; The handlers are set up again only after an error: not per accept.
     (loop until (threaded-server-stopping server)
-          do (when rate
-               (loop for wait = (%rate-wait rate)
-                     while (and (plusp wait) (not (threaded-server-stopping server)))
-                     do (sleep wait)))
-             (handler-case
-                 ;; ACCEPT-CONNECTION, the peer's address made only for a refusal.
-                 (let ((r (net-sys:accept (socket-handle listener) (%deadline listener nil)
-                                          listener)))
-                   (when r
-                     (%enqueue server (%wrap-accepted listener (car r)) (cdr r))))
+          do (handler-case
+                 (loop until (threaded-server-stopping server)
+                       do (when rate
+                            (loop for wait = (%rate-wait rate)
+                                  while (and (plusp wait) (not (threaded-server-stopping server)))
+                                  do (sleep wait)))
+                          ;; :ON-FULL :WAIT: no accept until the queue has room.
+                          (when (and wait-room (not (net-sys:pool-wait-room pool)))
+                            (return-from %acceptor))
+                          (let ((r (net-sys:pool-accept pool (socket-handle listener)
+                                                        (%deadline listener nil) listener
+                                                        (not wait-room) spare)))
+                            (cond ((eql r 1) (%start-worker server))
+                                  ((consp r)
+                                   ;; SPARE holds the refused connection.
+                                   (let ((s (%wrap-accepted listener spare)))
+                                     (setf spare (net-sys:handle-spare))
+                                     (%refuse server s (if (car r) (cdr r) :stopping)))))))
                (socket-closed () (return))
                (error (e)
                  ;; Out of descriptors and the like: say so, breathe, go on.
@@ -312,6 +276,7 @@ STOP-SERVER."
                   :listener listener :handler handler :threads threads :queue-limit queue
                   :on-full on-full :timeout timeout :header-timeout header-timeout
                   :accept-rate rate :timeout-ns (and timeout (%seconds->ns timeout))
+                  :pool (net-sys:pool-new threads (min queue 536870911))
                   :on-error (or on-error (%default-on-error error-output)))))
     (setf (threaded-server-acceptor server)
           (mp:process-run-function "net server acceptor" (lambda () (%acceptor server))))
@@ -333,20 +298,20 @@ HEADER-TIMEOUT) and :ERRORS (conditions reported to ON-ERROR, these
 included)."
   (when (event-loop-server-p server)
     (return-from server-statistics (%event-loop-server-statistics server)))
-  (mp:with-lock ((threaded-server-lock server))
-    (list :accepted (threaded-server-accepted server)
-          :handled (threaded-server-handled server)
-          :refused (threaded-server-refused server)
-          :errors (threaded-server-errors server)
-          :active (length (threaded-server-running server))
-          :queued (length (threaded-server-queue server))
-          :threads (length (threaded-server-workers server)))))
+  (destructuring-bind (accepted handled refused active queued started errors)
+      (net-sys:pool-statistics (threaded-server-pool server))
+    (list :accepted accepted
+          :handled handled
+          :refused refused
+          :errors errors
+          :active active
+          :queued queued
+          :threads started)))
 
 (defun %wait-idle (server seconds)
   "Wait until no handler runs, at most SECONDS; true if none does."
   (let ((end (+ (get-internal-real-time) (* seconds internal-time-units-per-second))))
-    (loop (when (null (mp:with-lock ((threaded-server-lock server))
-                        (threaded-server-running server)))
+    (loop (when (zerop (fourth (net-sys:pool-statistics (threaded-server-pool server))))
             (return t))
           (when (>= (get-internal-real-time) end) (return nil))
           (sleep 0.01))))
@@ -363,30 +328,25 @@ the connections left and join the threads."
   (check-type grace (real 0))
   (when (event-loop-server-p server)
     (return-from stop-server (%stop-event-loop-server server grace)))
-  (let ((lock (threaded-server-lock server)) queued)
-    (mp:with-lock (lock)
-      (when (threaded-server-stopping server)
-        (return-from stop-server nil))
-      (setf (threaded-server-stopping server) t
-            queued (threaded-server-queue server)
-            (threaded-server-queue server) '())
-      (mp:condition-variable-broadcast (threaded-server-work-cv server))
-      (mp:condition-variable-broadcast (threaded-server-cv server)))
-    (close (threaded-server-listener server))
-    (mp:process-join (threaded-server-acceptor server))
-    (dolist (s queued) (close s :abort t))
+  ;; Stopping the pool resets the queued connections and wakes every
+  ;; idle worker (and an acceptor waiting for room): their waits end.
+  (unless (net-sys:pool-stop (threaded-server-pool server))
+    (return-from stop-server nil))
+  (setf (threaded-server-stopping server) t)
+  (close (threaded-server-listener server))
+  (mp:process-join (threaded-server-acceptor server))
+  (let ((workers (threaded-server-workers server)))
     (unless (%wait-idle server grace)
-      (dolist (s (mp:with-lock (lock) (copy-list (threaded-server-running server))))
-        (close s :abort t))
+      (dolist (w workers)
+        (let ((s (cdr w)))
+          (when s (ignore-errors (close s :abort t)))))
       (unless (%wait-idle server 1)
-        (dolist (w (threaded-server-workers server))
-          (when (mp:process-active-p w)
-            (mp:interrupt-process w (lambda () (throw '%stop-worker nil)))))))
-    (mp:with-lock (lock)
-      (mp:condition-variable-broadcast (threaded-server-work-cv server))
-      (mp:condition-variable-broadcast (threaded-server-cv server)))
-    (mapc #'mp:process-join (threaded-server-workers server))
-    t))
+        (dolist (w workers)
+          (when (mp:process-active-p (car w))
+            (mp:interrupt-process (car w) (lambda () (throw '%stop-worker nil)))))))
+    (dolist (w workers)
+      (mp:process-join (car w))))
+  t)
 
 ;;; The event-loop server: the same handler shape, called in a loop's thread
 

@@ -182,6 +182,31 @@ ecl_process_env in the glue)."
   "Mark HANDLE closed without closing its descriptor; returns the descriptor.")
 (define-primitive socket-connected (handle socket) "netsys_socket_connected"
   "T if the socket of HANDLE has a peer (getpeername(2) succeeds); NIL if not, or closed.")
+;;; The threaded server's pool (src/c/net/ecl/pool.c).
+(define-primitive pool-new (threads queue) "netsys_pool_new"
+  "A hand-off of accepted descriptors to at most THREADS worker threads, at
+most QUEUE of them queued beyond what idle or unstarted workers take.")
+(define-primitive handle-spare () "netsys_handle_spare"
+  "A socket handle owning no descriptor yet: POOL-ACCEPT's SPARE.")
+(define-primitive pool-accept (pool handle deadline socket may-refuse spare) "netsys_pool_accept"
+  "Accept a connection on HANDLE (waiting until DEADLINE) and queue it on
+POOL: 0, or 1 when a worker should be started for it.  Refused (MAY-REFUSE
+and the queue full) or POOL stopped: SPARE owns the descriptor, and the
+result is (T . peer) or (NIL).  NIL if non-blocking and none is pending.")
+(define-primitive pool-take (pool done) "netsys_pool_take"
+  "Count a connection handled if DONE, then wait for a queued one: a new
+handle owning it, or NIL once POOL stops.  Lisp interrupts run while waiting.")
+(define-primitive pool-done (pool) "netsys_pool_done"
+  "Count a connection handled.")
+(define-primitive pool-error (pool) "netsys_pool_error"
+  "Count a handler that failed.")
+(define-primitive pool-wait-room (pool) "netsys_pool_wait_room"
+  "Wait until POOL-ACCEPT would queue rather than refuse: T, or NIL once POOL stops.")
+(define-primitive pool-stop (pool) "netsys_pool_stop"
+  "Stop POOL: waits end, queued connections are reset.  Their number, or NIL
+if POOL was stopped already.")
+(define-primitive pool-statistics (pool) "netsys_pool_statistics"
+  "(accepted handled refused active queued started errors) of POOL.")
 ;;; The event loop (src/c/net/ecl/loop.c).
 (define-primitive loop-new () "netsys_loop_new"
   "A new libuv loop whose callbacks only record events: a loop pointer object.")

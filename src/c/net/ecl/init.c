@@ -8,6 +8,7 @@ cl_object netsys_init(void) {
   netsys__handle_init();
   netsys__loop_init();
   netsys__interrupt_init();
+  netsys__pool_init();
   /* Sends use MSG_NOSIGNAL, but libuv's writes do not: where nobody handles
    * SIGPIPE (an embedder that turned off ECL's trap), ignore it so that a
    * peer's reset is an error code, never the death of the process. */

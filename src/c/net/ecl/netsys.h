@@ -296,6 +296,33 @@ cl_object netsys_lookup_free(cl_object lookup);
 cl_object netsys_signal_start(cl_object loop, cl_object id, cl_object signum);
 cl_object netsys_signal_free(cl_object sig);
 
+/* ---- Thread pool (pool.c) ----------------------------------------------- */
+
+/* A pool for THREADS workers and a queue of QUEUE (net_pool_new). */
+cl_object netsys_pool_new(cl_object threads, cl_object queue);
+/* A handle with no fd yet, for netsys_pool_accept's SPARE. */
+cl_object netsys_handle_spare(void);
+/* Accepts one connection on HANDLE (waiting until DEADLINE) and queues its
+ * fd: 0, or 1 when a worker should be started for it.  When refused (the
+ * queue full and MAY-REFUSE true) or the pool stopped, SPARE owns the fd
+ * and the result is (T . peer) or (NIL); NIL if non-blocking and none is
+ * pending. */
+cl_object netsys_pool_accept(cl_object pool, cl_object handle, cl_object deadline,
+                             cl_object sock, cl_object may_refuse, cl_object spare);
+/* Counts one connection handled if DONE is true, then waits for one: a
+ * new handle owning it, or NIL once the pool stops. */
+cl_object netsys_pool_take(cl_object pool, cl_object done);
+cl_object netsys_pool_done(cl_object pool);
+cl_object netsys_pool_error(cl_object pool);
+/* Waits until the queue has room: T, or NIL once the pool stops. */
+cl_object netsys_pool_wait_room(cl_object pool);
+/* The number of queued connections reset, or NIL if stopped already. */
+cl_object netsys_pool_stop(cl_object pool);
+/* (accepted handled refused active queued started errors). */
+cl_object netsys_pool_statistics(cl_object pool);
+/* Registers the pool finalizer as a GC root; from netsys_init. */
+void netsys__pool_init(void);
+
 /* ---- Module (netsys_init.c) --------------------------------------------- */
 
 /* Called once when the module is loaded. */
