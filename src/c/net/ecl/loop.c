@@ -149,12 +149,16 @@ static cl_object take_into(net_loop *l, cl_object vector) {
     netsys_type_error(vector, "(SIMPLE-ARRAY FIXNUM (*))");
   out = vector->vector.self.i64;
   room = vector->vector.dim / 2;
-  while (total < room && (n = net_loop_take(l, ev, room - total < 256 ? room - total : 256))) {
+  while (total < room) {
+    size_t want = room - total < 256 ? room - total : 256;
+    n = net_loop_take(l, ev, want);
     for (i = 0; i < n; i++) {
       out[2 * (total + i)] = ev[i].id;
       out[2 * (total + i) + 1] = ev[i].events;
     }
     total += n;
+    if (n < want)               /* none left */
+      break;
   }
   return ecl_make_fixnum((cl_fixnum) total);
 }
