@@ -365,11 +365,6 @@ thread may call it.  Returns NIL."
   "The event loop whose dispatch is the innermost in this thread: only its
 callbacks' restarts are offered.")
 
-(defun %failed-object (loop)
-  "The watcher, timer, signal watcher or lookup whose callback runs in
-LOOP, when LOOP's dispatch is the innermost of this thread; else NIL."
-  (and (eq *dispatching-loop* loop) (event-loop-current loop)))
-
 (defun %take-restart (loop action)
   "A restart of a failed callback of LOOP: ACTION (NIL, :REMOVE or :CLOSE)
 on the object whose callback failed, then on with the next event (the
@@ -388,15 +383,21 @@ CATCH of %DISPATCH)."
   "The restarts SKIP-EVENT, REMOVE-WATCHER and CLOSE-SOCKET of LOOP's
 callbacks, made once per loop.  RUN-EVENT-LOOP and WAIT-FOR-EVENTS put
 them in effect (as RESTART-BIND would, which makes them anew on each call);
-their tests offer them for an error while a callback of LOOP runs, and
-CLOSE-SOCKET only for a watcher's.  An error in a callback is so signalled
-once, by whoever signals it, with nothing consed for the restarts."
-  (flet ((offered-p (condition watcher-only)
-           (let ((object (%failed-object loop)))
-             (and object
-                  ;; Not TYPEP: ECL calls its generic CL_TYPEP for a class name.
-                  (or (null condition) (si::of-class-p condition 'error))
-                  (or (not watcher-only) (watcher-p object))))))
+their tests offer them for an error while a callback of LOOP runs and
+LOOP's dispatch is the innermost of this thread, and CLOSE-SOCKET only for
+a watcher's.  An error in a callback is so signalled once, by whoever
+signals it, with nothing consed for the restarts."
+  (let ((watcher-class (find-class 'watcher)))
+   (flet ((offered-p (condition watcher-only)
+            ;; Run for each restart each time restarts are computed (twice
+            ;; when a handler finds one and invokes it): loads and compares.
+            (declare (optimize (speed 3) (safety 0)))
+            (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
+              (and object
+                   ;; Not TYPEP: ECL calls its generic CL_TYPEP for a class name.
+                   (or (null condition) (si::of-class-p condition 'error))
+                   (or (not watcher-only)
+                       (net-sys:%instance-class-is object watcher-class))))))
     (list (si::make-restart
            :name 'skip-event
            :function (lambda () (%take-restart loop nil))
@@ -413,7 +414,7 @@ callback failed; the event loop goes on."))
            :function (lambda () (%take-restart loop :close))
            :report-function (lambda (s) (format s "Close the socket of the watcher whose ~
 callback failed; the event loop goes on."))
-           :test-function (lambda (c) (offered-p c t))))))
+           :test-function (lambda (c) (offered-p c t)))))))
 
 (declaim (inline %watcher-event))
 (defun %watcher-event (loop w mask)

@@ -61,8 +61,8 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 (eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
   (defvar *slot-locations* nil
     "A list of #(class handle blocking timeout-ns stream-state address-family
-accept-prototype), the locations of those slots in instances of each socket
-class met so far."))
+accept-prototype reset), the locations of those slots in instances of each
+socket class met so far."))
 (defvar *slot-locations-lock* (mp:make-lock :name "net slot locations"))
 
 (defun %slot-locations-slowly (socket)
@@ -76,7 +76,7 @@ TYPE-ERROR if SOCKET is no socket."
                (and s (clos:slot-definition-location s)))))
       (let ((entry (vector class (loc 'handle) (loc 'blocking) (loc 'timeout-ns)
                            (loc 'stream-state) (loc 'address-family)
-                           (loc 'accept-prototype))))
+                           (loc 'accept-prototype) (loc 'reset))))
         (mp:with-lock (*slot-locations-lock*)
           (push entry *slot-locations*))
         entry))))
