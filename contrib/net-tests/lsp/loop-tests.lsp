@@ -105,7 +105,15 @@ returns PREDICATE's last value."
   (net:with-event-loop (l)
     (with-socket-pair (a b)
       (net:add-watcher l a '(:read))
-      (signals net:network-error (net:add-watcher l a '(:write))))))
+      (let ((next (net::%next-id l)))
+        (signals net:network-error (net:add-watcher l a '(:write)))
+        (let ((closed (net:make-socket-pair)))
+          (close closed)
+          (signals net:socket-closed (net:add-watcher l closed '(:read))))
+        ;; the failures took no id: the next watcher has the one that was next
+        (let ((w (net:add-watcher l b '(:read))))
+          (is (= next (net::watcher-id w)))
+          (is (eq w (svref (net::event-loop-objects l) next))))))))
 
 (test close-in-callback-stops-watcher-and-frees-fd
   (net:with-event-loop (l)

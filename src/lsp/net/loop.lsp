@@ -86,7 +86,8 @@ calls the generic function for LOGTEST even on fixnums)."
     (format stream "~:[closed~;~:*~a~]"
             (and (event-loop-pointer l) (mp:process-name (event-loop-owner l))))))
 
-(defstruct (watcher (:constructor %make-watcher (loop socket handle id mask callback))
+(defstruct (watcher (:constructor %make-watcher (loop socket handle id mask callback
+                                                 high-water-mark max-queued on-drain on-error))
                     (:copier nil))
   "A socket watched by an event loop."
   (loop nil)
@@ -145,16 +146,26 @@ STOP-EVENT-LOOP may be called from another thread"
 
 ;;; IDs
 
-(defun %new-id (loop object)
-  (let ((id (or (pop (event-loop-free-ids loop))
-                (prog1 (event-loop-next-id loop) (incf (event-loop-next-id loop)))))
-        (objects (event-loop-objects loop)))
+(defun %next-id (loop)
+  "The id %TAKE-ID gives next."
+  (or (car (event-loop-free-ids loop)) (event-loop-next-id loop)))
+
+(defun %take-id (loop id object)
+  "Give OBJECT the id ID, which %NEXT-ID just returned."
+  (declare (fixnum id))
+  (if (eql id (car (event-loop-free-ids loop)))
+      (pop (event-loop-free-ids loop))
+      (setf (event-loop-next-id loop) (the fixnum (1+ id))))
+  (let ((objects (event-loop-objects loop)))
     (when (>= id (length objects))
       (let ((new (make-array (* 2 (length objects)) :initial-element nil)))
         (replace new objects)
         (setf (event-loop-objects loop) new objects new)))
     (setf (svref objects id) object)
     id))
+
+(defun %new-id (loop object)
+  (%take-id loop (%next-id loop) object))
 
 (defun %free-id (loop id)
   "Forget ID's object.  Within a batch the ID is reused only after it, so
@@ -229,19 +240,14 @@ one watcher in a loop.  Closing the socket removes its watcher."
          (handle (socket-handle socket)))
     (check-type high-water-mark (integer 0 #.most-positive-fixnum))
     (check-type max-queued (integer 0 #.most-positive-fixnum))
-    (let ((w (%make-watcher loop socket handle 0 mask callback)))
-      (setf (watcher-high-water-mark w) high-water-mark
-            (watcher-max-queued w) max-queued
-            (watcher-on-drain w) on-drain
-            (watcher-on-error w) on-error)
-      (let ((id (%new-id loop w)) (started nil))
-        (setf (watcher-id w) id)
-        ;; Not HANDLER-BIND: its closure and cluster would be consed per call.
-        (unwind-protect
-             (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket)
-                   started t)
-          (unless started
-            (%free-id loop id))))
+    ;; The id is taken once the C watcher has started: a failure to start
+    ;; leaves nothing to undo (no UNWIND-PROTECT per watcher), and nothing
+    ;; in between can take an id.
+    (let* ((id (%next-id loop))
+           (w (%make-watcher loop socket handle id mask callback
+                             high-water-mark max-queued on-drain on-error)))
+      (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket))
+      (%take-id loop id w)
       w)))
 (net-sys:%define-positional add-watcher %add-watcher 4
   ((:high-water-mark #.(* 1024 1024)) (:max-queued #.(* 64 1024 1024))
