@@ -412,8 +412,8 @@ signals it, with nothing consed for the restarts."
           (si::make-restart
            :name 'remove-watcher
            :function (lambda () (%take-restart loop :remove))
-           :report-function (lambda (s) (format s "Remove the watcher (or timer) whose ~
-callback failed; the event loop goes on."))
+           :report-function (lambda (s) (format s "Remove the watcher (timer, signal ~
+watcher) whose callback failed; the event loop goes on."))
            :test-function (lambda (c) (offered-p c nil)))
           (si::make-restart
            :name 'close-socket
