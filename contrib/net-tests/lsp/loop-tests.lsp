@@ -107,8 +107,9 @@ returns PREDICATE's last value."
       (net:add-watcher l a '(:read))
       (let ((next (net::%next-id l)))
         (signals net:network-error (net:add-watcher l a '(:write)))
-        (let ((closed (net:make-socket-pair)))
+        (multiple-value-bind (closed other) (net:make-socket-pair)
           (close closed)
+          (close other)
           (signals net:socket-closed (net:add-watcher l closed '(:read))))
         ;; the failures took no id: the next watcher has the one that was next
         (let ((w (net:add-watcher l b '(:read))))

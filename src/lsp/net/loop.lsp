@@ -394,33 +394,33 @@ LOOP's dispatch is the innermost of this thread, and CLOSE-SOCKET only for
 a watcher's.  An error in a callback is so signalled once, by whoever
 signals it, with nothing consed for the restarts."
   (let ((watcher-class (find-class 'watcher)))
-   (flet ((offered-p (condition watcher-only)
-            ;; Run for each restart each time restarts are computed (twice
-            ;; when a handler finds one and invokes it): loads and compares.
-            (declare (optimize (speed 3) (safety 0)))
-            (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
-              (and object
-                   ;; Not TYPEP: ECL calls its generic CL_TYPEP for a class name.
-                   (or (null condition) (si::of-class-p condition 'error))
-                   (or (not watcher-only)
-                       (net-sys:%instance-class-is object watcher-class))))))
-    (list (si::make-restart
-           :name 'skip-event
-           :function (lambda () (%take-restart loop nil))
-           :report-function (lambda (s) (write-string "Skip this event; the event loop goes on." s))
-           :test-function (lambda (c) (offered-p c nil)))
-          (si::make-restart
-           :name 'remove-watcher
-           :function (lambda () (%take-restart loop :remove))
-           :report-function (lambda (s) (format s "Remove the watcher (timer, signal ~
+    (flet ((offered-p (condition watcher-only)
+             ;; Run for each restart each time restarts are computed (twice
+             ;; when a handler finds one and invokes it): loads and compares.
+             (declare (optimize (speed 3) (safety 0)))
+             (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
+               (and object
+                    ;; Not TYPEP: ECL calls its generic CL_TYPEP for a class name.
+                    (or (null condition) (si::of-class-p condition 'error))
+                    (or (not watcher-only)
+                        (net-sys:%instance-class-is object watcher-class))))))
+      (list (si::make-restart
+             :name 'skip-event
+             :function (lambda () (%take-restart loop nil))
+             :report-function (lambda (s) (write-string "Skip this event; the event loop goes on." s))
+             :test-function (lambda (c) (offered-p c nil)))
+            (si::make-restart
+             :name 'remove-watcher
+             :function (lambda () (%take-restart loop :remove))
+             :report-function (lambda (s) (format s "Remove the watcher (timer, signal ~
 watcher) whose callback failed; the event loop goes on."))
-           :test-function (lambda (c) (offered-p c nil)))
-          (si::make-restart
-           :name 'close-socket
-           :function (lambda () (%take-restart loop :close))
-           :report-function (lambda (s) (format s "Close the socket of the watcher whose ~
+             :test-function (lambda (c) (offered-p c nil)))
+            (si::make-restart
+             :name 'close-socket
+             :function (lambda () (%take-restart loop :close))
+             :report-function (lambda (s) (format s "Close the socket of the watcher whose ~
 callback failed; the event loop goes on."))
-           :test-function (lambda (c) (offered-p c t)))))))
+             :test-function (lambda (c) (offered-p c t)))))))
 
 (declaim (inline %watcher-event))
 (defun %watcher-event (loop w mask)
