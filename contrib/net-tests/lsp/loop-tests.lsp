@@ -105,7 +105,16 @@ returns PREDICATE's last value."
   (net:with-event-loop (l)
     (with-socket-pair (a b)
       (net:add-watcher l a '(:read))
-      (signals net:network-error (net:add-watcher l a '(:write))))))
+      (let ((next (net::%next-id l)))
+        (signals net:network-error (net:add-watcher l a '(:write)))
+        (multiple-value-bind (closed other) (net:make-socket-pair)
+          (close closed)
+          (close other)
+          (signals net:socket-closed (net:add-watcher l closed '(:read))))
+        ;; the failures took no id: the next watcher has the one that was next
+        (let ((w (net:add-watcher l b '(:read))))
+          (is (= next (net::watcher-id w)))
+          (is (eq w (svref (net::event-loop-objects l) next))))))))
 
 (test close-in-callback-stops-watcher-and-frees-fd
   (net:with-event-loop (l)
@@ -258,6 +267,103 @@ returns PREDICATE's last value."
                                            (invoke-restart 'net:close-socket))))
               (net:run-event-loop l :mode :once))
             (is (not (net:socket-open-p a)))))))))
+
+(defun restart-names (&optional condition)
+  "The names of the event loop's restarts offered now, innermost first."
+  (loop for r in (compute-restarts condition)
+        when (member (restart-name r) '(net:skip-event net:remove-watcher net:close-socket))
+          collect (restart-name r)))
+
+(test callback-restarts-offered-only-in-a-callback
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (let ((in-callback nil) (in-timer nil) (for-warning :unset) (outside :unset)
+            (buf (make-octets 4)))
+        (net:add-watcher l a '(:read)
+                         (lambda (s e) (declare (ignore e))
+                           (receive s buf)
+                           (setf in-callback (restart-names))
+                           (handler-bind ((warning (lambda (w)
+                                                     (setf for-warning (restart-names w))
+                                                     (muffle-warning w))))
+                             (warn "not an error"))))
+        (net:add-timer l (lambda () (setf in-timer (restart-names))) 0.001)
+        (send b (octets 1))
+        (is (run-until l (lambda () (and in-callback in-timer))))
+        ;; the three for a watcher, once each; no CLOSE-SOCKET for a timer
+        (is (equal '(net:skip-event net:remove-watcher net:close-socket) in-callback))
+        (is (equal '(net:skip-event net:remove-watcher) in-timer))
+        (is (null for-warning))
+        ;; outside a callback, in the loop's dynamic extent (a write queue's
+        ;; ON-DRAIN is called by the loop, not as a callback) and after it
+        (let ((w (net:add-watcher l b '() nil
+                                  :on-drain (lambda () (setf outside (restart-names))))))
+          (net:queue-send w (make-octets (* 4 1024 1024)))
+          (is (run-until l (lambda () (progn (loop while (receive a (make-octets 65536)))
+                                             (not (eq outside :unset)))))))
+        (is (null outside))
+        (is (null (restart-names)))))))
+
+(test callback-error-signalled-once-and-nested-loops-offer-the-inner-restarts
+  (net:with-event-loop (outer)
+    (net:with-event-loop (inner)
+      (with-socket-pair (a b :blocking nil)
+        (with-socket-pair (c d :blocking nil)
+          (let ((handled 0) (offered nil) (inner-calls 0) (outer-calls 0))
+            (net:add-watcher inner c '(:read)
+                             (lambda (s e) (declare (ignore s e))
+                               (incf inner-calls)
+                               (error "inner boom")))
+            (net:add-watcher outer a '(:read)
+                             (lambda (s e) (declare (ignore e))
+                               (receive s (make-octets 4))
+                               (incf outer-calls)
+                               (send d (octets 9))
+                               (net:run-event-loop inner :mode :once)
+                               (error "outer boom")))
+            (send b (octets 1))
+            (handler-bind ((simple-error
+                             (lambda (e)
+                               (incf handled)
+                               (push (list (princ-to-string e) (restart-names e)) offered)
+                               (invoke-restart 'net:close-socket))))
+              (net:run-event-loop outer :mode :once))
+            (is (= 1 inner-calls))
+            (is (= 1 outer-calls))
+            ;; each error reached the handler once, with one set of restarts:
+            ;; the inner loop's for its callback, then the outer's
+            (is (= 2 handled))
+            (is (equal '(("outer boom" (net:skip-event net:remove-watcher net:close-socket))
+                         ("inner boom" (net:skip-event net:remove-watcher net:close-socket)))
+                       offered))
+            (is (not (net:socket-open-p c)))
+            (is (not (net:socket-open-p a)))
+            ;; both loops still usable
+            (is (null (net:run-event-loop inner :mode :nowait)))
+            (is (null (net:run-event-loop outer :mode :nowait)))))))))
+
+(test signal-watcher-and-lookup-callbacks-offer-restarts
+  (net:with-event-loop (l)
+    (let ((got nil) (calls 0))
+      (net:lookup-host-async l "127.0.0.1"
+                             (lambda (addresses canon error)
+                               (declare (ignore addresses canon error))
+                               (error "lookup boom")))
+      (handler-bind ((simple-error (lambda (e)
+                                     (setf got (restart-names e))
+                                     (invoke-restart 'net:skip-event))))
+        (is (run-until l (lambda () got))))
+      (is (equal '(net:skip-event net:remove-watcher) got))
+      ;; REMOVE-WATCHER on a signal watcher stops it
+      (let ((w (net:add-signal-watcher l :usr2 (lambda (sig) (declare (ignore sig))
+                                                 (incf calls)
+                                                 (error "signal boom")))))
+        (declare (ignore w))
+        (handler-bind ((simple-error (lambda (e) (declare (ignore e))
+                                       (invoke-restart 'net:remove-watcher))))
+          (ext:system (format nil "kill -USR2 ~d" (ext:getpid)))
+          (is (run-until l (lambda () (= calls 1))))
+          (is (null (net:run-event-loop l :mode :nowait))))))))
 
 (test non-local-exit-leaves-loop-usable
   (net:with-event-loop (l)

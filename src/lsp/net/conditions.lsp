@@ -142,24 +142,30 @@ UNKNOWN-PROTOCOL."))
   "Error code -> condition class name, from the C side's copy of errors.def.")
 
 (defvar *error-prototypes* (make-hash-table)
-  "Error code -> the %ERROR-PROTOTYPE of its class; read-only once loaded.")
+  "Error code -> the %ERROR-PROTOTYPE of its code; read-only once loaded.")
 
 (defvar *socket-error-prototype* nil
   "The %ERROR-PROTOTYPE of SOCKET-ERROR, for codes errors.def does not name.")
 
-(defun %error-prototype (class)
-  "#(condition errno syscall socket message): a condition of CLASS, a
-subclass of SOCKET-ERROR, made once by MAKE-CONDITION, and the locations
-of its slots.  %SIGNAL-ERROR signals copies of it with those slots set:
-MAKE-CONDITION with initargs costs tens of thousands of instructions
-(MAKE-INSTANCE's generic initialization), a copy a few hundred, and a
-server met one per connection reset by its client."
-  (let* ((c (make-condition class))
+(defun %errno-of-code (code)
+  "The ERRNO slot of the condition of error CODE."
+  (if (minusp code) (if (> code -3000) (- code) code) code))
+
+(defun %error-prototype (class code)
+  "#(condition syscall-location socket-location class): a condition of
+CLASS, a subclass of SOCKET-ERROR, for error CODE (its errno and message
+set), made once by MAKE-CONDITION, and the locations of the slots set per
+error.  %SIGNAL-ERROR signals copies of it: MAKE-CONDITION with initargs
+costs tens of thousands of instructions (MAKE-INSTANCE's generic
+initialization), a copy a few hundred, and a server met one per connection
+reset by its client.  The copies of a code share its message string."
+  (let* ((c (make-condition class :errno (%errno-of-code code)
+                                  :message (net-sys:strerror code)))
          (slots (clos:class-slots (class-of c))))
     (flet ((loc (name)
              (clos:slot-definition-location
               (find name slots :key #'clos:slot-definition-name))))
-      (vector c (loc 'errno) (loc 'syscall) (loc 'socket) (loc 'message)))))
+      (vector c (loc 'syscall) (loc 'socket) class))))
 
 (defun load-error-table (table)
   (clrhash *error-classes*)
@@ -168,35 +174,29 @@ server met one per connection reset by its client."
         for name = (intern (string-upcase class) "NET")
         do (setf (gethash code *error-classes*) name)
            (when (subtypep name 'socket-error)
-             (setf (gethash code *error-prototypes*) (%error-prototype name))))
-  (setf *socket-error-prototype* (%error-prototype 'socket-error)))
+             (setf (gethash code *error-prototypes*) (%error-prototype name code))))
+  (setf *socket-error-prototype* (%error-prototype 'socket-error 0)))
 
 (load-error-table (net-sys:init))
 
-(defun %make-socket-error (code errno syscall socket message)
-  "A fresh condition of the class of error CODE (SOCKET-ERROR if none) with
-these slots: the same as MAKE-CONDITION's, made by copying."
-  (let* ((entry (or (gethash code *error-prototypes*)
-                    (let ((class (gethash code *error-classes*)))
-                      (when class          ; not a SOCKET-ERROR: made as before
-                        (return-from %make-socket-error
-                          (make-condition class :errno errno :syscall syscall
-                                                :socket socket :message message))))
-                    *socket-error-prototype*))
-         (c (si:copy-instance (svref entry 0))))
-    (si:instance-set c (svref entry 1) errno)
-    (si:instance-set c (svref entry 2) syscall)
-    (si:instance-set c (svref entry 3) socket)
-    (si:instance-set c (svref entry 4) message)
+(defun %make-socket-error (entry syscall socket)
+  "A fresh condition like ENTRY's (a %ERROR-PROTOTYPE) with these slots."
+  (declare (optimize (speed 3) (safety 0)) (simple-vector entry))
+  (let ((c (si:copy-instance (svref entry 0))))
+    (si:instance-set c (the fixnum (svref entry 1)) syscall)
+    (si:instance-set c (the fixnum (svref entry 2)) socket)
     c))
 
+(declaim (inline %resolver-code-p))
 (defun %resolver-code-p (code)
-  (<= -3999 code -3000))
+  (and (typep code 'fixnum) (<= -3999 (the fixnum code) -3000)))
+
+(declaim (ftype (function (t) simple-vector) %slot-locations)) ; socket.lsp
 
 (defun %check-reset (socket)
   "Called where a read of SOCKET met end of file: signal the connection's
 reset again if one was signalled on it."
-  (let ((code (slot-value socket 'reset)))
+  (let ((code (si:instance-ref socket (svref (%slot-locations socket) 7))))
     (when code
       (net-sys::%signal-error code "recv" socket))))
 
@@ -208,13 +208,23 @@ resolver's codes (-3000 to -3999) SOCKET is the name looked up."
       (error (gethash code *error-classes* 'resolver-failure)
              :code code :operation syscall :name socket
              :message (net-sys:resolver-strerror code))
-      (let ((class (gethash code *error-classes* 'socket-error)))
-        ;; Kept on the socket itself: with a weak synchronized hash table
-        ;; here, a server reading thousands of reset connections died of
-        ;; ECL's rwlock error "Thread already owns this lock".
-        (when (and socket (eq class 'connection-reset)
-                   (si::of-class-p socket 'socket)) ; TYPEP: ECL's generic CL_TYPEP here
-          (setf (slot-value socket 'reset) code))
-        (error (%make-socket-error code
-                                   (if (minusp code) (if (> code -3000) (- code) code) code)
-                                   syscall socket (net-sys:strerror code))))))
+      (let ((entry (gethash code *error-prototypes*)))
+        (cond (entry
+               ;; Kept on the socket itself: with a weak synchronized hash
+               ;; table here, a server reading thousands of reset
+               ;; connections died of ECL's rwlock error "Thread already
+               ;; owns this lock".
+               (when (and socket (eq (svref entry 3) 'connection-reset)
+                          (si::of-class-p socket 'socket)) ; TYPEP: ECL's generic CL_TYPEP here
+                 (si:instance-set socket (svref (%slot-locations socket) 7) code))
+               (error (%make-socket-error entry syscall socket)))
+              (t
+               (let ((class (gethash code *error-classes*)))
+                 (if class              ; not a SOCKET-ERROR: made as before
+                     (error class :errno (%errno-of-code code) :syscall syscall
+                                  :socket socket :message (net-sys:strerror code))
+                     ;; A code errors.def does not name: a SOCKET-ERROR.
+                     (let ((c (%make-socket-error *socket-error-prototype* syscall socket)))
+                       (setf (slot-value c 'errno) (%errno-of-code code)
+                             (slot-value c 'message) (net-sys:strerror code))
+                       (error c)))))))))

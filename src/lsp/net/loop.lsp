@@ -77,7 +77,8 @@ calls the generic function for LOGTEST even on fixnums)."
   (ready nil :type list)            ; for WAIT-FOR-EVENTS, newest first
   (lock (mp:make-lock :name "event-loop calls"))
   (calls nil :type list)            ; CALL-IN-LOOP, newest first, under LOCK
-  (pending-calls nil :type list))   ; taken from CALLS, oldest first
+  (pending-calls nil :type list)    ; taken from CALLS, oldest first
+  (restarts nil :type list))        ; of failed callbacks, %CALLBACK-RESTARTS
 (%inline-readers event-loop)
 
 (defmethod print-object ((l event-loop) stream)
@@ -85,7 +86,8 @@ calls the generic function for LOGTEST even on fixnums)."
     (format stream "~:[closed~;~:*~a~]"
             (and (event-loop-pointer l) (mp:process-name (event-loop-owner l))))))
 
-(defstruct (watcher (:constructor %make-watcher (loop socket handle id mask callback))
+(defstruct (watcher (:constructor %make-watcher (loop socket handle id mask callback
+                                                 high-water-mark max-queued on-drain on-error))
                     (:copier nil))
   "A socket watched by an event loop."
   (loop nil)
@@ -147,16 +149,26 @@ STOP-EVENT-LOOP may be called from another thread"
 
 ;;; IDs
 
-(defun %new-id (loop object)
-  (let ((id (or (pop (event-loop-free-ids loop))
-                (prog1 (event-loop-next-id loop) (incf (event-loop-next-id loop)))))
-        (objects (event-loop-objects loop)))
+(defun %next-id (loop)
+  "The id %TAKE-ID gives next."
+  (or (car (event-loop-free-ids loop)) (event-loop-next-id loop)))
+
+(defun %take-id (loop id object)
+  "Give OBJECT the id ID, which %NEXT-ID just returned."
+  (declare (fixnum id))
+  (if (eql id (car (event-loop-free-ids loop)))
+      (pop (event-loop-free-ids loop))
+      (setf (event-loop-next-id loop) (the fixnum (1+ id))))
+  (let ((objects (event-loop-objects loop)))
     (when (>= id (length objects))
       (let ((new (make-array (* 2 (length objects)) :initial-element nil)))
         (replace new objects)
         (setf (event-loop-objects loop) new objects new)))
     (setf (svref objects id) object)
     id))
+
+(defun %new-id (loop object)
+  (%take-id loop (%next-id loop) object))
 
 (defun %free-id (loop id)
   "Forget ID's object.  Within a batch the ID is reused only after it, so
@@ -181,7 +193,9 @@ that a later event of the batch for the old object is not given to a new one."
   "A new event loop, owned by the calling thread: only that thread may use
 it, except for CALL-IN-LOOP and STOP-EVENT-LOOP, which any thread may call.
 Close it with CLOSE-EVENT-LOOP (WITH-EVENT-LOOP does)."
-  (%make-event-loop (net-sys:loop-new) mp:*current-process*))
+  (let ((loop (%make-event-loop (net-sys:loop-new) mp:*current-process*)))
+    (setf (event-loop-restarts loop) (%callback-restarts loop))
+    loop))
 
 (defun close-event-loop (loop)
   "Close LOOP: remove its watchers (their sockets stay open), timers and
@@ -231,19 +245,14 @@ one watcher in a loop.  Closing the socket removes its watcher."
          (handle (socket-handle socket)))
     (check-type high-water-mark (integer 0 #.most-positive-fixnum))
     (check-type max-queued (integer 0 #.most-positive-fixnum))
-    (let ((w (%make-watcher loop socket handle 0 mask callback)))
-      (setf (watcher-high-water-mark w) high-water-mark
-            (watcher-max-queued w) max-queued
-            (watcher-on-drain w) on-drain
-            (watcher-on-error w) on-error)
-      (let ((id (%new-id loop w)) (started nil))
-        (setf (watcher-id w) id)
-        ;; Not HANDLER-BIND: its closure and cluster would be consed per call.
-        (unwind-protect
-             (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket)
-                   started t)
-          (unless started
-            (%free-id loop id))))
+    ;; The id is taken once the C watcher has started: a failure to start
+    ;; leaves nothing to undo (no UNWIND-PROTECT per watcher), and nothing
+    ;; in between can take an id.
+    (let* ((id (%next-id loop))
+           (w (%make-watcher loop socket handle id mask callback
+                             high-water-mark max-queued on-drain on-error)))
+      (setf (watcher-pointer w) (net-sys:watch-start p handle id mask socket))
+      (%take-id loop id w)
       w)))
 (net-sys:%define-positional add-watcher %add-watcher 4
   ((:high-water-mark #.(* 1024 1024)) (:max-queued #.(* 64 1024 1024))
@@ -364,30 +373,59 @@ thread may call it.  Returns NIL."
 ;;; Dispatch
 
 (defvar *dispatching-loop* nil
-  "The event loop whose callback runs in this thread, for its restarts.")
+  "The event loop whose dispatch is the innermost in this thread: only its
+callbacks' restarts are offered.")
 
-(defun %callback-error (condition)
-  "The handler around dispatch: an error in a callback offers restarts to
-skip the event, remove the watcher (or timer) or close the socket; taking
-one goes on with the next event."
-  (let* ((loop *dispatching-loop*)
-         (object (and loop (event-loop-current loop))))
-    (when object
-      (setf (event-loop-current loop) nil)
-      (restart-case (error condition)
-        (skip-event ()
-          :report "Skip this event; the event loop goes on."
-          nil)
-        (remove-watcher ()
-          :report "Remove the watcher (or timer) whose callback failed; the event loop goes on."
-          (typecase object
-            (watcher (%free-watcher loop object))
-            (timer (%free-timer loop object))))
-        (close-socket ()
-          :report "Close the socket of the watcher whose callback failed; the event loop goes on."
-          :test (lambda (c) (declare (ignore c)) (watcher-p object))
-          (close (watcher-socket object) :abort t)))
-      (throw loop nil))))
+(defun %take-restart (loop action)
+  "A restart of a failed callback of LOOP: ACTION (NIL, :REMOVE or :CLOSE)
+on the object whose callback failed, then on with the next event (the
+CATCH of %DISPATCH)."
+  (let ((object (event-loop-current loop)))
+    (setf (event-loop-current loop) nil)
+    (case action
+      (:remove (cond ((watcher-p object) (%free-watcher loop object))
+                     ((timer-p object) (%free-timer loop object))
+                     ((signal-watcher-p object) (%free-signal-watcher loop object))))
+      (:close (when (watcher-p object)
+                (close (watcher-socket object) :abort t))))
+    (throw loop nil)))
+
+(defun %callback-restarts (loop)
+  "The restarts SKIP-EVENT, REMOVE-WATCHER and CLOSE-SOCKET of LOOP's
+callbacks, made once per loop.  RUN-EVENT-LOOP and WAIT-FOR-EVENTS put
+them in effect (as RESTART-BIND would, which makes them anew on each call);
+their tests offer them for an error while a callback of LOOP runs and
+LOOP's dispatch is the innermost of this thread, and CLOSE-SOCKET only for
+a watcher's.  An error in a callback is so signalled once, by whoever
+signals it, with nothing consed for the restarts."
+  (let ((watcher-class (find-class 'watcher)))
+    (flet ((offered-p (condition watcher-only)
+             ;; Run for each restart each time restarts are computed (twice
+             ;; when a handler finds one and invokes it): loads and compares.
+             (declare (optimize (speed 3) (safety 0)))
+             (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
+               (and object
+                    ;; Not TYPEP: ECL calls its generic CL_TYPEP for a class name.
+                    (or (null condition) (si::of-class-p condition 'error))
+                    (or (not watcher-only)
+                        (net-sys:%instance-class-is object watcher-class))))))
+      (list (si::make-restart
+             :name 'skip-event
+             :function (lambda () (%take-restart loop nil))
+             :report-function (lambda (s) (write-string "Skip this event; the event loop goes on." s))
+             :test-function (lambda (c) (offered-p c nil)))
+            (si::make-restart
+             :name 'remove-watcher
+             :function (lambda () (%take-restart loop :remove))
+             :report-function (lambda (s) (format s "Remove the watcher (timer, signal ~
+watcher) whose callback failed; the event loop goes on."))
+             :test-function (lambda (c) (offered-p c nil)))
+            (si::make-restart
+             :name 'close-socket
+             :function (lambda () (%take-restart loop :close))
+             :report-function (lambda (s) (format s "Close the socket of the watcher whose ~
+callback failed; the event loop goes on."))
+             :test-function (lambda (c) (offered-p c t)))))))
 
 (declaim (inline %watcher-event))
 (defun %watcher-event (loop w mask)
@@ -487,10 +525,16 @@ was checked by the caller, once per call of it."
       (%run-calls loop))))
 
 (defmacro %with-dispatch ((loop) &body body)
-  "Run BODY (passes of LOOP) with the restarts of callback errors offered:
-bound once per call, not per pass or event, so that dispatch conses nothing."
-  `(let ((*dispatching-loop* ,loop))
-     (handler-bind ((error #'%callback-error))
+  "Run BODY (passes of LOOP) with LOOP's restarts of callback errors in
+effect: its own, made once (%CALLBACK-RESTARTS), so that a call conses one
+cell and dispatch nothing."
+  (let ((l (gensym "LOOP")))
+    `(let* ((,l ,loop)
+            (*dispatching-loop* ,l)
+            (si:*restart-clusters* (cons (event-loop-restarts ,l) si:*restart-clusters*)))
+       ;; No callback runs yet: a callback left by a non-local exit is not
+       ;; one that fails now.
+       (setf (event-loop-current ,l) nil)
        ,@body)))
 
 (defun run-event-loop (loop &key (mode :default))
@@ -602,8 +646,10 @@ INVALID-ADDRESS at once.  Returns the lookup object."
   (let ((cb (host-lookup-callback q))
         (r (host-lookup-outcome q)))
     (cond ((null cb) (push (cons q :lookup) (event-loop-ready loop)))
-          ((consp r) (funcall cb (first r) (second r) nil))
-          (t (funcall cb nil nil r)))))
+          (t (setf (event-loop-current loop) q)
+             (if (consp r)
+                 (funcall cb (first r) (second r) nil)
+                 (funcall cb nil nil r))))))
 
 (defun host-lookup-result (lookup)
   "The result of a finished LOOKUP (from LOOKUP-HOST-ASYNC): the addresses

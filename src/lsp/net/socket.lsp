@@ -61,8 +61,8 @@ class (INET-SOCKET, INET6-SOCKET, LOCAL-SOCKET) and of a role class
 (eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
   (defvar *slot-locations* nil
     "A list of #(class handle blocking timeout-ns stream-state address-family
-accept-prototype), the locations of those slots in instances of each socket
-class met so far."))
+accept-prototype reset), the locations of those slots in instances of each
+socket class met so far."))
 (defvar *slot-locations-lock* (mp:make-lock :name "net slot locations"))
 
 (defun %slot-locations-slowly (socket)
@@ -76,7 +76,7 @@ TYPE-ERROR if SOCKET is no socket."
                (and s (clos:slot-definition-location s)))))
       (let ((entry (vector class (loc 'handle) (loc 'blocking) (loc 'timeout-ns)
                            (loc 'stream-state) (loc 'address-family)
-                           (loc 'accept-prototype))))
+                           (loc 'accept-prototype) (loc 'reset))))
         (mp:with-lock (*slot-locations-lock*)
           (push entry *slot-locations*))
         entry))))
@@ -252,7 +252,7 @@ default) and *DEADLINE*; third, SOCKET's stream state or NIL."
 ;;; Raw calls and the stream keep each direction's bytes in order: SEND
 ;;; sends the stream's buffered output first, RECEIVE takes the stream's
 ;;; buffered input first (stream.lsp).
-(declaim (ftype function %flush-stream-output %take-stream-input))
+(declaim (ftype function %flush-stream-output %take-stream-input %flush %let-buffers-go))
 
 (defun %deadline (socket timeout)
   "The deadline argument of a primitive called on SOCKET (see %CALL-ARGS)."
@@ -430,13 +430,31 @@ TIMEOUT seconds."
 was closed already; any other call on a closed socket signals SOCKET-CLOSED.
 A thread blocked on SOCKET wakes with SOCKET-CLOSED.  With ABORT on a
 connected stream socket, the connection is reset (SO_LINGER 0: the peer sees
-CONNECTION-RESET) instead of closed in order."
-  (let ((handle (socket-handle socket)))
-    (when (and abort (net-sys:handle-open-p handle)
-               (member (socket-type socket) '(:stream :seqpacket)))
-      ;; Best effort: a socket that was never connected has nothing to reset.
-      (ignore-errors (net-sys:set-abortive handle socket)))
-    (net-sys:handle-close handle)))
+CONNECTION-RESET) instead of closed in order.  Text or octets still in the
+stream's output buffer are sent first, unless ABORT."
+  (%close socket abort))
+
+(defun %close (socket abort)
+  "CLOSE's work, in one method for every socket (a method on STREAM-SOCKET
+around it cost a call of the next method, 2,500 instructions), reading the
+slots at their locations, with no handler around the best-effort reset."
+  (declare (optimize (speed 3) (safety 0)))
+  (let* ((e (%slot-locations socket))
+         (handle (%slot-at socket e 1))
+         (stream-p (svref e 4))          ; a STREAM-SOCKET: :STREAM or :SEQPACKET
+         (ss (and stream-p (%slot-at socket e 4))))
+    (flet ((close-handle ()
+             (when (and abort stream-p (net-sys:handle-open-p handle))
+               (net-sys:set-abortive handle))
+             (net-sys:handle-close handle)))
+      (if ss
+          (unwind-protect
+               (if (and (not abort) (net-sys:handle-open-p handle))
+                   (unwind-protect (%flush socket ss)
+                     (close-handle))
+                   (close-handle))
+            (%let-buffers-go socket ss))
+          (close-handle)))))
 
 (defun socket-at-mark-p (socket)
   "True if the next octet to read from SOCKET is the one that followed the

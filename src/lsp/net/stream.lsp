@@ -827,15 +827,6 @@ it is at least a buffer's worth."
     (incf (%ss-ipos ss) offset)
     pos))
 
-(defmethod close :around ((s stream-socket) &key abort)
-  (let ((ss (slot-value s 'stream-state)))
-    (unwind-protect
-         (if (and ss (not abort) (socket-open-p s))
-             (unwind-protect (%flush s ss)
-               (call-next-method))
-             (call-next-method))
-      (when ss (%let-buffers-go s ss)))))
-
 (defun %let-buffers-go (socket ss)
   "After CLOSE: SOCKET holds no buffer.  The output buffer, flushed or
 discarded, goes back to the pool.  The input buffer is left to the

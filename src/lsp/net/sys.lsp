@@ -72,8 +72,9 @@ ecl_process_env in the glue)."
   :env t)
 (define-primitive socket-at-mark (handle socket) "netsys_socket_at_mark"
   "sockatmark(3): true if the next octet to read is at the out-of-band mark.")
-(define-primitive set-abortive (handle socket) "netsys_set_abortive"
-  "SO_LINGER {1, 0}, so that closing resets the connection.")
+(define-primitive set-abortive (handle) "netsys_set_abortive"
+  "SO_LINGER {1, 0}, so that closing resets the connection: best effort, T
+if set, NIL if not (never connected, closed meanwhile); signals nothing.")
 (define-primitive finish-connect (handle deadline socket) "netsys_finish_connect"
   "Complete a connection in progress: T when connected, NIL if non-blocking and not yet.")
 (define-primitive wait-many (handles events deadline) "netsys_wait_many"

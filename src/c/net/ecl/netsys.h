@@ -142,7 +142,7 @@ cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock);
 cl_object netsys_socket_name(cl_object handle, cl_object peer_p, cl_object sock);
 
 cl_object netsys_socket_at_mark(cl_object handle, cl_object sock);
-cl_object netsys_set_abortive(cl_object handle, cl_object sock);
+cl_object netsys_set_abortive(cl_object handle);
 cl_object netsys_finish_connect(cl_object handle, cl_object deadline, cl_object sock);
 cl_object netsys_socket_pair(cl_object type);
 cl_object netsys_adopt(cl_object fd);

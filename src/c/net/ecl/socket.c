@@ -132,14 +132,21 @@ cl_object netsys_socket_at_mark(cl_object handle, cl_object sock) {
   return on_fd(handle, "sockatmark", sock, at_mark_op, NULL) ? ECL_T : ECL_NIL;
 }
 
-static int abortive(int fd, void *arg) {
-  (void) arg;
-  return net_socket_set_abortive(fd);
-}
-
-cl_object netsys_set_abortive(cl_object handle, cl_object sock) {
-  on_fd(handle, "setsockopt", sock, abortive, NULL);
-  return ECL_T;
+/* Best effort, for CLOSE :ABORT: T if closing HANDLE's socket now resets
+ * the connection, NIL if that could not be set (a socket never connected,
+ * or closed meanwhile by another thread).  Signals nothing, so that its
+ * caller needs no handler. */
+cl_object netsys_set_abortive(cl_object handle) {
+  net_handle *h = netsys_handle(handle);
+  const cl_env_ptr env = ecl_process_env();
+  int fd, r;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  r = fd < 0 ? fd : net_socket_set_abortive(fd);
+  if (fd >= 0)
+    net_handle_release(h);
+  ecl_enable_interrupts_env(env);
+  return r < 0 ? ECL_NIL : ECL_T;
 }
 
 static ssize_t connect_poll_op(int fd, void *arg) {
