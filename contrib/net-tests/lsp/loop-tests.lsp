@@ -385,6 +385,9 @@ returns PREDICATE's last value."
                                (net:with-event-loop (l)
                                  (with-socket-pair (a b)
                                    (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e))))
+                                   ;; Should the wake-up fail, the interrupts run
+                                   ;; late (a failure, not a hang).
+                                   (net:add-timer l (lambda ()) 0.5 :repeat 0.5)
                                    (catch 'out (net:run-event-loop l))
                                    :unwound))))))
     (sleep 0.2)
@@ -397,6 +400,39 @@ returns PREDICATE's last value."
       (mp:interrupt-process thread (lambda () (throw 'out nil)))
       (is (eq :unwound (funcall runner)))
       (is (< (- (get-internal-real-time) start) (* 2 internal-time-units-per-second))))))
+
+(test interrupts-reach-each-of-two-threads-waiting-in-their-loops
+  ;; Each thread waits in its own loop's epoll_wait; an interrupt sent to
+  ;; one wakes that thread's loop, not the other's, and runs there.
+  (let* ((ran (list :a 0 :b 0))
+         (lock (mp:make-lock :name "ran"))
+         (joins (loop for name in '("looper-a" "looper-b")
+                      collect (run-thread name
+                                          (lambda ()
+                                            (net:with-event-loop (l)
+                                              (with-socket-pair (a b)
+                                                (net:add-watcher l a '(:read) (lambda (s e) (declare (ignore s e))))
+                                                ;; Should the wake-up fail, the interrupts run
+                                                ;; late (a failure, not a hang).
+                                                (net:add-timer l (lambda ()) 0.5 :repeat 0.5)
+                                                (catch 'out (net:run-event-loop l))
+                                                :unwound)))))))
+    (sleep 0.2)
+    (flet ((thread (name) (find name (mp:all-processes) :key #'mp:process-name :test #'string=))
+           (bump (key) (lambda () (mp:with-lock (lock) (incf (getf ran key))))))
+      (let ((ta (thread "looper-a")) (tb (thread "looper-b")))
+        (dotimes (i 3)
+          (mp:interrupt-process ta (bump :a))
+          (sleep 0.05))
+        (is (= 3 (getf ran :a)))
+        (is (= 0 (getf ran :b)))
+        (mp:interrupt-process tb (bump :b))
+        (sleep 0.1)
+        (is (= 1 (getf ran :b)))
+        (is (= 3 (getf ran :a)))
+        (mp:interrupt-process ta (lambda () (throw 'out nil)))
+        (mp:interrupt-process tb (lambda () (throw 'out nil)))
+        (is (equal '(:unwound :unwound) (mapcar #'funcall joins)))))))
 
 (test wait-until-ready-needs-no-loop
   (with-socket-pair (a b)
