@@ -480,8 +480,8 @@ callback failed; the event loop goes on."))
 (declaim (inline %dispatch))
 (defun %dispatch (loop)
   "Dispatch the rest of the current batch.  The events are dispatched in a
-CATCH that the restarts of %CALLBACK-ERROR throw to, made once per batch
-and again after each throw; an event whose callback unwinds past
+CATCH that the restarts of failed callbacks throw to (%TAKE-RESTART), made
+once per batch and again after each throw; an event whose callback unwinds past
 RUN-EVENT-LOOP leaves the rest of the batch to the next pass."
   (declare (optimize speed (safety 0)))
   (let ((events (event-loop-events loop)))

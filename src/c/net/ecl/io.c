@@ -85,26 +85,10 @@ static void destination(net_sockaddr *out, cl_object addr, cl_object port, cl_ob
   netsys__sockaddr(out, addr, port, scope);
 }
 
-/* One try of OP now, for a non-blocking call (deadline -1): interrupts
- * disabled and the fd held around the one system call, as wait.c's
- * attempt does, with nothing to wait for.  Inline with its OP, it is the
- * whole of a transfer on an event loop's socket; NET_EINTR (a signal came)
- * goes the general way, which lets the Lisp interrupts run and retries. */
-static inline ssize_t try_now(cl_env_ptr env, net_handle *h, netsys_op op, struct transfer *t) {
-  ssize_t r;
-  int fd;
-  ecl_disable_interrupts_env(env);
-  fd = net_handle_acquire(h);
-  if (fd >= 0) {
-    r = op(fd, t);
-    net_handle_release(h);
-  } else {
-    r = fd;
-  }
-  ecl_enable_interrupts_env(env);
-  return r;
-}
-
+/* A non-blocking call (deadline -1) is one netsys_fd_try, inline with its
+ * OP: the whole of a transfer on an event loop's socket.  NET_EINTR (a
+ * signal came) goes the general way, which lets the Lisp interrupts run
+ * and retries. */
 #define NONBLOCKING_P(deadline) ((deadline) == ecl_make_fixnum(NETSYS_NONBLOCKING))
 
 /* OP on HANDLE for EVENTS until DEADLINE: netsys_io_env, tried now first
@@ -113,7 +97,7 @@ static inline ssize_t io(cl_env_ptr env, cl_object handle, int events, cl_object
                          netsys_op op, struct transfer *t) {
   net_handle *h = netsys_handle(handle);
   if (NONBLOCKING_P(deadline)) {
-    ssize_t r = try_now(env, h, op, t);
+    ssize_t r = netsys_fd_try(env, h, op, t);
     if (r != NET_EINTR)
       return r;
   }
@@ -125,7 +109,7 @@ static inline ssize_t io_read(cl_env_ptr env, cl_object handle, cl_object deadli
                               netsys_op op, struct transfer *t, size_t want) {
   net_handle *h = netsys_handle(handle);
   if (NONBLOCKING_P(deadline)) {
-    ssize_t r = try_now(env, h, op, t);
+    ssize_t r = netsys_fd_try(env, h, op, t);
     if (r != NET_EINTR) {
       netsys__note_read(h, r, want);
       return r;

@@ -90,6 +90,24 @@ void netsys__make_finalizer(cl_object *slot, cl_object (*f)(cl_object), const ch
  * NETSYS_NONBLOCKING (-1) never waits. */
 #define NETSYS_NONBLOCKING (-1)
 typedef ssize_t (*netsys_op)(int fd, void *arg);
+/* OP once on H's fd, with ECL's interrupts disabled and the fd held
+ * around it, so that nothing unwinds meanwhile: OP's result, or H's
+ * negative code (NET_ECLOSED) if it is closed.  Never waits, never raises:
+ * the whole of a non-blocking transfer, and of a best-effort call. */
+static inline ssize_t netsys_fd_try(cl_env_ptr env, net_handle *h, netsys_op op, void *arg) {
+  ssize_t r;
+  int fd;
+  ecl_disable_interrupts_env(env);
+  fd = net_handle_acquire(h);
+  if (fd >= 0) {
+    r = op(fd, arg);
+    net_handle_release(h);
+  } else {
+    r = fd;
+  }
+  ecl_enable_interrupts_env(env);
+  return r;
+}
 /* Runs OP on HANDLE's fd, waiting for EVENTS whenever it would block,
  * until DEADLINE.  Returns OP's result, NET_EAGAIN if non-blocking and not
  * ready, NET_ETIMEOUT, NET_ECLOSED or another negative code.  Pending Lisp

@@ -132,20 +132,17 @@ cl_object netsys_socket_at_mark(cl_object handle, cl_object sock) {
   return on_fd(handle, "sockatmark", sock, at_mark_op, NULL) ? ECL_T : ECL_NIL;
 }
 
+static ssize_t abortive_op(int fd, void *arg) {
+  (void) arg;
+  return net_socket_set_abortive(fd);
+}
+
 /* Best effort, for CLOSE :ABORT: T if closing HANDLE's socket now resets
  * the connection, NIL if that could not be set (a socket never connected,
  * or closed meanwhile by another thread).  Signals nothing, so that its
  * caller needs no handler. */
 cl_object netsys_set_abortive(cl_object handle) {
-  net_handle *h = netsys_handle(handle);
-  const cl_env_ptr env = ecl_process_env();
-  int fd, r;
-  ecl_disable_interrupts_env(env);
-  fd = net_handle_acquire(h);
-  r = fd < 0 ? fd : net_socket_set_abortive(fd);
-  if (fd >= 0)
-    net_handle_release(h);
-  ecl_enable_interrupts_env(env);
+  ssize_t r = netsys_fd_try(ecl_process_env(), netsys_handle(handle), abortive_op, NULL);
   return r < 0 ? ECL_NIL : ECL_T;
 }
 
