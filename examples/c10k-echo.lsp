@@ -56,12 +56,22 @@ of connections does not starve those already open.")
 
 ;;; Connections
 
+(defun close-failed (socket condition)
+  "SOCKET's connection failed with CONDITION (reset by the peer, say):
+close it.  Failures other than a peer's reset are logged."
+  (unless (typep condition '(or net:connection-reset net:broken-pipe))
+    (format *error-output* "~&c10k-echo: ~a; closing the socket~%" condition))
+  (net:close socket :abort t))
+
 (defun echo-readable (buffer socket watcher)
   "Receive what SOCKET has into BUFFER, the server's shared one, and send
 it straight back; what the socket does not take now goes to the watcher's
-queue, and reading stops while the queue is past the high-water mark."
-  (let ((n (net:receive socket buffer)))
-    (cond ((null n))                       ; nothing after all
+queue, and reading stops while the queue is past the high-water mark.  A
+failed receive (a client's reset: every connection of a busy server may
+end so) comes back as a value, :ERRORP NIL, not as a signal."
+  (multiple-value-bind (n failure) (net:receive socket buffer :errorp nil)
+    (cond (failure (close-failed socket failure))
+          ((null n))                       ; nothing after all
           ((eql n 0) (net:close socket))   ; also stops the watcher
           ((not (net:queue-send watcher buffer :end n))
            ;; Past the high-water mark: stop reading until it drains.
@@ -124,7 +134,7 @@ listener must rest because descriptors ran out."
                    ;; listener (the restart in a listener's callback would).
                    (net:network-error (c)
                      (format *error-output* "~&c10k-echo: ~a~%" c)
-                     (close socket :abort t)))))))))
+                     (net:close socket :abort t)))))))))
 
 (defun pause-listener (server)
   "Descriptors ran out (EMFILE): stop watching the listener for a moment,
@@ -146,8 +156,9 @@ rather than being told again at once that it is readable."
 ;;; The server
 
 (defun close-failing-socket (condition)
-  "A connection failed in its callback (reset by the peer, say): close it
-and go on with the others.  Failures other than a peer's reset are logged."
+  "A connection failed in its callback by a signal (in stream mode, say):
+close it and go on with the others.  Failures other than a peer's reset
+are logged."
   (unless (typep condition '(or net:connection-reset net:broken-pipe))
     (format *error-output* "~&c10k-echo: ~a; closing the socket~%" condition))
   (let ((restart (find-restart 'net:close-socket)))

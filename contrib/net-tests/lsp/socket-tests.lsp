@@ -928,6 +928,61 @@ accepted socket is a socket of its own."
       (mapc #'close accepted)
       (mapc #'close clients)
       (close l))))
+(defmacro unsignalled (&body body)
+  "BODY's values as a list; fails the test if BODY signalled any condition."
+  (let ((signalled (gensym)))
+    `(let ((,signalled '()))
+       (prog1 (handler-bind ((condition (lambda (c) (push c ,signalled))))
+                (multiple-value-list (progn ,@body)))
+         (is (null ,signalled) "signalled ~s" ,signalled)))))
+
+(test errorp-nil-returns-failures
+  ;; :ERRORP NIL: every failure of the connection comes back as NIL and the
+  ;; condition, signalled by nobody; counts, end of file and would-block
+  ;; are unchanged, and wrong arguments still signal.
+  (with-tcp-pair (c s :timeout 5)
+    (let ((buffer (make-octets 8)))
+      (setf (net:socket-blocking-p s) nil)
+      (is (equal '(nil) (unsignalled (receive s buffer :errorp nil))))
+      (is (equal '(3) (unsignalled (send c (octets 1 2 3) :errorp nil))))
+      (is (eql 3 (loop repeat 500 for n = (receive s buffer :errorp nil)
+                       when n return n do (sleep 0.01))))
+      (signals type-error (receive s buffer :start 9 :errorp nil))
+      (close c :abort t)
+      (sleep 0.1)
+      (destructuring-bind (n failure) (unsignalled (receive s buffer :errorp nil))
+        (is (null n))
+        (is (typep failure 'net:connection-reset))
+        (is (eq s (net:socket-error-socket failure)))
+        (is (equal "recv" (net:socket-error-syscall failure))))
+      ;; The reset is reported again, as when signalled.
+      (is (typep (second (unsignalled (receive s buffer :errorp nil))) 'net:connection-reset))
+      (is (typep (second (unsignalled (receive s buffer :wait-all t :errorp nil)))
+                 'net:connection-reset))
+      (signals net:connection-reset (receive s buffer))
+      (destructuring-bind (n failure) (unsignalled (send s buffer :errorp nil))
+        (is (null n))
+        (is (typep failure '(or net:broken-pipe net:connection-reset))))
+      (close s)
+      (is (typep (second (unsignalled (receive s buffer :errorp nil))) 'net:socket-closed))
+      (is (typep (second (unsignalled (send s buffer :errorp nil))) 'net:socket-closed)))))
+
+(test errorp-nil-on-blocking-calls
+  (with-tcp-pair (c s :timeout 5)
+    (let ((buffer (make-octets 8)))
+      ;; The timeout of a blocking call is a failure like the others.
+      (is (typep (second (unsignalled (receive s buffer :timeout 0.1 :errorp nil)))
+                 'net:socket-timeout))
+      (is (equal '(8) (unsignalled (send c (make-octets 8) :errorp nil))))
+      (is (equal '(8) (unsignalled (receive s buffer :wait-all t :errorp nil))))
+      ;; Through the stream's buffered input too.
+      (send c (octets 7 8))
+      (is (eql 7 (read-byte s)))
+      (is (equal '(1) (unsignalled (receive s buffer :errorp nil))))
+      (is (eql 8 (aref buffer 0)))
+      (close c :abort t)
+      (is (typep (second (unsignalled (receive s buffer :errorp nil))) 'net:connection-reset)))))
+
 ;;; Catalog cases of the reliability chapter (doc/reliability.texi)
 
 (test data-then-reset-before-read

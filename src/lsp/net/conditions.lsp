@@ -193,21 +193,26 @@ reset by its client.  The copies of a code share its message string."
 
 (declaim (ftype (function (t) simple-vector) %slot-locations)) ; socket.lsp
 
+(defun %reset-code (socket)
+  "The code of the connection reset met earlier on SOCKET, or NIL."
+  (si:instance-ref socket (svref (%slot-locations socket) 7)))
+
 (defun %check-reset (socket)
   "Called where a read of SOCKET met end of file: signal the connection's
 reset again if one was signalled on it."
-  (let ((code (si:instance-ref socket (svref (%slot-locations socket) 7))))
+  (let ((code (%reset-code socket)))
     (when code
       (net-sys::%signal-error code "recv" socket))))
 
-(defun net-sys::%signal-error (code syscall socket)
-  "Signal the condition for error CODE raised by SYSCALL on SOCKET.
-The one function through which the C glue reports failure.  For the
-resolver's codes (-3000 to -3999) SOCKET is the name looked up."
+(defun %error-condition (code syscall socket)
+  "The condition for error CODE of SYSCALL on SOCKET, made, not signalled:
+what %SIGNAL-ERROR signals, and what RECEIVE and SEND with :ERRORP NIL
+return.  A connection reset is remembered on SOCKET (%CHECK-RESET).  For
+the resolver's codes (-3000 to -3999) SOCKET is the name looked up."
   (if (%resolver-code-p code)
-      (error (gethash code *error-classes* 'resolver-failure)
-             :code code :operation syscall :name socket
-             :message (net-sys:resolver-strerror code))
+      (make-condition (gethash code *error-classes* 'resolver-failure)
+                      :code code :operation syscall :name socket
+                      :message (net-sys:resolver-strerror code))
       (let ((entry (gethash code *error-prototypes*)))
         (cond (entry
                ;; Kept on the socket itself: with a weak synchronized hash
@@ -217,14 +222,20 @@ resolver's codes (-3000 to -3999) SOCKET is the name looked up."
                (when (and socket (eq (svref entry 3) 'connection-reset)
                           (si::of-class-p socket 'socket)) ; TYPEP: ECL's generic CL_TYPEP here
                  (si:instance-set socket (svref (%slot-locations socket) 7) code))
-               (error (%make-socket-error entry syscall socket)))
+               (%make-socket-error entry syscall socket))
               (t
                (let ((class (gethash code *error-classes*)))
                  (if class              ; not a SOCKET-ERROR: made as before
-                     (error class :errno (%errno-of-code code) :syscall syscall
-                                  :socket socket :message (net-sys:strerror code))
+                     (make-condition class :errno (%errno-of-code code) :syscall syscall
+                                           :socket socket :message (net-sys:strerror code))
                      ;; A code errors.def does not name: a SOCKET-ERROR.
                      (let ((c (%make-socket-error *socket-error-prototype* syscall socket)))
                        (setf (slot-value c 'errno) (%errno-of-code code)
                              (slot-value c 'message) (net-sys:strerror code))
-                       (error c)))))))))
+                       c))))))))
+
+(defun net-sys::%signal-error (code syscall socket)
+  "Signal the condition for error CODE raised by SYSCALL on SOCKET
+(%ERROR-CONDITION).  The one function through which the C glue reports
+failure."
+  (error (%error-condition code syscall socket)))

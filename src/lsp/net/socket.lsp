@@ -535,47 +535,93 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                (when *send-progress* (setf *send-progress* pos))))
     pos))
 
-(defun %send (socket buffer &optional end (start 0) out-of-band timeout)
+(defun %send (socket buffer &optional end (start 0) out-of-band timeout (errorp t))
   "SEND with its arguments positional, most used first."
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (when (and ss (not out-of-band))
-      (%flush-stream-output socket ss))
-    (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket)))
-      ;; One send(2) checked START and END; non-blocking (-1), it was all.
-      (if (or (null n) (eql deadline -1))
-          n
-          (let ((start start) (end (or end (length buffer))) (n n))
-            (declare (fixnum start end n))
-            (- (the fixnum (%send-all socket handle buffer (+ start n) end
-                                      (%flags out-of-band nil) deadline))
-               start))))))
+    (if (or ss (not (eql deadline -1)) (not errorp))
+        (if errorp
+            (%send-slowly socket handle deadline ss buffer start end out-of-band)
+            (%send-returning-error socket handle deadline ss buffer start end out-of-band))
+        ;; The common call on a non-blocking socket: one send(2), which
+        ;; checks START and END.
+        (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket))))
 
-(defun send (socket buffer &key (start 0) end out-of-band timeout)
+(defun %send-slowly (socket handle deadline ss buffer start end out-of-band)
+  "SEND after the stream's buffered output, or blocking: all of it."
+  (when (and ss (not out-of-band))
+    (%flush-stream-output socket ss))
+  (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket)))
+    ;; One send(2) checked START and END; non-blocking (-1), it was all.
+    (if (or (null n) (eql deadline -1))
+        n
+        (let ((start start) (end (or end (length buffer))) (n n))
+          (declare (fixnum start end n))
+          (- (the fixnum (%send-all socket handle buffer (+ start n) end
+                                    (%flags out-of-band nil) deadline))
+             start)))))
+
+(defun %send-returning-error (socket handle deadline ss buffer start end out-of-band)
+  "SEND with :ERRORP NIL: a failure returns NIL and its condition."
+  (declare (optimize (speed 3) (safety 0)))
+  (if (or ss (not (eql deadline -1)))
+      (handler-case (%send-slowly socket handle deadline ss buffer start end out-of-band)
+        (socket-error (c) (values nil c)))
+      (let ((n (net-sys:send handle buffer start end
+                             (logior (%flags out-of-band nil) net-sys:+return-error+)
+                             deadline socket)))
+        (if (and n (< (the fixnum n) 0))
+            (values nil (%error-condition n "send" socket))
+            n))))
+
+(defun send (socket buffer &key (start 0) end out-of-band timeout (errorp t))
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) on
 SOCKET.  Blocking: sends it all and returns the count; TIMEOUT (or the
 socket's default) bounds the whole call, then SOCKET-TIMEOUT.  Non-blocking:
 returns the count sent now, maybe partial, or NIL if none could be.  With
 OUT-OF-BAND, sends TCP urgent data (the last octet is the urgent one).
 Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
-SIGPIPE."
-  (%send socket buffer end start out-of-band timeout))
+SIGPIPE.  With ERRORP NIL, a failure of the connection (a SOCKET-ERROR:
+BROKEN-PIPE, CONNECTION-RESET, SOCKET-TIMEOUT, SOCKET-CLOSED...) is not
+signalled: SEND returns NIL and the condition as a second value."
+  (%send socket buffer end start out-of-band timeout errorp))
 (net-sys:%define-positional send %send 2
-  ((:end nil) (:start 0) (:out-of-band nil) (:timeout nil)) t)
+  ((:end nil) (:start 0) (:out-of-band nil) (:timeout nil) (:errorp t)) t)
 
-(defun %receive (socket buffer &optional end (start 0) out-of-band peek wait-all timeout)
+(defun %receive (socket buffer &optional end (start 0) out-of-band peek wait-all timeout
+                   (errorp t))
   "RECEIVE with its arguments positional, most used first."
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (if (or wait-all (and ss (not out-of-band)))
-        (%receive-slowly socket handle deadline ss buffer start end out-of-band peek wait-all)
-        ;; The common call: one recv(2), which checks the range.
-        (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek) deadline socket)))
-          (when (and (eql n 0) (< (the fixnum start) (the fixnum (or end (length buffer)))))
-            (%check-reset socket))      ; end of file after a reset: the reset again
-          n))))
+    (cond ((or wait-all (and ss (not out-of-band)))
+           (if errorp
+               (%receive-slowly socket handle deadline ss buffer start end out-of-band peek
+                                wait-all)
+               (handler-case (%receive-slowly socket handle deadline ss buffer start end
+                                              out-of-band peek wait-all)
+                 (socket-error (c) (values nil c)))))
+          (errorp
+           ;; The common call: one recv(2), which checks the range.
+           (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek) deadline
+                                  socket)))
+             (when (and (eql n 0) (< (the fixnum start) (the fixnum (or end (length buffer)))))
+               (%check-reset socket))   ; end of file after a reset: the reset again
+             n))
+          (t
+           (let* ((n (net-sys:recv handle buffer start end
+                                   (logior (%flags out-of-band peek) net-sys:+return-error+)
+                                   deadline socket))
+                  (code (cond ((null n) nil)
+                              ((< (the fixnum n) 0) n)
+                              ((and (eql n 0)
+                                    (< (the fixnum start)
+                                       (the fixnum (or end (length buffer)))))
+                               (%reset-code socket)))))
+             (if code
+                 (values nil (%error-condition code "recv" socket))
+                 n))))))
 
 (defun %receive-slowly (socket handle deadline ss buffer start end out-of-band peek wait-all)
   "RECEIVE through the stream's buffered input, or with WAIT-ALL."
@@ -601,7 +647,8 @@ SIGPIPE."
                    (incf pos k))
               finally (return (- pos start))))))
 
-(defun receive (socket buffer &key (start 0) end out-of-band peek wait-all timeout)
+(defun receive (socket buffer &key (start 0) end out-of-band peek wait-all timeout
+                                   (errorp t))
   "Receive into BUFFER[START,END) (an (unsigned-byte 8) vector, filled in
 place) from SOCKET.  Returns the count received, 0 at end of file, NIL if
 SOCKET is non-blocking and nothing is there.  WAIT-ALL waits until the range
@@ -610,10 +657,15 @@ again (one look: WAIT-ALL does not apply).  OUT-OF-BAND reads the TCP urgent oct
 TIMEOUT (or the socket's default) bounds the whole call, then SOCKET-TIMEOUT.
 On a datagram socket one call reads one datagram; its excess past END is lost
 (RECEIVE-FROM reports it).  After a CONNECTION-RESET every later read of
-SOCKET signals it again."
-  (%receive socket buffer end start out-of-band peek wait-all timeout))
+SOCKET signals it again.  With ERRORP NIL, a failure of the connection
+(a SOCKET-ERROR: CONNECTION-RESET, SOCKET-TIMEOUT, SOCKET-CLOSED...) is
+not signalled: RECEIVE returns NIL and the condition as a second value,
+which costs a server meeting many resets much less than a signal."
+  (%receive socket buffer end start out-of-band peek wait-all timeout errorp))
 (net-sys:%define-positional receive %receive 2
-  ((:end nil) (:start 0) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil)) t)
+  ((:end nil) (:start 0) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil)
+   (:errorp t))
+  t)
 
 (defun %check-size (size)
   (unless (typep size '(integer 0 #.array-dimension-limit))

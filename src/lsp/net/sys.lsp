@@ -170,6 +170,12 @@ if set, NIL if not (never connected, closed meanwhile); signals nothing.")
     +eagain+ "EAGAIN" +ewouldblock+ "EWOULDBLOCK" +eintr+ "EINTR"
     +einprogress+ "EINPROGRESS" +etimedout+ "ETIMEDOUT"))
 
+;;; A bit of the FLAGS of SEND, RECV and SEND-TO above the MSG_* flags.
+(defconstant +return-error+ (ash 1 32)
+  "In the FLAGS of SEND, RECV or SEND-TO: a failure is returned as its
+negative code instead of signalled (NETSYS_RETURN_ERROR of the glue).")
+(eval-when (:compile-toplevel :load-toplevel :execute) (export '+return-error+))
+
 ;;; Network interfaces (src/c/net/ecl/interface.c).
 (define-primitive interfaces () "netsys_interfaces"
   "getifaddrs(3): (name index flags) per interface and (name index flags octets prefix other-kind other scope) per IP address.")

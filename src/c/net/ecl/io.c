@@ -13,6 +13,7 @@ struct transfer {
   net_sockaddr addr; /* send_to: the destination; recv_from: the sender */
   int has_addr;
   int truncated;
+  int return_error; /* NETSYS_RETURN_ERROR was in the flags */
 };
 
 static ssize_t send_op(int fd, void *arg) {
@@ -60,10 +61,12 @@ checked: /* the type error */
 /* The checked arguments every transfer shares. */
 static inline void prepare(struct transfer *t, cl_object buffer, cl_object start, cl_object end,
                     cl_object flags) {
+  cl_fixnum f = ECL_FIXNUMP(flags) ? ecl_fixnum(flags) : -1;
   t->p = octets(buffer, start, end, &t->len);
-  t->flags = (ECL_FIXNUMP(flags) && ecl_fixnum(flags) >= 0 && ecl_fixnum(flags) <= INT32_MAX)
-                 ? (int) ecl_fixnum(flags)
-                 : NETSYS_INDEX(flags);
+  t->return_error = f >= 0 && (f & NETSYS_RETURN_ERROR) != 0;
+  if (t->return_error)
+    f &= ~NETSYS_RETURN_ERROR;
+  t->flags = (f >= 0 && f <= INT32_MAX) ? (int) f : NETSYS_INDEX(flags);
   t->has_addr = 0;
   t->truncated = 0;
 }
@@ -118,8 +121,12 @@ static inline ssize_t io_read(cl_env_ptr env, cl_object handle, cl_object deadli
   return netsys_io_read_env(env, h, NET_WAIT_READ, deadline, op, t, want);
 }
 
-/* The result of a transfer: the count, or NIL when it would block. */
-static inline cl_object count(ssize_t r, const char *call, cl_object sock) {
+/* The result of a transfer: the count, or NIL when it would block; a
+ * failure raised, or returned as its negative code when T asked for that. */
+static inline cl_object count(ssize_t r, const struct transfer *t, const char *call,
+                              cl_object sock) {
+  if (r < 0 && r != NET_EAGAIN && t->return_error)
+    return ecl_make_fixnum(r);
   return netsys_io_done(r, call, sock) ? ecl_make_fixnum(r) : ECL_NIL;
 }
 
@@ -129,7 +136,7 @@ cl_object netsys_send_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl
                           cl_object end, cl_object flags, cl_object deadline, cl_object sock) {
   struct transfer t;
   prepare(&t, buffer, start, end, flags);
-  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), "send", sock);
+  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), &t, "send", sock);
 }
 
 /* One recv(2): the count received, 0 at end of file, NIL when
@@ -144,7 +151,7 @@ cl_object netsys_recv_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl
   else
     r = io_read(env, handle, deadline, recv_op, &t,
                 (t.flags & MSG_PEEK) ? NETSYS_WANT_MESSAGE : t.len);
-  return count(r, "recv", sock);
+  return count(r, &t, "recv", sock);
 }
 
 /* One sendto(2) of BUFFER[START,END) to ADDR (octets or a Unix name; NIL on
@@ -158,7 +165,7 @@ cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
   t.has_addr = !Null(addr);
   if (t.has_addr)
     destination(&t.addr, addr, port, scope);
-  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), "sendto", sock);
+  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), &t, "sendto", sock);
 }
 
 /* One recvfrom(2) into BUFFER[START,END): (count truncated-p . sender),

@@ -170,6 +170,10 @@ cl_object netsys_adopt(cl_object fd);
 /* X as an int in [LO, HI], else a type-error naming TYPE. */
 int netsys__int(cl_object x, int lo, int hi, const char *type);
 /* X as a non-negative int: flags, indexes, option levels and names. */
+/* A bit of a transfer's FLAGS argument above the MSG_* flags (send, recv,
+ * send_to): a failure is returned as its negative code instead of raised,
+ * for RECEIVE and SEND with :ERRORP NIL.  NET-SYS:+RETURN-ERROR+ in Lisp. */
+#define NETSYS_RETURN_ERROR ((cl_fixnum) 1 << 32)
 #define NETSYS_INDEX(x) netsys__int((x), 0, INT32_MAX, "(INTEGER 0 2147483647)")
 /* Fills OUT from ADDR: an octet vector of 4 or 16 with PORT and SCOPE (a
  * fixnum or NIL), or a string naming a Unix-domain socket (SCOPE true: a
