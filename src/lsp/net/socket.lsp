@@ -535,7 +535,7 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                (when *send-progress* (setf *send-progress* pos))))
     pos))
 
-(defun %send (socket buffer &optional end (start 0) out-of-band timeout (errorp t))
+(defun %send (socket buffer &optional end (start 0) (errorp t) out-of-band timeout)
   "SEND with its arguments positional, most used first."
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
@@ -562,12 +562,17 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                                     (%flags out-of-band nil) deadline))
              start)))))
 
+(defun %send-slowly-returning-error (socket handle deadline ss buffer start end out-of-band)
+  "%SEND-SLOWLY for :ERRORP NIL (a function of its own: see
+%RECEIVE-SLOWLY-RETURNING-ERROR)."
+  (handler-case (%send-slowly socket handle deadline ss buffer start end out-of-band)
+    (socket-error (c) (values nil c))))
+
 (defun %send-returning-error (socket handle deadline ss buffer start end out-of-band)
   "SEND with :ERRORP NIL: a failure returns NIL and its condition."
   (declare (optimize (speed 3) (safety 0)))
   (if (or ss (not (eql deadline -1)))
-      (handler-case (%send-slowly socket handle deadline ss buffer start end out-of-band)
-        (socket-error (c) (values nil c)))
+      (%send-slowly-returning-error socket handle deadline ss buffer start end out-of-band)
       (let ((n (net-sys:send handle buffer start end
                              (logior (%flags out-of-band nil) net-sys:+return-error+)
                              deadline socket)))
@@ -585,12 +590,12 @@ Writing to a reset peer signals BROKEN-PIPE or CONNECTION-RESET, never
 SIGPIPE.  With ERRORP NIL, a failure of the connection (a SOCKET-ERROR:
 BROKEN-PIPE, CONNECTION-RESET, SOCKET-TIMEOUT, SOCKET-CLOSED...) is not
 signalled: SEND returns NIL and the condition as a second value."
-  (%send socket buffer end start out-of-band timeout errorp))
+  (%send socket buffer end start errorp out-of-band timeout))
 (net-sys:%define-positional send %send 2
-  ((:end nil) (:start 0) (:out-of-band nil) (:timeout nil) (:errorp t)) t)
+  ((:end nil) (:start 0) (:errorp t) (:out-of-band nil) (:timeout nil)) t)
 
-(defun %receive (socket buffer &optional end (start 0) out-of-band peek wait-all timeout
-                   (errorp t))
+(defun %receive (socket buffer &optional end (start 0) (errorp t) out-of-band peek wait-all
+                   timeout)
   "RECEIVE with its arguments positional, most used first."
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
@@ -599,9 +604,8 @@ signalled: SEND returns NIL and the condition as a second value."
            (if errorp
                (%receive-slowly socket handle deadline ss buffer start end out-of-band peek
                                 wait-all)
-               (handler-case (%receive-slowly socket handle deadline ss buffer start end
-                                              out-of-band peek wait-all)
-                 (socket-error (c) (values nil c)))))
+               (%receive-slowly-returning-error socket handle deadline ss buffer start end
+                                                out-of-band peek wait-all)))
           (errorp
            ;; The common call: one recv(2), which checks the range.
            (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek) deadline
@@ -622,6 +626,15 @@ signalled: SEND returns NIL and the condition as a second value."
              (if code
                  (values nil (%error-condition code "recv" socket))
                  n))))))
+
+(defun %receive-slowly-returning-error (socket handle deadline ss buffer start end
+                                        out-of-band peek wait-all)
+  "%RECEIVE-SLOWLY for :ERRORP NIL.  A function of its own: a HANDLER-CASE
+makes ECL keep every local of its function in memory (volatile), and
+%RECEIVE's common call would pay for it."
+  (handler-case (%receive-slowly socket handle deadline ss buffer start end out-of-band peek
+                                 wait-all)
+    (socket-error (c) (values nil c))))
 
 (defun %receive-slowly (socket handle deadline ss buffer start end out-of-band peek wait-all)
   "RECEIVE through the stream's buffered input, or with WAIT-ALL."
@@ -661,10 +674,10 @@ SOCKET signals it again.  With ERRORP NIL, a failure of the connection
 (a SOCKET-ERROR: CONNECTION-RESET, SOCKET-TIMEOUT, SOCKET-CLOSED...) is
 not signalled: RECEIVE returns NIL and the condition as a second value,
 which costs a server meeting many resets much less than a signal."
-  (%receive socket buffer end start out-of-band peek wait-all timeout errorp))
+  (%receive socket buffer end start errorp out-of-band peek wait-all timeout))
 (net-sys:%define-positional receive %receive 2
-  ((:end nil) (:start 0) (:out-of-band nil) (:peek nil) (:wait-all nil) (:timeout nil)
-   (:errorp t))
+  ((:end nil) (:start 0) (:errorp t) (:out-of-band nil) (:peek nil) (:wait-all nil)
+   (:timeout nil))
   t)
 
 (defun %check-size (size)

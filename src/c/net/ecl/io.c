@@ -61,12 +61,16 @@ checked: /* the type error */
 /* The checked arguments every transfer shares. */
 static inline void prepare(struct transfer *t, cl_object buffer, cl_object start, cl_object end,
                     cl_object flags) {
-  cl_fixnum f = ECL_FIXNUMP(flags) ? ecl_fixnum(flags) : -1;
   t->p = octets(buffer, start, end, &t->len);
-  t->return_error = f >= 0 && (f & NETSYS_RETURN_ERROR) != 0;
-  if (t->return_error)
-    f &= ~NETSYS_RETURN_ERROR;
-  t->flags = (f >= 0 && f <= INT32_MAX) ? (int) f : NETSYS_INDEX(flags);
+  /* A fixnum of the MSG_* bits (0 to INT32_MAX) and NETSYS_RETURN_ERROR:
+   * one test; anything else is a type error. */
+  if (ECL_FIXNUMP(flags) && (ecl_fixnum(flags) & ~(NETSYS_RETURN_ERROR | INT32_MAX)) == 0) {
+    t->flags = (int) (ecl_fixnum(flags) & INT32_MAX);
+    t->return_error = (ecl_fixnum(flags) & NETSYS_RETURN_ERROR) != 0;
+  } else {
+    t->flags = NETSYS_INDEX(flags);
+    t->return_error = 0;
+  }
   t->has_addr = 0;
   t->truncated = 0;
 }
