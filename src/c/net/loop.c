@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,7 +250,11 @@ static int net__net_events(int uv) {
 }
 
 static void net__poll_cb(uv_poll_t *p, int status, int events) {
-  net_watch *w = p->data;
+  /* The watcher from P's address, not from p->data: libuv has read the
+   * cache lines of P's io_watcher and poll_cb, which the watcher's own
+   * fields share, while data lies in another (at 10,000 connections, one
+   * cache miss per event less). */
+  net_watch *w = (net_watch *) ((char *) p - offsetof(net_watch, poll));
   if (status < 0) {
     /* POLLERR: libuv has stopped the handle.  Report every asked event, so
      * that the next call on the socket meets the error, and keep watching,
