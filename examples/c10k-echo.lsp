@@ -123,7 +123,7 @@ readable again; the stream holds buffers only within this call."
 listener must rest because descriptors ran out."
   (let ((listener (server-listener server)))
     (dotimes (i +accepts-per-event+ nil)
-      (let ((socket (handler-case (net:accept-connection listener)
+      (let ((socket (handler-case (net:accept-connection listener :peer nil)
                       (net:resource-exhausted () (return t))
                       ;; Reset by the peer before we got to it: next.
                       (net:socket-error () :next))))

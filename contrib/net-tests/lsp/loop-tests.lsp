@@ -699,6 +699,25 @@ returns PREDICATE's last value."
         (run-until l (lambda () (= (length got) 200003)))
         (is (equalp big (subseq got 3)))))))
 
+(test remove-watcher-gives-back-queued-buffers
+  ;; Removing a watcher whose queue holds a handed-over buffer calls its
+  ;; ON-FREE; one that never queued anything is removed as well.
+  (net:with-event-loop (l)
+    (with-socket-pair (a b :blocking nil)
+      (setf (net:socket-option a :send-buffer) 4096)
+      (let* ((big (random-octets 200000)) (freed nil)
+             (w (net:add-watcher l a nil)))
+        (net:queue-send w big :copy nil :on-free (lambda (buf) (push buf freed)))
+        (is (plusp (net:watcher-queued-octets w)))
+        (is (null freed))
+        (net:remove-watcher l w)
+        (is (equal (list big) freed))
+        (is (zerop (net:watcher-queued-octets w)))
+        (let ((w2 (net:add-watcher l a '(:read))))
+          (net:remove-watcher l w2)
+          (is (zerop (net:watcher-queued-octets w2)))))
+      (signals type-error (net:remove-watcher l b)))))
+
 (test queued-write-error-reaches-owner-once
   (net:with-event-loop (l)
     (with-tcp-pair (c s :timeout 5)

@@ -232,6 +232,36 @@
            (is (net:address= (first addresses) (second addresses))))
       (close l))))
 
+(test accept-connection-without-peer
+  ;; :PEER NIL returns the socket alone, by the compiled positional call and
+  ;; by the full call (keywords not literal); the socket works as any other.
+  (let ((positional (compile nil '(lambda (l) (multiple-value-list
+                                               (accept-connection l :peer nil :timeout 5)))))
+        (full (compile nil '(lambda (l k) (multiple-value-list
+                                           (accept-connection l k nil :timeout 5))))))
+    (net:with-open-socket (l)
+      (listen-on (bind-address l "127.0.0.1"))
+      (dolist (accept (list positional (lambda (l) (funcall full l :peer))))
+        (net:with-open-socket (c)
+          (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)
+          (let ((values (funcall accept l)))
+            (is (= 1 (length values)))
+            (let ((s (first values)))
+              (unwind-protect
+                   (progn
+                     (is (typep s 'net:inet-socket))
+                     (is (typep s 'net:stream-socket))
+                     (is (= (net:socket-remote-port s) (net:socket-local-port c)))
+                     (send c (octets 1 2 3))
+                     (let ((buf (make-octets 3)))
+                       (receive s buf :wait-all t)
+                       (is (equalp (octets 1 2 3) buf))))
+                (close s))))))
+      ;; Non-blocking with nothing pending: NIL, peer or not.
+      (setf (net:socket-blocking-p l) nil)
+      (is (null (accept-connection l :peer nil)))
+      (is (null (accept-connection l))))))
+
 (test accept-connection-compiled-call-checks-its-arguments
   ;; A compiled call with a literal :TIMEOUT goes to the positional twin:
   ;; the same checks, the same results.

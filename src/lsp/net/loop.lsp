@@ -149,17 +149,20 @@ STOP-EVENT-LOOP may be called from another thread"
 
 ;;; IDs
 
+(declaim (inline %next-id))
 (defun %next-id (loop)
   "The id %TAKE-ID gives next."
-  (or (car (event-loop-free-ids loop)) (event-loop-next-id loop)))
+  (declare (optimize speed (safety 0)) (type event-loop loop))
+  (the fixnum (or (car (event-loop-free-ids loop)) (event-loop-next-id loop))))
 
 (defun %take-id (loop id object)
   "Give OBJECT the id ID, which %NEXT-ID just returned."
-  (declare (fixnum id))
+  (declare (optimize speed (safety 0)) (type event-loop loop) (fixnum id))
   (if (eql id (car (event-loop-free-ids loop)))
       (pop (event-loop-free-ids loop))
       (setf (event-loop-next-id loop) (the fixnum (1+ id))))
   (let ((objects (event-loop-objects loop)))
+    (declare (simple-vector objects))
     (when (>= id (length objects))
       (let ((new (make-array (* 2 (length objects)) :initial-element nil)))
         (replace new objects)
@@ -173,6 +176,7 @@ STOP-EVENT-LOOP may be called from another thread"
 (defun %free-id (loop id)
   "Forget ID's object.  Within a batch the ID is reused only after it, so
 that a later event of the batch for the old object is not given to a new one."
+  (declare (optimize speed (safety 0)) (type event-loop loop) (fixnum id))
   (setf (svref (event-loop-objects loop) id) nil)
   (if (< (event-loop-batch-pos loop) (event-loop-batch-end loop))
       (push id (event-loop-deferred-ids loop))
@@ -240,6 +244,9 @@ one watcher in a loop.  Closing the socket removes its watcher."
 
 (defun %add-watcher (loop socket events callback high-water-mark max-queued on-drain on-error)
   "ADD-WATCHER with its arguments positional (a connection's accept adds one)."
+  ;; Compiled without checks: %LOOP-POINTER checks LOOP, SOCKET-HANDLE
+  ;; SOCKET, CHECK-TYPE the rest.
+  (declare (optimize speed (safety 0)))
   (let* ((p (%loop-pointer loop))
          (mask (%events-mask events))
          (handle (socket-handle socket)))
@@ -288,6 +295,7 @@ now, the watcher stays)."
 on this thread has a closed event queued under its id: the id stays taken
 until that event (CLOSED-EVENT true) is dispatched, so that it cannot reach
 a newer watcher."
+  (declare (optimize speed (safety 0)) (type watcher w))
   (let ((p (watcher-pointer w)))
     (when p
       (setf (watcher-pointer w) nil)
@@ -295,12 +303,14 @@ a newer watcher."
           (%free-id loop (watcher-id w))
           (setf (svref (event-loop-objects loop) (watcher-id w)) :closing))
       (net-sys:watch-free p)
-      (%drop-queue w))))
+      (when (watcher-queue-head w)    ; a call saved per connection otherwise
+        (%drop-queue w)))))
 
 (defun remove-watcher (loop watcher)
   "Stop WATCHER and remove it from LOOP; its socket stays open, and octets
 still in its write queue are dropped.  Idempotent."
   (%loop-pointer loop)
+  (check-type watcher watcher)
   (%free-watcher loop watcher)
   nil)
 

@@ -56,8 +56,9 @@ ecl_process_env in the glue)."
   "bind(2) to the address of OCTETS (4 or 16), PORT and SCOPE.")
 (define-primitive listen-socket (handle backlog socket) "netsys_listen"
   "listen(2).")
-(define-primitive accept (handle deadline socket) "netsys_accept"
-  "accept4(2): (handle octets port scope), or NIL if non-blocking and none is pending.")
+(define-primitive accept (handle deadline peer socket) "netsys_accept"
+  "accept4(2): (handle octets port scope), or the handle alone when PEER is
+NIL; NIL if non-blocking and none is pending.")
 (define-primitive connect (handle octets port scope deadline socket) "netsys_connect"
   "connect(2), waiting until DEADLINE; NIL when non-blocking and still in progress.")
 (define-primitive shutdown (handle how socket) "netsys_shutdown"

@@ -153,7 +153,7 @@ cl_object netsys_wait_many(cl_object handles, cl_object events, cl_object deadli
 cl_object netsys_socket_open(cl_object family, cl_object type, cl_object protocol);
 cl_object netsys_bind(cl_object handle, cl_object octets, cl_object port, cl_object scope, cl_object sock);
 cl_object netsys_listen(cl_object handle, cl_object backlog, cl_object sock);
-cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock);
+cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object peer, cl_object sock);
 cl_object netsys_connect(cl_object handle, cl_object octets, cl_object port, cl_object scope,
                          cl_object deadline, cl_object sock);
 cl_object netsys_shutdown(cl_object handle, cl_object how, cl_object sock);

@@ -52,13 +52,17 @@ static ssize_t accept_op(int fd, void *arg) {
   return nfd < 0 ? nfd : netsys_handle_attach(a->handle, nfd);
 }
 
-cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object sock) {
+/* The new handle, consed onto the peer's address list when PEER is true:
+ * a caller that does not use the address does not pay for it. */
+cl_object netsys_accept(cl_object handle, cl_object deadline, cl_object peer, cl_object sock) {
   struct accept_arg a;
   ssize_t r;
   a.handle = netsys_handle_prealloc();
   r = netsys_io(handle, NET_WAIT_READ, deadline, accept_op, &a);
   if (!netsys_io_done(r, "accept", sock))
     return ECL_NIL;
+  if (Null(peer))
+    return a.handle;
   return ecl_cons(a.handle, netsys__sockaddr_list(&a.peer));
 }
 
