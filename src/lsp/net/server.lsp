@@ -370,6 +370,7 @@ watchers there.")
   rate                                  ; a %RATE, or NIL
   watcher                               ; the listener's
   sweeper                               ; the idle timeout's timer, or NIL
+  serving                               ; the socket whose handler runs, or NIL
   ;; Accepted sockets, pruned as they close; the value is the header
   ;; timer, or T.
   (connections (make-hash-table :test #'eq))
@@ -423,25 +424,17 @@ of descriptors (accepting again at once would only spin)."
                                                     :message "connection timed out")
                     nil)))
 
-(defun %accept-one (server shard)
-  "Accept one pending connection of SHARD's listener: the socket, or NIL
-when there is none or accepting must pause."
+(defun %accept-one (shard)
+  "Accept one pending connection of SHARD's listener: the socket and the
+peer's address, or NIL when there is none or accepting must pause.  An
+error of the accept is met by %CALLBACK-FAILED (no handler per accept)."
   (let ((rate (%shard-rate shard)))
     (when rate
       (let ((wait (%rate-wait rate)))
         (when (plusp wait)
           (%pause-accepting shard wait)
           (return-from %accept-one nil))))
-    (multiple-value-bind (s peer)
-        (handler-case (accept-connection (%shard-listener shard))
-          (resource-exhausted (e)
-            (%server-report server shard e nil)
-            (%pause-accepting shard 0.1)
-            nil)
-          (socket-error (e)
-            (unless (typep e 'socket-closed)
-              (%server-report server shard e nil))
-            nil))
+    (multiple-value-bind (s peer) (accept-connection (%shard-listener shard))
       (cond ((null s) (when rate (%rate-refund rate)) nil)
             (t (incf (%shard-accepted shard))
                (values s peer))))))
@@ -455,9 +448,14 @@ when there is none or accepting must pause."
                 (>= (hash-table-count table) max)))))
 
 (defun %accept-pending (server shard)
-  "Accept every pending connection of SHARD's listener and hand each to the handler."
+  "Accept every pending connection of SHARD's listener and hand each to the
+handler.  Errors, of an accept or of the handler, are met by
+%CALLBACK-FAILED, which goes on with the loop's next event: the listener,
+still readable, brings the rest of the backlog on the next pass."
+  ;; A handler left by a non-local exit is not one that fails now.
+  (setf (%shard-serving shard) nil)
   (loop
-    (multiple-value-bind (s peer) (%accept-one server shard)
+    (multiple-value-bind (s peer) (%accept-one shard)
       (unless s (return))
       (cond ((%over-capacity-p server shard)
              (incf (%shard-refused shard))
@@ -476,33 +474,62 @@ when there is none or accepting must pause."
                                     (lambda () (%time-out server shard s "header timeout"))
                                     header)
                          t)))
-             (handler-case (funcall (event-loop-server-handler server) s)
-               (error (e)
-                 (%server-report server shard e s)
-                 (close s :abort t))))))))
-
-(defun %idle-ms (socket)
-  "Milliseconds since SOCKET, a TCP connection, last received or sent
-data, from the kernel's TCP_INFO; NIL for other sockets."
-  (when (typep socket 'inet-socket)
-    (let ((info (ignore-errors (net-sys:tcp-info (socket-handle socket) socket))))
-      (when info
-        (min (nth 17 info) (nth 19 info))))))   ; last data sent, received
+             (setf (%shard-serving shard) s)
+             (funcall (event-loop-server-handler server) s)
+             (setf (%shard-serving shard) nil))))))
 
 (defun %sweep-idle (server shard)
-  "Close SHARD's connections idle longer than the server's timeout."
+  "Close SHARD's connections idle longer than the server's timeout.  The
+kernel's TCP_INFO tells each TCP connection's idle milliseconds
+(NET-SYS:TCP-IDLE-MS: one getsockopt, nothing consed); the walk over the
+table conses nothing either, so a sweep of 10,000 connections leaves no
+garbage."
   (let ((ms (* 1000 (event-loop-server-timeout server))))
     (loop for s being the hash-keys of (%shard-connections shard)
           do (if (socket-open-p s)
-                 (let ((idle (%idle-ms s)))
+                 (let ((idle (net-sys:tcp-idle-ms (socket-handle s))))
                    (when (and idle (> idle ms))
                      (%time-out server shard s "idle timeout")))
                  (%forget-connection shard s)))))
 
+(defun %callback-failed (server shard loop condition)
+  "Meet CONDITION, an error signalled while a callback of SHARD's LOOP
+runs and not handled there: report it to ON-ERROR and go on with the
+loop's next event.  A failed watcher's socket is closed, a failed timer's
+event skipped, through the loop's own restart actions (%TAKE-RESTART)
+without looking them up.  In the listener's callback (%ACCEPT-PENDING) a
+failed handler's connection is closed, an accept out of descriptors pauses
+accepting, and the listener stays watched.  Declines an error outside the
+callbacks of LOOP, or in a loop run inside one (whose restarts are then
+taken as before: by name)."
+  (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
+    (cond ((null object)
+           (let ((r (or (find-restart 'close-socket condition)
+                        (find-restart 'skip-event condition))))
+             (when r
+               (%server-report server shard condition nil)
+               (invoke-restart r))))
+          ((eq object (%shard-watcher shard))
+           (let ((s (shiftf (%shard-serving shard) nil)))
+             (cond (s
+                    (%server-report server shard condition s)
+                    (close s :abort t))
+                   (t
+                    (let ((rate (%shard-rate shard)))
+                      (when rate (%rate-refund rate)))
+                    (unless (typep condition 'socket-closed)
+                      (%server-report server shard condition nil))
+                    (when (typep condition 'resource-exhausted)
+                      (%pause-accepting shard 0.1)))))
+           (%take-restart loop nil))
+          (t
+           (%server-report server shard condition nil)
+           (%take-restart loop (and (watcher-p object) :close))))))
+
 (defun %run-shard (server shard)
   "The body of a loop thread: watch the listener, run the loop until it
 has nothing left to watch or is stopped; errors in callbacks are reported
-and their socket closed."
+and their socket closed (%CALLBACK-FAILED, one handler for the thread)."
   (let* ((loop (make-event-loop))
          (*server-event-loop* loop)
          (*server-shard* shard)
@@ -520,13 +547,7 @@ and their socket closed."
                (setf (%shard-sweeper shard)
                      (add-timer loop (lambda () (%sweep-idle server shard))
                                 period :repeat period))))
-           (handler-bind ((error (lambda (e)
-                                   (let ((r (or (find-restart 'close-socket e)
-                                                (find-restart 'skip-event e))))
-                                     (when r
-                                       (ignore-errors
-                                        (%server-report server shard e nil))
-                                       (invoke-restart r))))))
+           (handler-bind ((error (lambda (e) (%callback-failed server shard loop e))))
              (run-event-loop loop)))
       (close (%shard-listener shard))
       (loop for s being the hash-keys of (%shard-connections shard)
