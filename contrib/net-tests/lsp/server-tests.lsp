@@ -486,11 +486,9 @@ header.  Partial lines wait in a buffer of the connection's own."
          (clients '()))
     (unwind-protect
          (progn
-           (dotimes (i 50)
+           (dotimes (i 300)
              (push (net:connect-to "127.0.0.1" port :timeout 5) clients)
-             (setf (gethash (net:accept-connection listener :timeout 5)
-                            (net::%shard-connections shard))
-                   t))
+             (net::%add-connection shard (net:accept-connection listener :timeout 5)))
            (let ((ms (net-sys:tcp-idle-ms (net::socket-handle (first clients)))))
              (is (typep ms 'fixnum))
              (is (<= 0 ms 5000)))
@@ -499,11 +497,17 @@ header.  Partial lines wait in a buffer of the connection's own."
                                minimize (let ((before (si:gc-stats t)))
                                           (dotimes (i 10) (net::%sweep-idle server shard))
                                           (- (si:gc-stats t) before)))))
-             ;; 500 connection checks: a list each would be 256,000 bytes.
-             (is (> 1000 consed) "~d bytes consed by 10 sweeps of 50" consed))
-           (is (= 50 (hash-table-count (net::%shard-connections shard))) "none idle: none closed"))
+             ;; 3,000 connection checks: a list each would be 1.5 MB.  Past 256
+             ;; connections, the vector has grown once.
+             (is (> 1000 consed) "~d bytes consed by 10 sweeps of 300" consed))
+           (is (= 300 (net::%shard-count shard)) "none idle: none closed")
+           ;; Closed connections are forgotten by the next sweep.
+           (dotimes (i 5) (close (svref (net::%shard-connections shard) (* 2 i))))
+           (net::%sweep-idle server shard)
+           (is (= 295 (net::%shard-count shard)))
+           (is (every #'net:socket-open-p (subseq (net::%shard-connections shard) 0 295))))
       (mapc #'close clients)
-      (loop for s being the hash-keys of (net::%shard-connections shard) do (close s))
+      (dotimes (i (net::%shard-count shard)) (close (svref (net::%shard-connections shard) i)))
       (close listener))))
 
 (test event-loop-server-accept-rate

@@ -45,11 +45,7 @@ nothing for a socket no server times."
   (cond ((eq socket *header-socket*)
          (setf *header-socket* nil *deadline* nil))
         (*server-shard*
-         (let* ((table (%shard-connections *server-shard*))
-                (timer (gethash socket table)))
-           (when (timer-p timer)
-             (remove-timer (%shard-loop *server-shard*) timer)
-             (setf (gethash socket table) t)))))
+         (%forget-header *server-shard* socket)))
   nil)
 
 ;;; Accept rate: a token bucket of one second's worth
@@ -371,10 +367,13 @@ watchers there.")
   watcher                               ; the listener's
   sweeper                               ; the idle timeout's timer, or NIL
   serving                               ; the socket whose handler runs, or NIL
-  ;; Accepted sockets, pruned as they close; the value is the header
-  ;; timer, or T.
-  (connections (make-hash-table :test #'eq))
-  (prune-at 256)
+  ;; The accepted sockets, the first COUNT of CONNECTIONS (one word
+  ;; each), closed ones pruned now and then; the header timers of those
+  ;; whose HEADER-TIMEOUT runs, by socket.
+  (connections (make-array 256 :initial-element nil) :type simple-vector)
+  (count 0 :type fixnum)
+  (headers (make-hash-table :test #'eq))
+  (prune-at 256 :type fixnum)
   (accepted 0) (refused 0) (timed-out 0) (errors 0))
 
 (defun %print-event-loop-server (server stream)
@@ -382,20 +381,47 @@ watchers there.")
     (format stream "port ~a, ~d loop~:p~:[~; stopped~]" (event-loop-server-port server)
             (length (event-loop-server-shards server)) (event-loop-server-stopping server))))
 
-(defun %forget-connection (shard socket)
-  (let ((timer (gethash socket (%shard-connections shard))))
-    (when (timer-p timer)
-      (remove-timer (%shard-loop shard) timer))
-    (remhash socket (%shard-connections shard))))
+(defun %forget-header (shard socket)
+  "Remove SOCKET's header timer, if it has one."
+  (let ((headers (%shard-headers shard)))
+    (when (plusp (hash-table-count headers))
+      (let ((timer (gethash socket headers)))
+        (when timer
+          (remove-timer (%shard-loop shard) timer)
+          (remhash socket headers))))))
+
+(defun %add-connection (shard socket)
+  "Count SOCKET among SHARD's connections."
+  (let ((v (%shard-connections shard))
+        (n (%shard-count shard)))
+    (when (= n (length v))
+      (setf v (replace (make-array (* 2 n) :initial-element nil) v)
+            (%shard-connections shard) v))
+    (setf (svref v n) socket
+          (%shard-count shard) (1+ n))))
+
+(defun %walk-connections (shard function)
+  "Call FUNCTION on each open connection of SHARD, and keep those it
+returns true for and that are still open; forget the others (and the
+closed ones), in place."
+  (let ((v (%shard-connections shard))
+        (kept 0))
+    (declare (fixnum kept))
+    (dotimes (i (%shard-count shard))
+      (let ((s (svref v i)))
+        (setf (svref v i) nil)
+        (if (and (socket-open-p s) (funcall function s) (socket-open-p s))
+            (setf (svref v kept) s
+                  kept (1+ kept))
+            (%forget-header shard s))))
+    (setf (%shard-count shard) kept)))
 
 (defun %prune-connections (shard &optional force)
-  "Forget the closed connections of SHARD, when the table has doubled since
-the last time or FORCE is true."
-  (let ((table (%shard-connections shard)))
-    (when (or force (>= (hash-table-count table) (%shard-prune-at shard)))
-      (loop for s being the hash-keys of table
-            unless (socket-open-p s) do (%forget-connection shard s))
-      (setf (%shard-prune-at shard) (max 256 (* 2 (hash-table-count table)))))))
+  "Forget the closed connections of SHARD, when their count has doubled
+since the last time or FORCE is true."
+  (when (or force (>= (%shard-count shard) (%shard-prune-at shard)))
+    (%walk-connections shard (constantly t))
+    (setf (%shard-prune-at shard) (max 256 (* 2 (%shard-count shard))))))
 
 (defun %server-report (server shard condition socket)
   (incf (%shard-errors shard))
@@ -415,7 +441,7 @@ of descriptors (accepting again at once would only spin)."
 
 (defun %time-out (server shard socket what)
   "Close SOCKET, a connection SHARD serves, for its idle or header timeout WHAT."
-  (%forget-connection shard socket)
+  (%forget-header shard socket)
   (when (socket-open-p socket)
     (incf (%shard-timed-out shard))
     (close socket :abort t)
@@ -440,12 +466,11 @@ error of the accept is met by %CALLBACK-FAILED (no handler per accept)."
                (values s peer))))))
 
 (defun %over-capacity-p (server shard)
-  (let ((max (event-loop-server-max-connections server))
-        (table (%shard-connections shard)))
+  (let ((max (event-loop-server-max-connections server)))
     (and max
-         (>= (hash-table-count table) max)
+         (>= (%shard-count shard) max)
          (progn (%prune-connections shard t)
-                (>= (hash-table-count table) max)))))
+                (>= (%shard-count shard) max)))))
 
 (defun %accept-pending (server shard)
   "Accept every pending connection of SHARD's listener and hand each to the
@@ -467,13 +492,13 @@ still readable, brings the rest of the backlog on the next pass."
             (t
              (setf (socket-blocking-p s) nil)
              (%prune-connections shard)
+             (%add-connection shard s)
              (let ((header (event-loop-server-header-timeout server)))
-               (setf (gethash s (%shard-connections shard))
-                     (if header
-                         (add-timer (%shard-loop shard)
-                                    (lambda () (%time-out server shard s "header timeout"))
-                                    header)
-                         t)))
+               (when header
+                 (setf (gethash s (%shard-headers shard))
+                       (add-timer (%shard-loop shard)
+                                  (lambda () (%time-out server shard s "header timeout"))
+                                  header))))
              (setf (%shard-serving shard) s)
              (funcall (event-loop-server-handler server) s)
              (setf (%shard-serving shard) nil))))))
@@ -482,15 +507,15 @@ still readable, brings the rest of the backlog on the next pass."
   "Close SHARD's connections idle longer than the server's timeout.  The
 kernel's TCP_INFO tells each TCP connection's idle milliseconds
 (NET-SYS:TCP-IDLE-MS: one getsockopt, nothing consed); the walk over the
-table conses nothing either, so a sweep of 10,000 connections leaves no
+vector conses nothing either, so a sweep of 10,000 connections leaves no
 garbage."
   (let ((ms (* 1000 (event-loop-server-timeout server))))
-    (loop for s being the hash-keys of (%shard-connections shard)
-          do (if (socket-open-p s)
-                 (let ((idle (net-sys:tcp-idle-ms (socket-handle s))))
-                   (when (and idle (> idle ms))
-                     (%time-out server shard s "idle timeout")))
-                 (%forget-connection shard s)))))
+    (%walk-connections shard
+                       (lambda (s)
+                         (let ((idle (net-sys:tcp-idle-ms (socket-handle s))))
+                           (when (and idle (> idle ms))
+                             (%time-out server shard s "idle timeout"))
+                           t)))))
 
 (defun %callback-failed (server shard loop condition)
   "Meet CONDITION, an error signalled while a callback of SHARD's LOOP
@@ -550,8 +575,9 @@ and their socket closed (%CALLBACK-FAILED, one handler for the thread)."
            (handler-bind ((error (lambda (e) (%callback-failed server shard loop e))))
              (run-event-loop loop)))
       (close (%shard-listener shard))
-      (loop for s being the hash-keys of (%shard-connections shard)
-            do (close s :abort t))
+      (let ((v (%shard-connections shard)))
+        (dotimes (i (%shard-count shard))
+          (close (svref v i) :abort t)))
       (close-event-loop loop))))
 
 (defun start-event-loop-server (handler port &rest listener-args
