@@ -505,6 +505,15 @@ header.  Partial lines wait in a buffer of the connection's own."
            (dotimes (i 5) (close (svref (net::%shard-connections shard) (* 2 i))))
            (net::%sweep-idle server shard)
            (is (= 295 (net::%shard-count shard)))
+           (is (every #'net:socket-open-p (subseq (net::%shard-connections shard) 0 295)))
+           ;; A walk left by a throw keeps every connection, once each.
+           (let ((seen 0))
+             (catch 'out
+               (net::%walk-connections shard (lambda (s) (declare (ignore s))
+                                               (if (= 10 (incf seen)) (throw 'out nil) t)))))
+           (is (= 295 (net::%shard-count shard)))
+           (is (= 295 (length (remove-duplicates
+                               (subseq (net::%shard-connections shard) 0 295)))))
            (is (every #'net:socket-open-p (subseq (net::%shard-connections shard) 0 295))))
       (mapc #'close clients)
       (dotimes (i (net::%shard-count shard)) (close (svref (net::%shard-connections shard) i)))

@@ -403,18 +403,25 @@ watchers there.")
 (defun %walk-connections (shard function)
   "Call FUNCTION on each open connection of SHARD, and keep those it
 returns true for and that are still open; forget the others (and the
-closed ones), in place."
+closed ones), in place.  A non-local exit out of FUNCTION keeps the
+connections not yet walked."
   (let ((v (%shard-connections shard))
-        (kept 0))
-    (declare (fixnum kept))
-    (dotimes (i (%shard-count shard))
-      (let ((s (svref v i)))
-        (setf (svref v i) nil)
-        (if (and (socket-open-p s) (funcall function s) (socket-open-p s))
-            (setf (svref v kept) s
-                  kept (1+ kept))
-            (%forget-header shard s))))
-    (setf (%shard-count shard) kept)))
+        (n (%shard-count shard))
+        (kept 0)
+        (i 0))
+    (declare (fixnum n kept i))
+    (unwind-protect
+         (loop while (< i n)
+               do (let ((s (svref v i)))
+                    (if (and (socket-open-p s) (funcall function s) (socket-open-p s))
+                        (setf (svref v kept) s
+                              kept (1+ kept))
+                        (%forget-header shard s))
+                    (incf i)))
+      (let ((count (+ kept (- n i))))
+        (replace v v :start1 kept :start2 i :end2 n)
+        (fill v nil :start count :end n)
+        (setf (%shard-count shard) count)))))
 
 (defun %prune-connections (shard &optional force)
   "Forget the closed connections of SHARD, when their count has doubled
