@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <time.h>
 #include <unistd.h>
 
 START_TEST(int_option_round_trip) {
@@ -80,6 +81,34 @@ START_TEST(tcp_info_of_connection) {
 }
 END_TEST
 
+START_TEST(tcp_idle_ms_counts_since_the_last_data) {
+  int fds[2], local[2];
+  char c = 'x';
+  int64_t ms;
+  struct timespec pause = {0, 150 * 1000 * 1000};
+  check_tcp_pair(0, fds);
+  ck_assert_int_eq(write(fds[1], &c, 1), 1);
+  ck_assert_int_eq(read(fds[0], &c, 1), 1);
+  ms = net_socket_tcp_idle_ms(fds[0]);
+  ck_assert_int_ge(ms, 0);
+  ck_assert_int_lt(ms, 100);
+  nanosleep(&pause, NULL);
+  /* Neither way for 150 ms: both clocks past 100 ms. */
+  ck_assert_int_ge(net_socket_tcp_idle_ms(fds[0]), 100);
+  /* Sending restarts it, though nothing was received since. */
+  ck_assert_int_eq(write(fds[0], &c, 1), 1);
+  ck_assert_int_lt(net_socket_tcp_idle_ms(fds[0]), 100);
+  /* Not TCP, or no socket: a negative code. */
+  ck_assert_int_eq(net_socket_pair(SOCK_STREAM, local), 0);
+  ck_assert_int_lt(net_socket_tcp_idle_ms(local[0]), 0);
+  close(local[0]);
+  close(local[1]);
+  close(fds[0]);
+  close(fds[1]);
+  ck_assert_int_eq(net_socket_tcp_idle_ms(fds[0]), NET_EBADF);
+}
+END_TEST
+
 START_TEST(peer_credentials_of_a_pair) {
   int fds[2];
   int64_t cred[3] = {-1, -1, -1};
@@ -118,6 +147,7 @@ Suite *options_suite(void) {
   tcase_add_test(tc, huge_timeout_reads_back_saturated);
   tcase_add_test(tc, linger_round_trip);
   tcase_add_test(tc, tcp_info_of_connection);
+  tcase_add_test(tc, tcp_idle_ms_counts_since_the_last_data);
   tcase_add_test(tc, raw_bytes_round_trip);
   tcase_add_test(tc, peer_credentials_of_a_pair);
   suite_add_tcase(s, tc);

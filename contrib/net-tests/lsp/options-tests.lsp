@@ -398,3 +398,23 @@ share of the connections; without it on both, the bind fails."
                (mapc #'close clients)
                (close b))))
       (close a))))
+
+(test tcp-idle-ms-of-a-connection
+  ;; The event-loop server's idle check: TCP_INFO's idle milliseconds
+  ;; without the list of TCP-INFO; NIL, not an error, where there are none.
+  (with-tcp-pair (c s :timeout 5)
+    (let ((out (make-octets 1 7)) (in (make-octets 1)))
+      (send c out)
+      (receive s in :wait-all t)
+      (let ((ms (net-sys:tcp-idle-ms (net::socket-handle s))))
+        (is (typep ms 'fixnum))
+        (is (<= 0 ms 1000)))
+      (sleep 0.15)
+      (is (<= 100 (net-sys:tcp-idle-ms (net::socket-handle s))) "nothing either way since")
+      (let ((before (si:gc-stats t)))
+        (dotimes (i 1000) (net-sys:tcp-idle-ms (net::socket-handle s)))
+        (is (> 1000 (- (si:gc-stats t) before)) "conses nothing"))
+      (close s)
+      (is (null (net-sys:tcp-idle-ms (net::socket-handle s))) "closed: NIL"))
+    (with-socket-pair (a b)
+      (is (null (net-sys:tcp-idle-ms (net::socket-handle a))) "not TCP: NIL"))))

@@ -441,6 +441,84 @@ header.  Partial lines wait in a buffer of the connection's own."
              (is (string= "next" (ask-server port "next")) "the server goes on"))
         (close c :abort t)))))
 
+;;; What the event-loop server keeps per connection, and its error path
+
+(test event-loop-server-contains-handler-and-timer-errors
+  ;; A handler that fails: its connection closed and reported with its
+  ;; socket; the listener goes on with the next connections.  A timer that
+  ;; fails: reported, the event skipped, the timer kept (it repeats).
+  (let ((reports '()) (lock (mp:make-lock)) (ticks 0) (n 0))
+    (with-event-loop-server
+        (server (lambda (s)
+                  (when (= 1 (incf n))
+                    (net:add-timer net:*server-event-loop*
+                                   (lambda () (when (<= (incf ticks) 2) (error "timer failed")))
+                                   0.05 :repeat 0.05))
+                  (if (evenp n)
+                      (error "handler failed")
+                      (evented-line-echo s)))
+                :on-error (lambda (c s) (mp:with-lock (lock) (push (cons c s) reports))))
+      (let ((port (net:server-port server)))
+        (is (string= "one" (ask-server port "one")))
+        (is (null (ignore-errors (ask-server port "two"))) "the failing handler's connection is closed")
+        (is (string= "three" (ask-server port "three")) "the next connection is served")
+        (loop repeat 200 until (<= 3 ticks) do (sleep 0.01))
+        (is (<= 3 ticks) "the failing timer was kept and fires again")
+        (let ((reports (mp:with-lock (lock) (reverse reports))))
+          (is (= 1 (count-if (lambda (r) (search "handler failed" (princ-to-string (car r))))
+                             reports)))
+          (is-true (typep (cdr (find-if (lambda (r) (search "handler failed" (princ-to-string (car r))))
+                                        reports))
+                          'net:socket)
+                   "a handler's error is reported with its socket")
+          (is (= 2 (count-if (lambda (r) (and (search "timer failed" (princ-to-string (car r)))
+                                              (null (cdr r))))
+                             reports)))
+          (is (= 3 (getf (net:server-statistics server) :errors))))))))
+
+(test event-loop-server-idle-sweep-conses-nothing
+  ;; The idle sweep walks every connection each period: with TCP_INFO as
+  ;; a list it left 32 conses (512 bytes) per connection per sweep.
+  (let* ((listener (net:make-listener 0 :host "127.0.0.1"))
+         (port (net:socket-local-port listener))
+         (server (net::%make-event-loop-server :timeout 300))
+         (shard (net::%make-shard listener nil))
+         (clients '()))
+    (unwind-protect
+         (progn
+           (dotimes (i 300)
+             (push (net:connect-to "127.0.0.1" port :timeout 5) clients)
+             (net::%add-connection shard (net:accept-connection listener :timeout 5)))
+           (let ((ms (net-sys:tcp-idle-ms (net::socket-handle (first clients)))))
+             (is (typep ms 'fixnum))
+             (is (<= 0 ms 5000)))
+           (net::%sweep-idle server shard)
+           (let ((consed (loop repeat 3
+                               minimize (let ((before (si:gc-stats t)))
+                                          (dotimes (i 10) (net::%sweep-idle server shard))
+                                          (- (si:gc-stats t) before)))))
+             ;; 3,000 connection checks: a list each would be 1.5 MB.  Past 256
+             ;; connections, the vector has grown once.
+             (is (> 1000 consed) "~d bytes consed by 10 sweeps of 300" consed))
+           (is (= 300 (net::%shard-count shard)) "none idle: none closed")
+           ;; Closed connections are forgotten by the next sweep.
+           (dotimes (i 5) (close (svref (net::%shard-connections shard) (* 2 i))))
+           (net::%sweep-idle server shard)
+           (is (= 295 (net::%shard-count shard)))
+           (is (every #'net:socket-open-p (subseq (net::%shard-connections shard) 0 295)))
+           ;; A walk left by a throw keeps every connection, once each.
+           (let ((seen 0))
+             (catch 'out
+               (net::%walk-connections shard (lambda (s) (declare (ignore s))
+                                               (if (= 10 (incf seen)) (throw 'out nil) t)))))
+           (is (= 295 (net::%shard-count shard)))
+           (is (= 295 (length (remove-duplicates
+                               (subseq (net::%shard-connections shard) 0 295)))))
+           (is (every #'net:socket-open-p (subseq (net::%shard-connections shard) 0 295))))
+      (mapc #'close clients)
+      (dotimes (i (net::%shard-count shard)) (close (svref (net::%shard-connections shard) i)))
+      (close listener))))
+
 (test event-loop-server-accept-rate
   (with-event-loop-server (server #'evented-line-echo :accept-rate 10)
     (let* ((port (net:server-port server))

@@ -283,6 +283,11 @@ int net_socket_setopt_linger(int fd, int on, int seconds);
  * rcv_space total_retrans. */
 #define NET_TCP_INFO_FIELDS 32
 int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]);
+/* Milliseconds since data last went either way on a TCP socket: the lesser
+ * of tcpi_last_data_sent and tcpi_last_data_recv, from one TCP_INFO, never
+ * negative; or a negative code (NET_EOPNOTSUPP and the like for a socket
+ * that is not TCP). */
+int64_t net_socket_tcp_idle_ms(int fd);
 /* SO_PEERCRED of a Unix-domain socket: the peer's pid, uid and gid as they
  * were when it connected (or made the pair). */
 int net_socket_peer_credentials(int fd, int64_t out[3]);

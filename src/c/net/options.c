@@ -95,6 +95,18 @@ int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]) {
   return 0;
 }
 
+int64_t net_socket_tcp_idle_ms(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  int r;
+  memset(&ti, 0, sizeof ti);
+  r = net_socket_getopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+  if (r < 0)
+    return r;
+  return ti.tcpi_last_data_sent < ti.tcpi_last_data_recv ? ti.tcpi_last_data_sent
+                                                         : ti.tcpi_last_data_recv;
+}
+
 int net_socket_peer_credentials(int fd, int64_t out[3]) {
   struct ucred cred;
   socklen_t len = sizeof cred;

@@ -45,11 +45,7 @@ nothing for a socket no server times."
   (cond ((eq socket *header-socket*)
          (setf *header-socket* nil *deadline* nil))
         (*server-shard*
-         (let* ((table (%shard-connections *server-shard*))
-                (timer (gethash socket table)))
-           (when (timer-p timer)
-             (remove-timer (%shard-loop *server-shard*) timer)
-             (setf (gethash socket table) t)))))
+         (%forget-header *server-shard* socket)))
   nil)
 
 ;;; Accept rate: a token bucket of one second's worth
@@ -370,10 +366,14 @@ watchers there.")
   rate                                  ; a %RATE, or NIL
   watcher                               ; the listener's
   sweeper                               ; the idle timeout's timer, or NIL
-  ;; Accepted sockets, pruned as they close; the value is the header
-  ;; timer, or T.
-  (connections (make-hash-table :test #'eq))
-  (prune-at 256)
+  serving                               ; the socket whose handler runs, or NIL
+  ;; The accepted sockets, the first COUNT of CONNECTIONS (one word
+  ;; each), closed ones pruned now and then; the header timers of those
+  ;; whose HEADER-TIMEOUT runs, by socket.
+  (connections (make-array 256 :initial-element nil) :type simple-vector)
+  (count 0 :type fixnum)
+  (headers (make-hash-table :test #'eq))
+  (prune-at 256 :type fixnum)
   (accepted 0) (refused 0) (timed-out 0) (errors 0))
 
 (defun %print-event-loop-server (server stream)
@@ -381,20 +381,54 @@ watchers there.")
     (format stream "port ~a, ~d loop~:p~:[~; stopped~]" (event-loop-server-port server)
             (length (event-loop-server-shards server)) (event-loop-server-stopping server))))
 
-(defun %forget-connection (shard socket)
-  (let ((timer (gethash socket (%shard-connections shard))))
-    (when (timer-p timer)
-      (remove-timer (%shard-loop shard) timer))
-    (remhash socket (%shard-connections shard))))
+(defun %forget-header (shard socket)
+  "Remove SOCKET's header timer, if it has one."
+  (let ((headers (%shard-headers shard)))
+    (when (plusp (hash-table-count headers))
+      (let ((timer (gethash socket headers)))
+        (when timer
+          (remove-timer (%shard-loop shard) timer)
+          (remhash socket headers))))))
+
+(defun %add-connection (shard socket)
+  "Count SOCKET among SHARD's connections."
+  (let ((v (%shard-connections shard))
+        (n (%shard-count shard)))
+    (when (= n (length v))
+      (setf v (replace (make-array (* 2 n) :initial-element nil) v)
+            (%shard-connections shard) v))
+    (setf (svref v n) socket
+          (%shard-count shard) (1+ n))))
+
+(defun %walk-connections (shard function)
+  "Call FUNCTION on each open connection of SHARD, and keep those it
+returns true for and that are still open; forget the others (and the
+closed ones), in place.  A non-local exit out of FUNCTION keeps the
+connections not yet walked."
+  (let ((v (%shard-connections shard))
+        (n (%shard-count shard))
+        (kept 0)
+        (i 0))
+    (declare (fixnum n kept i))
+    (unwind-protect
+         (loop while (< i n)
+               do (let ((s (svref v i)))
+                    (if (and (socket-open-p s) (funcall function s) (socket-open-p s))
+                        (setf (svref v kept) s
+                              kept (1+ kept))
+                        (%forget-header shard s))
+                    (incf i)))
+      (let ((count (+ kept (- n i))))
+        (replace v v :start1 kept :start2 i :end2 n)
+        (fill v nil :start count :end n)
+        (setf (%shard-count shard) count)))))
 
 (defun %prune-connections (shard &optional force)
-  "Forget the closed connections of SHARD, when the table has doubled since
-the last time or FORCE is true."
-  (let ((table (%shard-connections shard)))
-    (when (or force (>= (hash-table-count table) (%shard-prune-at shard)))
-      (loop for s being the hash-keys of table
-            unless (socket-open-p s) do (%forget-connection shard s))
-      (setf (%shard-prune-at shard) (max 256 (* 2 (hash-table-count table)))))))
+  "Forget the closed connections of SHARD, when their count has doubled
+since the last time or FORCE is true."
+  (when (or force (>= (%shard-count shard) (%shard-prune-at shard)))
+    (%walk-connections shard (constantly t))
+    (setf (%shard-prune-at shard) (max 256 (* 2 (%shard-count shard))))))
 
 (defun %server-report (server shard condition socket)
   (incf (%shard-errors shard))
@@ -414,7 +448,7 @@ of descriptors (accepting again at once would only spin)."
 
 (defun %time-out (server shard socket what)
   "Close SOCKET, a connection SHARD serves, for its idle or header timeout WHAT."
-  (%forget-connection shard socket)
+  (%forget-header shard socket)
   (when (socket-open-p socket)
     (incf (%shard-timed-out shard))
     (close socket :abort t)
@@ -423,41 +457,37 @@ of descriptors (accepting again at once would only spin)."
                                                     :message "connection timed out")
                     nil)))
 
-(defun %accept-one (server shard)
-  "Accept one pending connection of SHARD's listener: the socket, or NIL
-when there is none or accepting must pause."
+(defun %accept-one (shard)
+  "Accept one pending connection of SHARD's listener: the socket and the
+peer's address, or NIL when there is none or accepting must pause.  An
+error of the accept is met by %CALLBACK-FAILED (no handler per accept)."
   (let ((rate (%shard-rate shard)))
     (when rate
       (let ((wait (%rate-wait rate)))
         (when (plusp wait)
           (%pause-accepting shard wait)
           (return-from %accept-one nil))))
-    (multiple-value-bind (s peer)
-        (handler-case (accept-connection (%shard-listener shard))
-          (resource-exhausted (e)
-            (%server-report server shard e nil)
-            (%pause-accepting shard 0.1)
-            nil)
-          (socket-error (e)
-            (unless (typep e 'socket-closed)
-              (%server-report server shard e nil))
-            nil))
+    (multiple-value-bind (s peer) (accept-connection (%shard-listener shard))
       (cond ((null s) (when rate (%rate-refund rate)) nil)
             (t (incf (%shard-accepted shard))
                (values s peer))))))
 
 (defun %over-capacity-p (server shard)
-  (let ((max (event-loop-server-max-connections server))
-        (table (%shard-connections shard)))
+  (let ((max (event-loop-server-max-connections server)))
     (and max
-         (>= (hash-table-count table) max)
+         (>= (%shard-count shard) max)
          (progn (%prune-connections shard t)
-                (>= (hash-table-count table) max)))))
+                (>= (%shard-count shard) max)))))
 
 (defun %accept-pending (server shard)
-  "Accept every pending connection of SHARD's listener and hand each to the handler."
+  "Accept every pending connection of SHARD's listener and hand each to the
+handler.  Errors, of an accept or of the handler, are met by
+%CALLBACK-FAILED, which goes on with the loop's next event: the listener,
+still readable, brings the rest of the backlog on the next pass."
+  ;; A handler left by a non-local exit is not one that fails now.
+  (setf (%shard-serving shard) nil)
   (loop
-    (multiple-value-bind (s peer) (%accept-one server shard)
+    (multiple-value-bind (s peer) (%accept-one shard)
       (unless s (return))
       (cond ((%over-capacity-p server shard)
              (incf (%shard-refused shard))
@@ -469,40 +499,69 @@ when there is none or accepting must pause."
             (t
              (setf (socket-blocking-p s) nil)
              (%prune-connections shard)
+             (%add-connection shard s)
              (let ((header (event-loop-server-header-timeout server)))
-               (setf (gethash s (%shard-connections shard))
-                     (if header
-                         (add-timer (%shard-loop shard)
-                                    (lambda () (%time-out server shard s "header timeout"))
-                                    header)
-                         t)))
-             (handler-case (funcall (event-loop-server-handler server) s)
-               (error (e)
-                 (%server-report server shard e s)
-                 (close s :abort t))))))))
-
-(defun %idle-ms (socket)
-  "Milliseconds since SOCKET, a TCP connection, last received or sent
-data, from the kernel's TCP_INFO; NIL for other sockets."
-  (when (typep socket 'inet-socket)
-    (let ((info (ignore-errors (net-sys:tcp-info (socket-handle socket) socket))))
-      (when info
-        (min (nth 17 info) (nth 19 info))))))   ; last data sent, received
+               (when header
+                 (setf (gethash s (%shard-headers shard))
+                       (add-timer (%shard-loop shard)
+                                  (lambda () (%time-out server shard s "header timeout"))
+                                  header))))
+             (setf (%shard-serving shard) s)
+             (funcall (event-loop-server-handler server) s)
+             (setf (%shard-serving shard) nil))))))
 
 (defun %sweep-idle (server shard)
-  "Close SHARD's connections idle longer than the server's timeout."
+  "Close SHARD's connections idle longer than the server's timeout.  The
+kernel's TCP_INFO tells each TCP connection's idle milliseconds
+(NET-SYS:TCP-IDLE-MS: one getsockopt, nothing consed); the walk over the
+vector conses nothing either, so a sweep of 10,000 connections leaves no
+garbage."
   (let ((ms (* 1000 (event-loop-server-timeout server))))
-    (loop for s being the hash-keys of (%shard-connections shard)
-          do (if (socket-open-p s)
-                 (let ((idle (%idle-ms s)))
-                   (when (and idle (> idle ms))
-                     (%time-out server shard s "idle timeout")))
-                 (%forget-connection shard s)))))
+    (%walk-connections shard
+                       (lambda (s)
+                         (let ((idle (net-sys:tcp-idle-ms (socket-handle s))))
+                           (when (and idle (> idle ms))
+                             (%time-out server shard s "idle timeout"))
+                           t)))))
+
+(defun %callback-failed (server shard loop condition)
+  "Meet CONDITION, an error signalled while a callback of SHARD's LOOP
+runs and not handled there: report it to ON-ERROR and go on with the
+loop's next event.  A failed watcher's socket is closed, a failed timer's
+event skipped, through the loop's own restart actions (%TAKE-RESTART)
+without looking them up.  In the listener's callback (%ACCEPT-PENDING) a
+failed handler's connection is closed, an accept out of descriptors pauses
+accepting, and the listener stays watched.  Declines an error outside the
+callbacks of LOOP, or in a loop run inside one (whose restarts are then
+taken as before: by name)."
+  (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
+    (cond ((null object)
+           (let ((r (or (find-restart 'close-socket condition)
+                        (find-restart 'skip-event condition))))
+             (when r
+               (%server-report server shard condition nil)
+               (invoke-restart r))))
+          ((eq object (%shard-watcher shard))
+           (let ((s (shiftf (%shard-serving shard) nil)))
+             (cond (s
+                    (%server-report server shard condition s)
+                    (close s :abort t))
+                   (t
+                    (let ((rate (%shard-rate shard)))
+                      (when rate (%rate-refund rate)))
+                    (unless (typep condition 'socket-closed)
+                      (%server-report server shard condition nil))
+                    (when (typep condition 'resource-exhausted)
+                      (%pause-accepting shard 0.1)))))
+           (%take-restart loop nil))
+          (t
+           (%server-report server shard condition nil)
+           (%take-restart loop (and (watcher-p object) :close))))))
 
 (defun %run-shard (server shard)
   "The body of a loop thread: watch the listener, run the loop until it
 has nothing left to watch or is stopped; errors in callbacks are reported
-and their socket closed."
+and their socket closed (%CALLBACK-FAILED, one handler for the thread)."
   (let* ((loop (make-event-loop))
          (*server-event-loop* loop)
          (*server-shard* shard)
@@ -520,17 +579,12 @@ and their socket closed."
                (setf (%shard-sweeper shard)
                      (add-timer loop (lambda () (%sweep-idle server shard))
                                 period :repeat period))))
-           (handler-bind ((error (lambda (e)
-                                   (let ((r (or (find-restart 'close-socket e)
-                                                (find-restart 'skip-event e))))
-                                     (when r
-                                       (ignore-errors
-                                        (%server-report server shard e nil))
-                                       (invoke-restart r))))))
+           (handler-bind ((error (lambda (e) (%callback-failed server shard loop e))))
              (run-event-loop loop)))
       (close (%shard-listener shard))
-      (loop for s being the hash-keys of (%shard-connections shard)
-            do (close s :abort t))
+      (let ((v (%shard-connections shard)))
+        (dotimes (i (%shard-count shard))
+          (close (svref v i) :abort t)))
       (close-event-loop loop))))
 
 (defun start-event-loop-server (handler port &rest listener-args

@@ -141,6 +141,10 @@ if set, NIL if not (never connected, closed meanwhile); signals nothing.")
   "SO_PEERCRED of a Unix-domain socket: (pid uid gid) of its peer.")
 (define-primitive tcp-info (handle socket) "netsys_tcp_info"
   "TCP_INFO as a list of integers in struct tcp_info's order.")
+(define-primitive tcp-idle-ms (handle) "netsys_tcp_idle_ms"
+  "Milliseconds since data last went either way on a TCP connection (TCP_INFO's
+last_data_sent and last_data_recv, the lesser), a fixnum; NIL when not TCP or
+closed.  Conses nothing and signals nothing.")
 (define-primitive option-constants () "netsys_option_constants"
   "The system's option constants, a list of (\"NAME\" . value).")
 (define-primitive multicast-membership (handle family join group ifaddr ifindex source socket)

@@ -259,6 +259,9 @@ cl_object netsys_set_sockopt_raw(cl_object handle, cl_object level, cl_object na
                                  cl_object sock);
 /* TCP_INFO as a list of NET_TCP_INFO_FIELDS integers. */
 cl_object netsys_tcp_info(cl_object handle, cl_object sock);
+/* The lesser of TCP_INFO's last_data_sent and last_data_recv: a fixnum of
+ * milliseconds, or NIL (not TCP, closed).  Conses nothing, never raises. */
+cl_object netsys_tcp_idle_ms(cl_object handle);
 cl_object netsys_peer_credentials(cl_object handle, cl_object sock);
 /* The system's option constants as a list of ("NAME" . value). */
 cl_object netsys_option_constants(void);

@@ -109,6 +109,19 @@ cl_object netsys_tcp_info(cl_object handle, cl_object sock) {
   return list;
 }
 
+static ssize_t tcp_idle_op(int fd, void *arg) {
+  (void) arg;
+  return (ssize_t) net_socket_tcp_idle_ms(fd);
+}
+
+/* The idle milliseconds of a TCP connection as a fixnum, NIL when they
+ * cannot be had (not TCP, closed): one getsockopt, nothing consed, nothing
+ * signalled, for a server's sweep over every connection. */
+cl_object netsys_tcp_idle_ms(cl_object handle) {
+  ssize_t r = netsys_fd_try(ecl_process_env(), netsys_handle(handle), tcp_idle_op, NULL);
+  return r < 0 ? ECL_NIL : ecl_make_fixnum(r);
+}
+
 cl_object netsys_peer_credentials(cl_object handle, cl_object sock) {
   int64_t v[3];
   int fd = netsys_fd_enter(handle, "getsockopt", sock);
