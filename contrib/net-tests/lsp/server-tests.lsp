@@ -385,7 +385,12 @@ header.  Partial lines wait in a buffer of the connection's own."
                              (net:network-error () nil)))
                      "the connection past the cap is closed")
                  (is (= 1 (getf (net:server-statistics server) :refused)))
-                 (is-true (find-if (lambda (c) (typep c 'net:server-busy)) (funcall reports)))
+                 (let ((busy (find-if (lambda (c) (typep c 'net:server-busy)) (funcall reports))))
+                   (is-true busy)
+                   ;; The refused client's address, asked for at the refusal
+                   ;; (or NIL if it has reset already).
+                   (let ((peer (and busy (net:server-busy-peer busy))))
+                     (is (or (null peer) (net:address= peer "127.0.0.1")))))
                  (is (string= "still" (chat (first held) "still")) "held connections go on")
                  (close (pop held))
                  ;; Once the loop has seen that close, there is room again.

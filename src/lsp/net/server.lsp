@@ -458,19 +458,25 @@ of descriptors (accepting again at once would only spin)."
                     nil)))
 
 (defun %accept-one (shard)
-  "Accept one pending connection of SHARD's listener: the socket and the
-peer's address, or NIL when there is none or accepting must pause.  An
-error of the accept is met by %CALLBACK-FAILED (no handler per accept)."
+  "Accept one pending connection of SHARD's listener: the socket, or NIL
+when there is none or accepting must pause.  No peer address is made (a
+refusal asks for it).  An error of the accept is met by %CALLBACK-FAILED
+(no handler per accept)."
   (let ((rate (%shard-rate shard)))
     (when rate
       (let ((wait (%rate-wait rate)))
         (when (plusp wait)
           (%pause-accepting shard wait)
           (return-from %accept-one nil))))
-    (multiple-value-bind (s peer) (accept-connection (%shard-listener shard))
+    (let ((s (accept-connection (%shard-listener shard) :peer nil)))
       (cond ((null s) (when rate (%rate-refund rate)) nil)
             (t (incf (%shard-accepted shard))
-               (values s peer))))))
+               s)))))
+
+(defun %peer-or-nil (socket)
+  "SOCKET's peer address, or NIL when it has none any more (reset already)."
+  (handler-case (socket-remote-address socket)
+    (socket-error () nil)))
 
 (defun %over-capacity-p (server shard)
   (let ((max (event-loop-server-max-connections server)))
@@ -487,13 +493,14 @@ still readable, brings the rest of the backlog on the next pass."
   ;; A handler left by a non-local exit is not one that fails now.
   (setf (%shard-serving shard) nil)
   (loop
-    (multiple-value-bind (s peer) (%accept-one shard)
+    (let ((s (%accept-one shard)))
       (unless s (return))
       (cond ((%over-capacity-p server shard)
              (incf (%shard-refused shard))
              ;; Reported before the reset, so whoever sees the reset can
              ;; already see the report.
-             (%server-report server shard (make-condition 'server-busy :server server :peer peer)
+             (%server-report server shard (make-condition 'server-busy :server server
+                                                             :peer (%peer-or-nil s))
                              nil)
              (close s :abort t))
             (t
