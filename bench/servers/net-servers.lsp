@@ -83,12 +83,13 @@ BUFFER may have left more: then READ-AVAILABLE again, without waiting
         (finish-output socket)))))
 
 (defun serve-connection (socket function discard)
-  "Serve SOCKET with FUNCTION (ECHO-BLOCKING or ECHO-STREAM) and close it;
-a reset by the client (the accept test resets) ends it quietly."
+  "Serve SOCKET with FUNCTION (ECHO-BLOCKING or ECHO-STREAM) and close it
+in order (the pump test's client waits for that end of file); a reset by
+the client (the accept test resets) ends it quietly."
   (unwind-protect
        (handler-case (call-with-buffer (lambda (buffer) (funcall function socket buffer discard)))
          (net:network-error () nil))
-    (net:close socket :abort t)))
+    (net:close socket)))
 
 (defun serve-threads (listener function discard)
   "Accept on LISTENER forever, each connection served in a new thread."
