@@ -120,21 +120,28 @@ readable again; the stream holds buffers only within this call."
 
 (defun accept-some (server)
   "Accept what the backlog holds (at most +ACCEPTS-PER-EVENT+).  T if the
-listener must rest because descriptors ran out."
-  (let ((listener (server-listener server)))
-    (dotimes (i +accepts-per-event+ nil)
-      (let ((socket (handler-case (net:accept-connection listener :peer nil)
-                      (net:resource-exhausted () (return t))
-                      ;; Reset by the peer before we got to it: next.
-                      (net:socket-error () :next))))
-        (cond ((null socket) (return nil))
-              ((eq socket :next))
-              (t (handler-case (add-connection server socket)
-                   ;; Not this connection's failure alone to close the
-                   ;; listener (the restart in a listener's callback would).
-                   (net:network-error (c)
-                     (format *error-output* "~&c10k-echo: ~a~%" c)
-                     (net:close socket :abort t)))))))))
+listener must rest because descriptors ran out.  One handler for the
+whole batch, not one per accept: a failure ends the batch, and the
+listener, still readable, brings the rest of the backlog on the next
+pass of the loop."
+  (let ((listener (server-listener server))
+        (socket nil))
+    (handler-case
+        (dotimes (i +accepts-per-event+ nil)
+          (setf socket (net:accept-connection listener :peer nil))
+          (unless socket (return nil))
+          (add-connection server socket)
+          (setf socket nil))
+      (net:resource-exhausted () t)
+      (net:network-error (c)
+        ;; An accept whose connection was reset before we got to it
+        ;; (SOCKET still NIL): nothing to say.  A failure to watch an
+        ;; accepted connection is that connection's alone to close (the
+        ;; restart in a listener's callback would close the listener).
+        (when socket
+          (format *error-output* "~&c10k-echo: ~a~%" c)
+          (net:close socket :abort t))
+        nil))))
 
 (defun pause-listener (server)
   "Descriptors ran out (EMFILE): stop watching the listener for a moment,
