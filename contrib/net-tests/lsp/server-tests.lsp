@@ -67,6 +67,37 @@
       (is (typep (first (first errors)) 'simple-error))
       (is (typep (second (first errors)) 'net:stream-socket)))))
 
+(test threaded-server-worker-handles-each-failure-once
+  ;; One worker serves every connection (:threads 1).  Its one error
+  ;; handler meets only what the server's handler leaves unhandled:
+  ;; failures are reported one by one and the worker goes on; an error the
+  ;; handler catches itself is not reported; a failed orderly close (the
+  ;; buffered reply to a client that reset) resets quietly.
+  (let ((errors '())
+        (lock (mp:make-lock)))
+    (with-server (server (lambda (s)
+                           (let ((line (ignore-errors (read-line s))))
+                             (cond ((null line) (write-string "pending" s))
+                                   ((string= line "boom") (error "boom ~a" line))
+                                   (t (write-line line s)))))
+                         :threads 1
+                         :on-error (lambda (c s)
+                                     (declare (ignore s))
+                                     (mp:with-lock (lock) (push c errors))))
+      (let ((port (net:server-port server)))
+        (dotimes (i 3)
+          (is (null (ask-server port "boom")) "a failing connection is closed"))
+        (is (string= "fine" (ask-server port "fine")) "the worker goes on")
+        ;; A client that resets at once: the handler's READ-LINE fails
+        ;; inside its own IGNORE-ERRORS; its buffered output cannot go.
+        (let ((c (net:connect-to "127.0.0.1" port :timeout 5)))
+          (close c :abort t))
+        (is (string= "again" (ask-server port "again")))
+        (mp:with-lock (lock)
+          (is (= 3 (length errors)))
+          (is (every (lambda (c) (typep c 'simple-error)) errors)))
+        (is (= 3 (getf (net:server-statistics server) :errors)))))))
+
 (test threaded-server-refuses-past-the-queue
   (let* ((release nil)
          (reports '())

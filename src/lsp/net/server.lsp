@@ -114,25 +114,37 @@ nothing for a socket no server times."
 ;;; sched_yield), and each taking of a lock found held is dear: the hand-off
 ;;; through them bounded the accept rate.
 
-(defun %serve-one (server socket)
-  (progn
+(defun %serve-one (server socket phase)
+  "Serve SOCKET with the server's handler, then close it.  PHASE is the
+worker's cell whose car tells the worker's one error handler (%WORKER)
+what an error now means: :SERVING, the handler failed (reported, once
+unwound, as by HANDLER-CASE); :CLOSING, the orderly close failed (then a
+reset).  No handler is set up per connection: a HANDLER-CASE conses its
+closures and cluster each time."
+  (let ((failure nil))
     (unwind-protect
-         (handler-case
-             (let* ((header (threaded-server-header-timeout server))
-                    (*header-socket* (and header socket))
-                    (*deadline* (if header
-                                    (%ns-from-now (%seconds->ns header))
-                                    *deadline*)))
-               (%set-accepted-timeout socket (threaded-server-timeout server)
-                                      (threaded-server-timeout-ns server))
-               (funcall (threaded-server-handler server) socket))
-           (error (e)
-             (net-sys:pool-error (threaded-server-pool server))
-             (%report-server-error server e socket)))
+         (setf failure
+               (catch '%connection-failed
+                 (setf (car phase) :serving)
+                 (let* ((header (threaded-server-header-timeout server))
+                        (*header-socket* (and header socket))
+                        (*deadline* (if header
+                                        (%ns-from-now (%seconds->ns header))
+                                        *deadline*)))
+                   (%set-accepted-timeout socket (threaded-server-timeout server)
+                                          (threaded-server-timeout-ns server))
+                   (funcall (threaded-server-handler server) socket))
+                 nil))
       ;; An orderly close (the client reads end of file), even after an
       ;; error; reset only when that fails.
-      (unless (ignore-errors (close socket) t)
-        (close socket :abort t)))))
+      (setf (car phase) :closing)
+      (unless (catch '%close-failed (close socket) t)
+        (setf (car phase) nil)
+        (close socket :abort t))
+      (setf (car phase) nil))
+    (when failure
+      (net-sys:pool-error (threaded-server-pool server))
+      (%report-server-error server failure socket))))
 
 (defun %set-accepted-timeout (socket timeout ns)
   "(SETF SOCKET-TIMEOUT-OF) of TIMEOUT (NS in nanoseconds) on SOCKET, a
@@ -147,20 +159,30 @@ pool stops.  CELL is the worker's (process . socket): the socket being
 served, for STOP-SERVER to close."
   (let ((pool (threaded-server-pool server))
         (listener (threaded-server-listener server))
-        (served nil))
-    (catch '%stop-worker
-      ;; The connection just served is counted in the same call that waits
-      ;; for the next; one thrown out of its handler, in the cleanup.
-      (loop for handle = (net-sys:pool-take pool served)
-            while handle
-            do (let ((s (%wrap-accepted listener handle))
-                     (ok nil))
-                 (setf served nil
-                       (cdr cell) s)
-                 (unwind-protect (progn (%serve-one server s) (setf ok t))
-                   (setf (cdr cell) nil)
-                   (unless ok (net-sys:pool-done pool)))
-                 (setf served t))))))
+        (served nil)
+        (phase (list nil)))
+    ;; The worker's one handler, for every connection it serves: an error
+    ;; not handled inside the server's handler ends that connection's
+    ;; service (%SERVE-ONE reports it), one in its orderly close resets it.
+    (handler-bind ((error (lambda (e)
+                            (case (car phase)
+                              (:serving (setf (car phase) nil)
+                                        (throw '%connection-failed e))
+                              (:closing (setf (car phase) nil)
+                                        (throw '%close-failed nil))))))
+      (catch '%stop-worker
+        ;; The connection just served is counted in the same call that waits
+        ;; for the next; one thrown out of its handler, in the cleanup.
+        (loop for handle = (net-sys:pool-take pool served)
+              while handle
+              do (let ((s (%wrap-accepted listener handle))
+                       (ok nil))
+                   (setf served nil
+                         (cdr cell) s)
+                   (unwind-protect (progn (%serve-one server s phase) (setf ok t))
+                     (setf (cdr cell) nil)
+                     (unless ok (net-sys:pool-done pool)))
+                   (setf served t)))))))
 
 (defun %start-worker (server)
   "Start a worker thread (the pool has counted it).  In the acceptor."
