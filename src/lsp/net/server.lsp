@@ -121,9 +121,8 @@ what an error now means: :SERVING, the handler failed (reported, once
 unwound, as by HANDLER-CASE); :CLOSING, the orderly close failed (then a
 reset).  No handler is set up per connection: a HANDLER-CASE conses its
 closures and cluster each time."
-  (let ((failure nil))
-    (unwind-protect
-         (setf failure
+  (unwind-protect
+       (let ((failure
                (catch '%connection-failed
                  (setf (car phase) :serving)
                  (let* ((header (threaded-server-header-timeout server))
@@ -134,17 +133,19 @@ closures and cluster each time."
                    (%set-accepted-timeout socket (threaded-server-timeout server)
                                           (threaded-server-timeout-ns server))
                    (funcall (threaded-server-handler server) socket))
-                 nil))
-      ;; An orderly close (the client reads end of file), even after an
-      ;; error; reset only when that fails.
-      (setf (car phase) :closing)
-      (unless (catch '%close-failed (close socket) t)
-        (setf (car phase) nil)
-        (close socket :abort t))
-      (setf (car phase) nil))
-    (when failure
-      (net-sys:pool-error (threaded-server-pool server))
-      (%report-server-error server failure socket))))
+                 nil)))
+         ;; Reported before the close, so that whoever sees the close can
+         ;; already see the report.
+         (when failure
+           (net-sys:pool-error (threaded-server-pool server))
+           (%report-server-error server failure socket)))
+    ;; An orderly close (the client reads end of file), even after an
+    ;; error; reset only when that fails.
+    (setf (car phase) :closing)
+    (unless (catch '%close-failed (close socket) t)
+      (setf (car phase) nil)
+      (close socket :abort t))
+    (setf (car phase) nil)))
 
 (defun %set-accepted-timeout (socket timeout ns)
   "(SETF SOCKET-TIMEOUT-OF) of TIMEOUT (NS in nanoseconds) on SOCKET, a
