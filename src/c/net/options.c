@@ -69,14 +69,18 @@ int net_socket_setopt_linger(int fd, int on, int seconds) {
   return net_socket_setopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }
 
+/* TCP_INFO of FD into TI, zeroed first (an older kernel fills less). */
+static int read_tcp_info(int fd, struct tcp_info *ti) {
+  socklen_t len = sizeof *ti;
+  memset(ti, 0, sizeof *ti);
+  return net_socket_getopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len);
+}
+
 /* The fields of struct tcp_info that glibc's header has everywhere, in the
  * order NET_TCP_INFO_FIELDS documents. */
 int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]) {
   struct tcp_info ti;
-  socklen_t len = sizeof ti;
-  int r;
-  memset(&ti, 0, sizeof ti);
-  r = net_socket_getopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+  int r = read_tcp_info(fd, &ti);
   if (r < 0)
     return r;
   {
@@ -97,10 +101,7 @@ int net_socket_tcp_info(int fd, uint32_t out[NET_TCP_INFO_FIELDS]) {
 
 int64_t net_socket_tcp_idle_ms(int fd) {
   struct tcp_info ti;
-  socklen_t len = sizeof ti;
-  int r;
-  memset(&ti, 0, sizeof ti);
-  r = net_socket_getopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+  int r = read_tcp_info(fd, &ti);
   if (r < 0)
     return r;
   return ti.tcpi_last_data_sent < ti.tcpi_last_data_recv ? ti.tcpi_last_data_sent
