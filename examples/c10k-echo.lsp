@@ -56,11 +56,16 @@ of connections does not starve those already open.")
 
 ;;; Connections
 
+(defun log-failure (condition)
+  "Log a connection's failure, unless it is a peer's reset: a busy server
+meets those all the time."
+  (unless (typep condition '(or net:connection-reset net:broken-pipe))
+    (format *error-output* "~&c10k-echo: ~a; closing the socket~%" condition)))
+
 (defun close-failed (socket condition)
   "SOCKET's connection failed with CONDITION (reset by the peer, say):
-close it.  Failures other than a peer's reset are logged."
-  (unless (typep condition '(or net:connection-reset net:broken-pipe))
-    (format *error-output* "~&c10k-echo: ~a; closing the socket~%" condition))
+close it."
+  (log-failure condition)
   (net:close socket :abort t))
 
 (defun echo-readable (buffer socket watcher)
@@ -164,10 +169,8 @@ rather than being told again at once that it is readable."
 
 (defun close-failing-socket (condition)
   "A connection failed in its callback by a signal (in stream mode, say):
-close it and go on with the others.  Failures other than a peer's reset
-are logged."
-  (unless (typep condition '(or net:connection-reset net:broken-pipe))
-    (format *error-output* "~&c10k-echo: ~a; closing the socket~%" condition))
+close it and go on with the others."
+  (log-failure condition)
   (let ((restart (find-restart 'net:close-socket)))
     (when restart (invoke-restart restart))))
 

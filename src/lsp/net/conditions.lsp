@@ -202,7 +202,7 @@ reset by its client.  The copies of a code share its message string."
 reset again if one was signalled on it."
   (let ((code (%reset-code socket)))
     (when code
-      (net-sys::%signal-error code "recv" socket))))
+      (%failed code "recv" socket t))))
 
 (defun %error-condition (code syscall socket)
   "The condition for error CODE of SYSCALL on SOCKET, made, not signalled:
@@ -233,6 +233,12 @@ the resolver's codes (-3000 to -3999) SOCKET is the name looked up."
                        (setf (slot-value c 'errno) (%errno-of-code code)
                              (slot-value c 'message) (net-sys:strerror code))
                        c))))))))
+
+(defun %failed (code syscall socket errorp)
+  "The failure CODE of SYSCALL on SOCKET: signalled, or with ERRORP NIL
+returned, as NIL and its condition (RECEIVE and SEND with :ERRORP NIL)."
+  (let ((c (%error-condition code syscall socket)))
+    (if errorp (error c) (values nil c))))
 
 (defun net-sys::%signal-error (code syscall socket)
   "Signal the condition for error CODE raised by SYSCALL on SOCKET

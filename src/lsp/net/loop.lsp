@@ -386,6 +386,12 @@ thread may call it.  Returns NIL."
   "The event loop whose dispatch is the innermost in this thread: only its
 callbacks' restarts are offered.")
 
+(net-sys:%defun-inline %failing-object (loop)
+  "The watcher, timer or other object whose callback of LOOP runs now, if
+LOOP's dispatch is the innermost of this thread; else NIL: what an error
+signalled now is a failure of."
+  (and (eq *dispatching-loop* loop) (event-loop-current loop)))
+
 (defun %take-restart (loop action)
   "A restart of a failed callback of LOOP: ACTION (NIL, :REMOVE or :CLOSE)
 on the object whose callback failed, then on with the next event (the
@@ -413,7 +419,7 @@ signals it, with nothing consed for the restarts."
              ;; Run for each restart each time restarts are computed (twice
              ;; when a handler finds one and invokes it): loads and compares.
              (declare (optimize (speed 3) (safety 0)))
-             (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
+             (let ((object (%failing-object loop)))
                (and object
                     ;; Not TYPEP: ECL calls its generic CL_TYPEP for a class name.
                     (or (null condition) (si::of-class-p condition 'error))

@@ -564,7 +564,7 @@ failed handler's connection is closed, an accept out of descriptors pauses
 accepting, and the listener stays watched.  Declines an error outside the
 callbacks of LOOP, or in a loop run inside one (whose restarts are then
 taken as before: by name)."
-  (let ((object (and (eq *dispatching-loop* loop) (event-loop-current loop))))
+  (let ((object (%failing-object loop)))
     (cond ((null object)
            (let ((r (or (find-restart 'close-socket condition)
                         (find-restart 'skip-event condition))))

@@ -516,6 +516,12 @@ close-on-exec.  Closing the socket closes FD."
   (the fixnum (logior (the fixnum (if out-of-band net-sys:+msg-oob+ 0))
                       (the fixnum (if peek net-sys:+msg-peek+ 0)))))
 
+(net-sys:%defun-inline %transfer-flags (out-of-band peek errorp)
+  "%FLAGS of SEND and RECV, with NET-SYS:+RETURN-ERROR+ for ERRORP NIL: the
+glue then returns a failure as its negative code instead of raising it."
+  (declare (optimize (speed 3) (safety 0)))
+  (the fixnum (logior (%flags out-of-band peek) (if errorp 0 net-sys:+return-error+))))
+
 (defun %would-block (socket syscall)
   (error 'would-block :errno net-sys:+eagain+ :syscall syscall :socket socket
                       :message "the socket is non-blocking and the operation would block"))
@@ -545,13 +551,19 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (if (or ss (not (eql deadline -1)) (not errorp))
+    (if (or ss (not (eql deadline -1)))
         (if errorp
             (%send-slowly socket handle deadline ss buffer start end out-of-band)
-            (%send-returning-error socket handle deadline ss buffer start end out-of-band))
+            (%send-slowly-returning-error socket handle deadline ss buffer start end
+                                          out-of-band))
         ;; The common call on a non-blocking socket: one send(2), which
-        ;; checks START and END.
-        (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket))))
+        ;; checks START and END; a failure comes back as its code only for
+        ;; ERRORP NIL.
+        (let ((n (net-sys:send handle buffer start end (%transfer-flags out-of-band nil errorp)
+                               deadline socket)))
+          (if (and n (< (the fixnum n) 0))
+              (%failed n "send" socket errorp)
+              n)))))
 
 (defun %send-slowly (socket handle deadline ss buffer start end out-of-band)
   "SEND after the stream's buffered output, or blocking: all of it."
@@ -573,18 +585,6 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
   (handler-case (%send-slowly socket handle deadline ss buffer start end out-of-band)
     (socket-error (c) (values nil c))))
 
-(defun %send-returning-error (socket handle deadline ss buffer start end out-of-band)
-  "SEND with :ERRORP NIL: a failure returns NIL and its condition."
-  (declare (optimize (speed 3) (safety 0)))
-  (if (or ss (not (eql deadline -1)))
-      (%send-slowly-returning-error socket handle deadline ss buffer start end out-of-band)
-      (let ((n (net-sys:send handle buffer start end
-                             (logior (%flags out-of-band nil) net-sys:+return-error+)
-                             deadline socket)))
-        (if (and n (< (the fixnum n) 0))
-            (values nil (%error-condition n "send" socket))
-            n))))
-
 (defun send (socket buffer &key (start 0) end out-of-band timeout (errorp t))
   "Send BUFFER[START,END) (an (unsigned-byte 8) vector, used in place) on
 SOCKET.  Blocking: sends it all and returns the count; TIMEOUT (or the
@@ -605,38 +605,30 @@ signalled: SEND returns NIL and the condition as a second value."
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (cond ((or wait-all (and ss (not out-of-band)))
-           (if errorp
-               (%receive-slowly socket handle deadline ss buffer start end out-of-band peek
-                                wait-all)
-               (%receive-slowly-returning-error socket handle deadline ss buffer start end
-                                                out-of-band peek wait-all)))
-          (errorp
-           ;; The common call: one recv(2), which checks the range.
-           (let ((n (net-sys:recv handle buffer start end (%flags out-of-band peek) deadline
-                                  socket)))
-             (when (and (eql n 0) (< (the fixnum start) (the fixnum (or end (length buffer)))))
-               (%check-reset socket))   ; end of file after a reset: the reset again
-             n))
-          (t
-           (let* ((n (net-sys:recv handle buffer start end
-                                   (logior (%flags out-of-band peek) net-sys:+return-error+)
-                                   deadline socket))
-                  (code (cond ((null n) nil)
-                              ((< (the fixnum n) 0) n)
-                              ((and (eql n 0)
-                                    (< (the fixnum start)
-                                       (the fixnum (or end (length buffer)))))
-                               (%reset-code socket)))))
-             (if code
-                 (values nil (%error-condition code "recv" socket))
-                 n))))))
+    (if (or wait-all (and ss (not out-of-band)))
+        (if errorp
+            (%receive-slowly socket handle deadline ss buffer start end out-of-band peek
+                             wait-all)
+            (%receive-slowly-returning-error socket handle deadline ss buffer start end
+                                             out-of-band peek wait-all))
+        ;; The common call: one recv(2), which checks the range; a failure
+        ;; comes back as its code only for ERRORP NIL.
+        (let ((n (net-sys:recv handle buffer start end (%transfer-flags out-of-band peek errorp)
+                               deadline socket)))
+          (cond ((null n) nil)
+                ((< (the fixnum n) 0) (%failed n "recv" socket errorp))
+                ((and (eql n 0)
+                      (< (the fixnum start) (the fixnum (or end (length buffer))))
+                      (%reset-code socket))
+                 ;; End of file after a reset: the reset again.
+                 (%failed (%reset-code socket) "recv" socket errorp))
+                (t n))))))
 
 (defun %receive-slowly-returning-error (socket handle deadline ss buffer start end
                                         out-of-band peek wait-all)
   "%RECEIVE-SLOWLY for :ERRORP NIL.  A function of its own: a HANDLER-CASE
-makes ECL keep every local of its function in memory (volatile), and
-%RECEIVE's common call would pay for it."
+makes ECL keep its function's arguments and locals in memory (volatile),
+and %RECEIVE's common call would pay for it."
   (handler-case (%receive-slowly socket handle deadline ss buffer start end out-of-band peek
                                  wait-all)
     (socket-error (c) (values nil c))))
