@@ -101,7 +101,6 @@ readable again; the stream holds buffers only within this call."
                 (t (return))))))))
 
 (defun add-connection (server socket)
-  (setf (net:socket-blocking-p socket) nil)
   (let ((watcher nil)
         (buffer (server-buffer server)))
     (setf watcher
@@ -133,7 +132,7 @@ pass of the loop."
         (socket nil))
     (handler-case
         (dotimes (i +accepts-per-event+ nil)
-          (setf socket (net:accept-connection listener :peer nil))
+          (setf socket (net:accept-connection listener :peer nil :blocking nil))
           (unless socket (return nil))
           (add-connection server socket)
           (setf socket nil))

@@ -79,9 +79,8 @@
       (net:add-watcher loop listener '(:read)
         (lambda (l events)
           (declare (ignore events))
-          (loop for s = (net:accept-connection l) while s
-                do (setf (net:socket-blocking-p s) nil)
-                   (let ((w nil))
+          (loop for s = (net:accept-connection l :blocking nil) while s
+                do (let ((w nil))
                      (setf w (net:add-watcher loop s '(:read)
                                (lambda (s events)
                                  (declare (ignore events))

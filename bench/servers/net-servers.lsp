@@ -138,12 +138,11 @@ going back to the loop for another readiness event."
 (defun accept-discarding (loop listener buffer)
   "Accept what LISTENER's backlog holds, each connection watched by LOOP
 and its octets dropped."
-  (loop for socket = (handler-case (net:accept-connection listener)
+  (loop for socket = (handler-case (net:accept-connection listener :blocking nil)
                        (net:socket-error () :next))
         while socket
         unless (eq socket :next)
-          do (setf (net:socket-blocking-p socket) nil)
-             (net:add-watcher loop socket '(:read)
+          do (net:add-watcher loop socket '(:read)
                               (lambda (s events)
                                 (declare (ignore events))
                                 (discard-readable s buffer)))))

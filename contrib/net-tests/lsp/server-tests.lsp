@@ -529,7 +529,7 @@ header.  Partial lines wait in a buffer of the connection's own."
              (is (typep ms 'fixnum))
              (is (<= 0 ms 5000)))
            (net::%sweep-idle server shard)
-           (let ((consed (loop repeat 3
+           (let ((consed (loop repeat 5
                                minimize (let ((before (si:gc-stats t)))
                                           (dotimes (i 10) (net::%sweep-idle server shard))
                                           (- (si:gc-stats t) before)))))

@@ -262,6 +262,34 @@
       (is (null (accept-connection l :peer nil)))
       (is (null (accept-connection l))))))
 
+(test accept-connection-blocking-nil
+  ;; :BLOCKING NIL gives a non-blocking socket (a receive with nothing
+  ;; there returns NIL at once), by the compiled positional call and the
+  ;; full call; the listener's prototype stays blocking for the next accept.
+  (let ((positional (compile nil '(lambda (l) (accept-connection l :peer nil :blocking nil
+                                                                   :timeout 5))))
+        (full (compile nil '(lambda (l k) (accept-connection l :timeout 5 k nil)))))
+    (net:with-open-socket (l)
+      (listen-on (bind-address l "127.0.0.1"))
+      (loop for (accept blocking) in (list (list positional nil)
+                                           (list (lambda (l) (funcall full l :blocking)) nil)
+                                           (list (lambda (l) (accept-connection l :timeout 5)) t))
+            do (net:with-open-socket (c)
+                 (connect c "127.0.0.1" :port (net:socket-local-port l) :timeout 5)
+                 (let ((s (funcall accept l))
+                       (buf (make-octets 4)))
+                   (unwind-protect
+                        (progn
+                          (is (typep s 'net:stream-socket))
+                          (is (eq blocking (net:socket-blocking-p s)))
+                          (unless blocking
+                            (is (null (receive s buf)))
+                            (setf (net:socket-blocking-p s) t))
+                          (send c (octets 1 2 3 4))
+                          (is (= 4 (receive s buf :wait-all t :timeout 5)))
+                          (is (equalp (octets 1 2 3 4) buf)))
+                     (close s))))))))
+
 (test accept-connection-compiled-call-checks-its-arguments
   ;; A compiled call with a literal :TIMEOUT goes to the positional twin:
   ;; the same checks, the same results.

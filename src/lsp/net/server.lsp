@@ -491,7 +491,7 @@ refusal asks for it).  An error of the accept is met by %CALLBACK-FAILED
         (when (plusp wait)
           (%pause-accepting shard wait)
           (return-from %accept-one nil))))
-    (let ((s (accept-connection (%shard-listener shard) :peer nil)))
+    (let ((s (accept-connection (%shard-listener shard) :peer nil :blocking nil)))
       (cond ((null s) (when rate (%rate-refund rate)) nil)
             (t (incf (%shard-accepted shard))
                s)))))
@@ -527,7 +527,6 @@ still readable, brings the rest of the backlog on the next pass."
                              nil)
              (close s :abort t))
             (t
-             (setf (socket-blocking-p s) nil)
              (%prune-connections shard)
              (%add-connection shard s)
              (let ((header (event-loop-server-header-timeout server)))

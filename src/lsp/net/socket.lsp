@@ -302,18 +302,22 @@ with the listener's type, timeout, external format and buffering."
                  :external-format (slot-value listener 'external-format)
                  :buffering (slot-value listener 'buffering)))
 
-(defun %wrap-accepted (listener handle)
-  "The socket of a connection accepted from LISTENER, owning HANDLE: a copy
-of the listener's prototype, a small fraction of MAKE-INSTANCE's cost (its
-keyword processing and generic initialization), per accept."
+(defun %wrap-accepted (listener handle &optional (blocking t))
+  "The socket of a connection accepted from LISTENER, owning HANDLE,
+blocking or not as BLOCKING says: a copy of the listener's prototype, a
+small fraction of MAKE-INSTANCE's cost (its keyword processing and generic
+initialization), per accept."
   (declare (optimize (speed 3) (safety 0)))
   (let* ((e (%slot-locations listener))
          (loc (svref e 6))
          (proto (or (and loc (%slot-at listener e 6))
                     (setf (slot-value listener 'accept-prototype)
                           (%accept-prototype listener))))
-         (socket (si:copy-instance proto)))
-    (si:instance-set socket (svref (%slot-locations socket) 1) handle)
+         (socket (si:copy-instance proto))
+         (se (%slot-locations socket)))
+    (si:instance-set socket (svref se 1) handle)
+    (unless blocking
+      (si:instance-set socket (svref se 2) nil))
     socket))
 
 ;;; Addresses of calls
@@ -376,23 +380,24 @@ lists are fresh: the octet vector becomes the address's own."
             (values (%inet-address octets scope) port)))
       (values nil nil)))
 
-(defun accept-connection (socket &key timeout (peer t))
+(defun accept-connection (socket &key timeout (peer t) (blocking t))
   "Accept a connection on passive SOCKET.  Returns the new connected socket,
 the peer's address and port; NIL if SOCKET is non-blocking and no connection
 is pending.  Signals SOCKET-TIMEOUT after TIMEOUT seconds.  With PEER NIL
 only the socket is returned: the peer's address is not made (a caller that
 does not use it saves a third of the call; SOCKET-REMOTE-ADDRESS gives it
-later)."
-  (%accept-connection socket timeout peer))
+later).  The new socket is blocking unless BLOCKING is NIL (what an event
+loop's server wants, without a SETF of SOCKET-BLOCKING-P per connection)."
+  (%accept-connection socket timeout peer blocking))
 
-(defun %accept-connection (socket &optional timeout (peer t))
+(defun %accept-connection (socket &optional timeout (peer t) (blocking t))
   (let ((r (net-sys:accept (socket-handle socket) (%deadline socket timeout) peer socket)))
     (cond ((null r) nil)
-          ((null peer) (%wrap-accepted socket r))
+          ((null peer) (%wrap-accepted socket r blocking))
           (t (multiple-value-bind (address port) (%peer-values (cdr r))
-               (values (%wrap-accepted socket (car r)) address port))))))
+               (values (%wrap-accepted socket (car r) blocking) address port))))))
 (net-sys:%define-positional accept-connection %accept-connection 1
-  ((:timeout nil) (:peer t)) t)
+  ((:timeout nil) (:peer t) (:blocking t)) t)
 
 (defun connect (socket address &key (port 0) timeout)
   "Connect SOCKET to ADDRESS and PORT (a path or LOCAL-ADDRESS on a :LOCAL
@@ -442,14 +447,17 @@ stream's output buffer are sent first, unless ABORT."
 (defun %close (socket abort)
   "CLOSE's work, in one method for every socket (a method on STREAM-SOCKET
 around it cost a call of the next method, 2,500 instructions), reading the
-slots at their locations, with no handler around the best-effort reset."
+slots at their locations, with no handler around the best-effort reset.
+A connection the peer has reset (a CONNECTION-RESET met on it) is over
+already: ABORT then makes no SO_LINGER call, which would change nothing."
   (declare (optimize (speed 3) (safety 0)))
   (let* ((e (%slot-locations socket))
          (handle (%slot-at socket e 1))
          (stream-p (svref e 4))          ; a STREAM-SOCKET: :STREAM or :SEQPACKET
          (ss (and stream-p (%slot-at socket e 4))))
     (flet ((close-handle ()
-             (when (and abort stream-p (net-sys:handle-open-p handle))
+             (when (and abort stream-p (not (%slot-at socket e 7))
+                        (net-sys:handle-open-p handle))
                (net-sys:set-abortive handle))
              (net-sys:handle-close handle)))
       (if ss
