@@ -180,7 +180,12 @@ int net_socket_connected(int fd);
 
 /* ---- I/O --------------------------------------------------------------------- */
 
-/* send(2) with MSG_NOSIGNAL, so SIGPIPE never kills the process. */
+/* These make one system call each and return the count or a negative
+ * errno.  On Linux they make it directly, not through glibc's wrappers:
+ * they are not cancellation points (pthread_cancel does not stop a thread
+ * in them), and cost no switch of cancellation state per call.
+ *
+ * send(2) with MSG_NOSIGNAL, so SIGPIPE never kills the process. */
 ssize_t net_send(int fd, const void *buf, size_t len, int flags);
 ssize_t net_recv(int fd, void *buf, size_t len, int flags);
 /* sendto(2) with MSG_NOSIGNAL; TO may be NULL on a connected socket. */
