@@ -1,4 +1,4 @@
-;;;; server-tests.lsp -- the threaded server helper: pool, queue, errors, stop.
+;;;; server-tests.lsp -- the server helpers (server.lsp, server-threaded.lsp, server-loop.lsp): pool, queue, loops, errors, stop.
 
 (in-package "NET-TESTS")
 

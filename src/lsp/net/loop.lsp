@@ -382,9 +382,10 @@ thread may call it.  Returns NIL."
 
 ;;; Dispatch
 
-(defvar *dispatching-loop* nil
-  "The event loop whose dispatch is the innermost in this thread: only its
-callbacks' restarts are offered.")
+(eval-when (:compile-toplevel :load-toplevel :execute) ; special in later files too
+  (defvar *dispatching-loop* nil
+    "The event loop whose dispatch is the innermost in this thread: only its
+callbacks' restarts are offered."))
 
 (net-sys:%defun-inline %failing-object (loop)
   "The watcher, timer or other object whose callback of LOOP runs now, if
