@@ -105,5 +105,11 @@ suite "manual: one entry per exported symbol of NET" env NET_FAS="$builddir/net.
 suite "sources: each function of NET and NET-SYS defined once" env NET_FAS="$builddir/net.fas" \
   NET_SRCDIR="$srcdir/" "$ECL" --norc --load "$srcdir/contrib/net-tests/checks/single-definitions.lsp"
 
+# A special variable used outside its defining file is special there when
+# that file compiles (ECL's DEFVAR is special at compile time in its own
+# file only: a LET elsewhere would bind it lexically).
+suite "sources: each special variable is special where it is used" env NET_FAS="$builddir/net.fas" \
+  NET_SRCDIR="$srcdir/" "$ECL" --norc --load "$srcdir/contrib/net-tests/checks/special-variables.lsp"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
