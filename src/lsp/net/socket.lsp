@@ -575,6 +575,8 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
 
 (defun %send-slowly (socket handle deadline ss buffer start end out-of-band)
   "SEND after the stream's buffered output, or blocking: all of it."
+  ;; Safety 0: the first send(2) checks BUFFER, START and END.
+  (declare (optimize (speed 3) (safety 0)))
   (when (and ss (not out-of-band))
     (%flush-stream-output socket ss))
   (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket)))
@@ -583,9 +585,11 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
         n
         (let ((start start) (end (or end (length buffer))) (n n))
           (declare (fixnum start end n))
-          (- (the fixnum (%send-all socket handle buffer (+ start n) end
-                                    (%flags out-of-band nil) deadline))
-             start)))))
+          (if (= (the fixnum (+ start n)) end)
+              n                         ; all at once, as a send mostly goes
+              (the fixnum (- (the fixnum (%send-all socket handle buffer (the fixnum (+ start n))
+                                                    end (%flags out-of-band nil) deadline))
+                             start)))))))
 
 (defun %send-slowly-returning-error (socket handle deadline ss buffer start end out-of-band)
   "%SEND-SLOWLY for :ERRORP NIL (a function of its own: see
