@@ -681,6 +681,24 @@ same descriptor number), and that number."
              (is (eq c (connect c "::1" :port (net:socket-local-port l) :timeout 5)))))
       (close l))))
 
+(test blocking-send-to-a-peer-that-does-not-read-times-out
+  ;; A blocking send tries at once and waits only once the socket has no
+  ;; room: the peer never reads, so the wait ends at the timeout, signalled
+  ;; or (ERRORP NIL) returned; the socket still sends once there is room.
+  (with-tcp-pair (c s)
+    (let ((big (make-octets (* 16 1024 1024)))
+          (t0 (get-internal-real-time)))
+      (signals net:socket-timeout (send c big :timeout 0.3))
+      (let ((elapsed (/ (- (get-internal-real-time) t0) internal-time-units-per-second)))
+        (is (<= 0.29 elapsed 5)))
+      (multiple-value-bind (n failure) (send c big :timeout 0.2 :errorp nil)
+        (is (null n))
+        (is (typep failure 'net:socket-timeout)))
+      ;; Drain what went, then a small send goes at once.
+      (setf (net:socket-blocking-p s) nil)
+      (loop repeat 100000 while (receive s big))
+      (is (= 3 (send c (octets 1 2 3) :timeout 5))))))
+
 (test with-deadline-spans-several-calls
   (with-tcp-pair (c s)
     (let ((t0 (get-internal-real-time)) (buf (make-octets 4)))

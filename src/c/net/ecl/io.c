@@ -111,6 +111,19 @@ static inline ssize_t io(cl_env_ptr env, cl_object handle, int events, cl_object
   return netsys_io_env(env, h, events, deadline, op, t);
 }
 
+/* A send: tried now first, blocking or not, since a socket mostly has
+ * room; a blocking one that has none waits before it tries again. */
+static inline ssize_t io_write(cl_env_ptr env, cl_object handle, cl_object deadline,
+                               netsys_op op, struct transfer *t) {
+  net_handle *h = netsys_handle(handle);
+  ssize_t r;
+  netsys__check_deadline(deadline);
+  r = netsys_fd_try(env, h, op, t);
+  if (r == NET_EINTR || (r == NET_EAGAIN && !NONBLOCKING_P(deadline)))
+    return netsys_io_wait_env(env, h, NET_WAIT_WRITE, deadline, op, t, r == NET_EAGAIN);
+  return r;
+}
+
 /* The same for a read of WANT octets (netsys_io_read_env). */
 static inline ssize_t io_read(cl_env_ptr env, cl_object handle, cl_object deadline,
                               netsys_op op, struct transfer *t, size_t want) {
@@ -140,7 +153,7 @@ cl_object netsys_send_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl
                           cl_object end, cl_object flags, cl_object deadline, cl_object sock) {
   struct transfer t;
   prepare(&t, buffer, start, end, flags);
-  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), &t, "send", sock);
+  return count(io_write(env, handle, deadline, send_op, &t), &t, "send", sock);
 }
 
 /* One recv(2): the count received, 0 at end of file, NIL when
@@ -169,7 +182,7 @@ cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
   t.has_addr = !Null(addr);
   if (t.has_addr)
     destination(&t.addr, addr, port, scope);
-  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), &t, "sendto", sock);
+  return count(io_write(env, handle, deadline, send_op, &t), &t, "sendto", sock);
 }
 
 /* One recvfrom(2) into BUFFER[START,END): (count truncated-p . sender),

@@ -89,6 +89,11 @@ void netsys__make_finalizer(cl_object *slot, cl_object (*f)(cl_object), const ch
 /* Deadlines are fixnums on net_now_ns()'s scale; NIL waits forever and
  * NETSYS_NONBLOCKING (-1) never waits. */
 #define NETSYS_NONBLOCKING (-1)
+/* A type error unless DEADLINE is one. */
+static inline void netsys__check_deadline(cl_object deadline) {
+  if (!Null(deadline) && (!ECL_FIXNUMP(deadline) || ecl_fixnum(deadline) < NETSYS_NONBLOCKING))
+    netsys_type_error(deadline, "(OR NULL FIXNUM)");
+}
 typedef ssize_t (*netsys_op)(int fd, void *arg);
 /* OP once on H's fd, with ECL's interrupts disabled and the fd held
  * around it, so that nothing unwinds meanwhile: OP's result, or H's
@@ -117,6 +122,10 @@ ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op
  * compiled Lisp caller has it: no ecl_process_env per call). */
 ssize_t netsys_io_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
                       netsys_op op, void *arg);
+/* netsys_io_env after a try of OP of the caller's own: with WAIT_FIRST
+ * (the try would have blocked) it waits for EVENTS before trying again. */
+ssize_t netsys_io_wait_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
+                           netsys_op op, void *arg, int wait_first);
 /* netsys_io for a read of WANT octets that remembers on the handle whether
  * it emptied the socket (it would block, or got less than WANT): the next
  * blocking read then waits before trying, two system calls instead of

@@ -3,10 +3,9 @@
 
 static int64_t deadline_ns(cl_object deadline, int *nonblocking) {
   *nonblocking = 0;
+  netsys__check_deadline(deadline);
   if (Null(deadline))
     return NET_NO_DEADLINE;
-  if (!ECL_FIXNUMP(deadline) || ecl_fixnum(deadline) < NETSYS_NONBLOCKING)
-    netsys_type_error(deadline, "(OR NULL FIXNUM)");
   if (ecl_fixnum(deadline) == NETSYS_NONBLOCKING) {
     *nonblocking = 1;
     return 0;
@@ -61,6 +60,11 @@ static ssize_t run(cl_env_ptr env, net_handle *h, int events, cl_object deadline
 ssize_t netsys_io_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
                       netsys_op op, void *arg) {
   return run(env, h, events, deadline, 0, op, arg);
+}
+
+ssize_t netsys_io_wait_env(cl_env_ptr env, net_handle *h, int events, cl_object deadline,
+                           netsys_op op, void *arg, int wait_first) {
+  return run(env, h, events, deadline, wait_first, op, arg);
 }
 
 ssize_t netsys_io(cl_object handle, int events, cl_object deadline, netsys_op op, void *arg) {
