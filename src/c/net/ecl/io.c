@@ -98,29 +98,17 @@ static void destination(net_sockaddr *out, cl_object addr, cl_object port, cl_ob
  * and retries. */
 #define NONBLOCKING_P(deadline) ((deadline) == ecl_make_fixnum(NETSYS_NONBLOCKING))
 
-/* OP on HANDLE for EVENTS until DEADLINE: netsys_io_env, tried now first
- * when non-blocking. */
+/* OP on HANDLE for EVENTS until DEADLINE: tried now first, blocking or
+ * not (a send mostly finds room); a blocking call that would block then
+ * waits before it tries again (netsys_io_wait_env). */
 static inline ssize_t io(cl_env_ptr env, cl_object handle, int events, cl_object deadline,
                          netsys_op op, struct transfer *t) {
-  net_handle *h = netsys_handle(handle);
-  if (NONBLOCKING_P(deadline)) {
-    ssize_t r = netsys_fd_try(env, h, op, t);
-    if (r != NET_EINTR)
-      return r;
-  }
-  return netsys_io_env(env, h, events, deadline, op, t);
-}
-
-/* A send: tried now first, blocking or not, since a socket mostly has
- * room; a blocking one that has none waits before it tries again. */
-static inline ssize_t io_write(cl_env_ptr env, cl_object handle, cl_object deadline,
-                               netsys_op op, struct transfer *t) {
   net_handle *h = netsys_handle(handle);
   ssize_t r;
   netsys__check_deadline(deadline);
   r = netsys_fd_try(env, h, op, t);
   if (r == NET_EINTR || (r == NET_EAGAIN && !NONBLOCKING_P(deadline)))
-    return netsys_io_wait_env(env, h, NET_WAIT_WRITE, deadline, op, t, r == NET_EAGAIN);
+    return netsys_io_wait_env(env, h, events, deadline, op, t, r == NET_EAGAIN);
   return r;
 }
 
@@ -153,7 +141,7 @@ cl_object netsys_send_env(cl_env_ptr env, cl_object handle, cl_object buffer, cl
                           cl_object end, cl_object flags, cl_object deadline, cl_object sock) {
   struct transfer t;
   prepare(&t, buffer, start, end, flags);
-  return count(io_write(env, handle, deadline, send_op, &t), &t, "send", sock);
+  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), &t, "send", sock);
 }
 
 /* One recv(2): the count received, 0 at end of file, NIL when
@@ -182,7 +170,7 @@ cl_object netsys_send_to_env(cl_env_ptr env, cl_object handle, cl_object buffer,
   t.has_addr = !Null(addr);
   if (t.has_addr)
     destination(&t.addr, addr, port, scope);
-  return count(io_write(env, handle, deadline, send_op, &t), &t, "sendto", sock);
+  return count(io(env, handle, NET_WAIT_WRITE, deadline, send_op, &t), &t, "sendto", sock);
 }
 
 /* One recvfrom(2) into BUFFER[START,END): (count truncated-p . sender),
