@@ -94,6 +94,23 @@
       (mp:process-join thread)
       (is (eq :closed result)))))
 
+(test close-wakes-thread-blocked-after-a-draining-read
+  ;; The read before drained the socket, so the blocked one waits before
+  ;; it tries: the close still ends it with SOCKET-CLOSED, not end of file.
+  (with-tcp-pair (c s)
+    (send c (octets 1))
+    (is (eql 1 (receive s (make-octets 4) :timeout 5)))
+    (let* ((result nil)
+           (thread (mp:process-run-function
+                    "reader" (lambda ()
+                               (setf result
+                                     (handler-case (receive s (make-octets 4) :timeout 5)
+                                       (net:socket-closed () :closed)))))))
+      (sleep 0.2)
+      (close s)
+      (mp:process-join thread)
+      (is (eq :closed result)))))
+
 (test no-descriptor-leak
   (let ((before (open-fd-count)))
     (dotimes (i 20)

@@ -112,16 +112,24 @@ static inline ssize_t io(cl_env_ptr env, cl_object handle, int events, cl_object
   return r;
 }
 
-/* The same for a read of WANT octets (netsys_io_read_env). */
+/* The same for a read of WANT octets (netsys_io_read_env): tried now
+ * when non-blocking, or blocking with the last read having left data
+ * (a datagram server's socket that always holds more); a blocking read
+ * whose last read drained the socket waits first. */
 static inline ssize_t io_read(cl_env_ptr env, cl_object handle, cl_object deadline,
                               netsys_op op, struct transfer *t, size_t want) {
   net_handle *h = netsys_handle(handle);
-  if (NONBLOCKING_P(deadline)) {
-    ssize_t r = netsys_fd_try(env, h, op, t);
-    if (r != NET_EINTR) {
+  int nonblocking = NONBLOCKING_P(deadline);
+  if (nonblocking || !net_handle_drained_p(h)) {
+    ssize_t r;
+    netsys__check_deadline(deadline);
+    r = netsys_fd_try(env, h, op, t);
+    if (r != NET_EINTR && (nonblocking || r != NET_EAGAIN)) {
       netsys__note_read(h, r, want);
       return r;
     }
+    if (r == NET_EAGAIN)
+      net_handle_set_drained(h, 1); /* the general way then waits first */
   }
   return netsys_io_read_env(env, h, NET_WAIT_READ, deadline, op, t, want);
 }

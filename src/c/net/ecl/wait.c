@@ -25,6 +25,10 @@ static inline int attempt(net_handle *h, int events, int64_t dl, int nonblocking
     return 0;
   }
   r = wait_first ? net_wait(fd, events, dl) : 0;
+  /* A close from another thread wakes the wait (handle.c): the call
+   * ends with NET_ECLOSED, not with what the shut-down fd then reads. */
+  if (wait_first && r >= 0 && net_handle_closed_p(h))
+    r = NET_ECLOSED;
   if (r >= 0)
     r = op(fd, arg);
   if (r == NET_EAGAIN && !nonblocking) {
