@@ -568,7 +568,7 @@ still watched."
       (ecase mode
         (:default
          (loop (%pass loop -1)
-               (when (or (net-sys:loop-stop-requested p) (not (net-sys:loop-alive p)))
+               (unless (net-sys:loop-go-on p)
                  (return))))
         (:once (%pass loop (if (net-sys:loop-alive p) -1 0)))
         (:nowait (%pass loop 0))))

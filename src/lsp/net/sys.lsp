@@ -237,8 +237,9 @@ watched socket at that moment.")
   "Wake LOOP from any thread (coalesced).")
 (define-primitive loop-stop (loop) "netsys_loop_stop"
   "Ask LOOP to stop, from any thread, and wake it.")
-(define-primitive loop-stop-requested (loop) "netsys_loop_stop_requested"
-  "True once after LOOP-STOP was called.")
+(define-primitive loop-go-on (loop) "netsys_loop_go_on"
+  "After a pass of RUN-EVENT-LOOP: true unless LOOP-STOP was called (the
+request is taken) or LOOP watches nothing any more (see LOOP-ALIVE).")
 (define-primitive loop-alive (loop) "netsys_loop_alive"
   "True while LOOP watches something (an active watcher, timer or lookup).")
 (define-primitive watch-start (loop handle id events socket) "netsys_watch_start"

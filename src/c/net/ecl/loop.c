@@ -177,8 +177,9 @@ cl_object netsys_loop_stop(cl_object loop) {
   return ECL_NIL;
 }
 
-cl_object netsys_loop_stop_requested(cl_object loop) {
-  return net_loop_stop_requested(NETSYS__LOOP(loop)) ? ECL_T : ECL_NIL;
+cl_object netsys_loop_go_on(cl_object loop) {
+  net_loop *l = NETSYS__LOOP(loop);
+  return !net_loop_stop_requested(l) && net_loop_alive(l) ? ECL_T : ECL_NIL;
 }
 
 cl_object netsys_loop_alive(cl_object loop) {

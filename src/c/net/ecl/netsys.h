@@ -314,7 +314,9 @@ cl_object netsys_loop_pass(cl_env_ptr env, cl_object loop, cl_object wait_ms, cl
 cl_object netsys_loop_take(cl_object loop, cl_object vector);
 cl_object netsys_loop_wake(cl_object loop);
 cl_object netsys_loop_stop(cl_object loop);
-cl_object netsys_loop_stop_requested(cl_object loop);
+/* One call per pass of run-event-loop: NIL once a stop was asked (the
+ * request is taken) or nothing is watched, else T. */
+cl_object netsys_loop_go_on(cl_object loop);
 cl_object netsys_loop_alive(cl_object loop);
 cl_object netsys_watch_start(cl_object loop, cl_object handle, cl_object id, cl_object events,
                              cl_object sock);
