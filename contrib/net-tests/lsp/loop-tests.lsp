@@ -1,4 +1,4 @@
-;;;; loop-tests.lsp -- tests of loop.lsp and loop-queue.lsp: watchers, timers, calls, both models, write queues, the stack inside the loop.
+;;;; loop-tests.lsp -- tests of loop.lsp, loop-queue.lsp and loop-dispatch.lsp: watchers, timers, calls, both models, write queues, the stack inside the loop.
 
 (in-package "NET-TESTS")
 
