@@ -814,6 +814,52 @@ receive and send.  Compiled by the test: interpreted callbacks would cons.")
       (let ((small (consed 100)) (large (consed 2100)))
         (is (< (- large small) 4000) "~d bytes for 200 events, ~d for 4200" small large)))))
 
+(defparameter *ping-pong-many*
+  '(lambda (loop pairs rounds)
+    (let ((buf (make-array 16 :element-type '(unsigned-byte 8))) (done 0) (total 0))
+      (loop for (a . b) in pairs
+            do (let ((n 0))
+                 (net:add-watcher loop a '(:read) (lambda (s e) (declare (ignore e))
+                                                    (net:receive s buf)
+                                                    (net:send s buf :end 1)))
+                 (net:add-watcher loop b '(:read)
+                                  (lambda (s e) (declare (ignore e))
+                                    (net:receive s buf)
+                                    (incf total)
+                                    (if (>= (incf n) rounds)
+                                        (when (= (incf done) (length pairs))
+                                          (net:stop-event-loop loop))
+                                        (net:send s buf :end 1))))
+                 (net:send b buf :end 1)))
+      ;; The set-up above conses (watchers, closures); the run must not.
+      (let ((before (si::gc-stats t)))
+        (net:run-event-loop loop)
+        (values total (- (si::gc-stats t) before)))))
+  "ROUNDS round trips on each of PAIRS at once, in one RUN-EVENT-LOOP:
+passes then carry batches of events.  Returns the round trips and the
+bytes consed while running.")
+
+(test dispatch-of-batches-conses-nothing-per-event
+  (let ((ping-pong (let ((*error-output* (make-broadcast-stream))
+                         (*standard-output* (make-broadcast-stream)))
+                     (compile nil *ping-pong-many*))))
+    (flet ((consed (rounds)
+             (net:with-event-loop (l)
+               (let ((pairs (loop repeat 20
+                                  collect (multiple-value-bind (a b)
+                                              (net:make-socket-pair :blocking nil)
+                                            (cons a b)))))
+                 (unwind-protect
+                      (multiple-value-bind (total bytes) (funcall ping-pong l pairs rounds)
+                        (is (= (* 20 rounds) total))
+                        bytes)
+                   (loop for (a . b) in pairs do (close a) (close b)))))))
+      (consed 10)                                 ; warm up
+      ;; 20 pairs, 200 more round trips each: 8,000 events more, batched
+      ;; by the passes, cons less than half a byte each
+      (let ((small (consed 10)) (large (consed 210)))
+        (is (< (- large small) 4000) "~d bytes for 400 events, ~d for 8400" small large)))))
+
 (test signal-watchers
   (net:with-event-loop (l)
     (let* ((got nil)
