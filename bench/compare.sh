@@ -2,17 +2,21 @@
 # compare.sh -- every scenario of the benchmarks against every server: the
 # net servers (one per path) and ECL's own sockets module beside the C
 # references (libuv, and blocking threads), in the same run, alternately,
-# several rounds; prints the medians and the ratios to C libuv.
+# several rounds; prints the medians, their ratios to C libuv's, and for
+# the main figure the median over the rounds of each round's ratio too
+# (bench/stats.sh says why).
 # Called by make bench and make bench-quick with srcdir, builddir and ECL set.
 # Environment: QUICK (1: the short version), ROUNDS (3; quick 1), DURATION
 # (seconds a run, 3; quick 1), CONNS (echo connections, "100 1000 10000";
 # quick "100 1000"), IDLE (connections held for the memory figure, 10000;
-# quick 1000), SERVERS (which, all by default), MODES ("echo discard udp").
+# quick 1000), SERVERS (which, all by default), MODES ("echo discard udp"),
+# REPORT_ONLY (1: no runs, the tables again from the compare.raw kept).
 set -u
 srcdir=$(cd "${srcdir:-.}" && pwd)
 builddir=${builddir:-$(pwd)}
 ECL=${ECL:-ecl}
 . "$srcdir/bench/servers.sh"
+. "$srcdir/bench/stats.sh"
 if [ "${QUICK:-0}" = 1 ]; then
   ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-1} CONNS=${CONNS:-100 1000} IDLE=${IDLE:-1000}
 else
@@ -24,7 +28,7 @@ loadgen=$builddir/bench/loadgen
 out=$builddir/bench/results
 mkdir -p "$out"
 raw=$out/compare.raw
-: >"$raw"
+[ "${REPORT_ONLY:-0}" = 1 ] || : >"$raw"
 nofile=$((IDLE > 10000 ? IDLE + 256 : 10256))
 
 # With two CPUs: every server on CPU 0, the load generator on CPU 1
@@ -119,6 +123,7 @@ scenarios() {
 }
 
 for mode in $MODES; do
+  [ "${REPORT_ONLY:-0}" = 1 ] && break
   for s in $SERVERS; do
     [ "$mode" = udp ] && ! serves "$s" udp && continue
     launch "$s" "$mode"
@@ -135,10 +140,9 @@ for mode in $MODES; do
   stop_all
 done
 
-# median NAME SCENARIO KEY: the median of KEY over NAME's runs of SCENARIO.
-median() {
-  grep "^server=$1 scenario=$2 " "$raw" | tr ' ' '\n' | sed -n "s/^$3=//p" | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# runs NAME SCENARIO KEY: KEY over NAME's runs of SCENARIO, round by round.
+runs() {
+  grep "^server=$1 scenario=$2 " "$raw" | series "$3"
 }
 
 # faults NAME SCENARIO: errors and mismatches over those runs, plus the
@@ -147,10 +151,6 @@ faults() {
   grep "^server=$1 scenario=$2 " "$raw" | tr ' ' '\n' |
     awk -F= '$1 == "errors" || $1 == "mismatches" { n += $2 } $1 == "status" && $2 != "0" { n++ }
              END { printf "%d", n }'
-}
-
-ratio() {
-  case "$1$2" in *-*) echo "-" ;; *) awk "BEGIN { if ($2 + 0 == 0) print \"-\"; else printf \"%.2f\", $1 / $2 }" ;; esac
 }
 
 # The figure of each scenario and its second figure (CPU of the server).
@@ -171,20 +171,27 @@ cpu_figure() {
 
 {
   echo
-  echo "compare ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), medians of $ROUNDS run(s) of ${DURATION} s)"
-  echo "ratios are to C libuv (uv) in the same run; errors: errors + mismatches + failed runs, summed"
+  if [ "${REPORT_ONLY:-0}" = 1 ]; then
+    echo "compare (the runs of bench/results/compare.raw again, $(uname -m), $(nproc) CPUs, medians of $ROUNDS run(s))"
+  else
+    echo "compare ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), medians of $ROUNDS run(s) of ${DURATION} s)"
+  fi
+  echo "ratio: of the medians, to C libuv's (uv); paired: the median over the rounds of each round's ratio to uv's;"
+  echo "errors: errors + mismatches + failed runs, summed"
   for mode in $MODES; do
     for sc in $(scenarios "$mode"); do
       f=$(figure "$sc") c=$(cpu_figure "$sc")
       echo
-      printf '%-16s %-16s %12s %7s %20s %7s %7s\n' "$sc" server "$f" ratio "$c" ratio errors
-      base=$(median uv "$sc" "$f") cbase=$(median uv "$sc" "$c")
+      printf '%-16s %-16s %12s %7s %7s %20s %7s %7s\n' "$sc" server "$f" ratio paired "$c" ratio errors
+      base=$(runs uv "$sc" "$f")
+      mbase=$(median_series "$base") cbase=$(median_series "$(runs uv "$sc" "$c")")
       for s in $SERVERS; do
         serves "$s" "$sc" || continue
-        m=$(median "$s" "$sc" "$f") cm=$(median "$s" "$sc" "$c")
+        r=$(runs "$s" "$sc" "$f")
+        m=$(median_series "$r") cm=$(median_series "$(runs "$s" "$sc" "$c")")
         e=$(faults "$s" "$sc")
-        printf '%-16s %-16s %12s %7s %20s %7s %7s\n' "" "$s" "$m" "$(ratio "$m" "$base")" \
-          "$cm" "$(ratio "$cm" "$cbase")" "$e"
+        printf '%-16s %-16s %12s %7s %7s %20s %7s %7s\n' "" "$s" "$m" "$(ratio "$m" "$mbase")" \
+          "$(paired_ratio "$r" "$base")" "$cm" "$(ratio "$cm" "$cbase")" "$e"
       done
     done
   done

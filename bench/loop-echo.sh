@@ -3,12 +3,15 @@
 # compiled) against the C libuv one (bench/uv-echo), driven alternately by
 # bench/loadgen: memory per idle connection, echo at 100 and 10,000
 # connections, then accept cycles, several rounds each; prints medians and
-# ratios net/C.
+# ratios net/C (of the medians, and for throughput paired: bench/stats.sh).
 # Called by make bench and make bench-loop with srcdir, builddir and ECL set.
 # Environment: ROUNDS (3), CONNS ("100 10000"), DURATION (seconds, 3),
 # IDLE (connections for the memory figure, 10000), ACCEPTS (accept cycles
-# per round, 5000).
+# per round, 5000), REPORT_ONLY (1: no runs, the table again from the
+# loop-echo.raw kept).
 set -u
+srcdir=$(cd "${srcdir:-.}" && pwd)
+. "$srcdir/bench/stats.sh"
 builddir=${builddir:-$(pwd)}
 ECL=${ECL:-ecl}
 ROUNDS=${ROUNDS:-3}
@@ -20,7 +23,7 @@ loadgen=$builddir/bench/loadgen
 out=$builddir/bench/results
 mkdir -p "$out"
 raw=$out/loop-echo.raw
-: >"$raw"
+[ "${REPORT_ONLY:-0}" = 1 ] || : >"$raw"
 nofile=$((IDLE > 10000 ? IDLE + 256 : 10256))
 
 # With two CPUs: the server on CPU 0, the load generator on CPU 1, so they
@@ -66,14 +69,25 @@ run() {
   echo "server=$name $line" | tee -a "$raw"
 }
 
-# median NAME MODE CONNS KEY: the median of KEY over the matching lines.
-median() {
-  grep "^server=$1 mode=$2 conns=$3 " "$raw" | tr ' ' '\n' | sed -n "s/^$4=//p" |
-    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# runs NAME MODE CONNS KEY: KEY over the matching lines, round by round.
+runs() {
+  grep "^server=$1 mode=$2 conns=$3 " "$raw" | series "$4"
 }
 
-ratio() { awk "BEGIN { if ($2 + 0 == 0) print \"nan\"; else printf \"%.2f\", $1 / $2 }"; }
+# row LABEL MODE CONNS FIGURE [CPU-FIGURE]: a line of the table.
+row() {
+  n=$(runs net "$2" "$3" "$4") u=$(runs uv "$2" "$3" "$4")
+  nt=$(median_series "$n") ut=$(median_series "$u")
+  if [ $# -ge 5 ]; then
+    nc=$(median_series "$(runs net "$2" "$3" "$5")") uc=$(median_series "$(runs uv "$2" "$3" "$5")")
+    printf '%-22s %12s %12s %7s %7s %14s %14s %7s\n' "$1" "$nt" "$ut" "$(ratio "$nt" "$ut")" \
+      "$(paired_ratio "$n" "$u")" "$nc" "$uc" "$(ratio "$nc" "$uc")"
+  else
+    printf '%-22s %12s %12s %7s\n' "$1" "$nt" "$ut" "$(ratio "$nt" "$ut")"
+  fi
+}
 
+if [ "${REPORT_ONLY:-0}" != 1 ]; then
 start net env NET_FAS="$builddir/net.fas" C10K_ECHO_PORT=0 "$ECL" --norc \
   --load "$builddir/examples/c10k-echo.fas"
 start uv "$builddir/bench/uv-echo" 0
@@ -95,23 +109,18 @@ for r in $(seq 1 "$ROUNDS"); do
   run net accept -c 16 -n "$ACCEPTS" -t 90
   run uv accept -c 16 -n "$ACCEPTS" -t 90
 done
+fi
 
 {
   echo
   echo "loop-echo results ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $cpus CPUs, medians of $ROUNDS)"
-  printf '%-22s %12s %12s %7s %14s %14s %7s\n' scenario "net req/s" "C req/s" ratio \
+  printf '%-22s %12s %12s %7s %7s %14s %14s %7s\n' scenario "net req/s" "C req/s" ratio paired \
     "net user us/req" "C user us/req" ratio
   for c in $CONNS; do
-    nt=$(median net echo "$c" ops_per_s); ut=$(median uv echo "$c" ops_per_s)
-    nc=$(median net echo "$c" user_us_per_op); uc=$(median uv echo "$c" user_us_per_op)
-    printf '%-22s %12s %12s %7s %14s %14s %7s\n' "echo $c" "$nt" "$ut" "$(ratio "$nt" "$ut")" \
-      "$nc" "$uc" "$(ratio "$nc" "$uc")"
+    row "echo $c" echo "$c" ops_per_s user_us_per_op
   done
-  nt=$(median net accept 16 ops_per_s); ut=$(median uv accept 16 ops_per_s)
-  nc=$(median net accept 16 user_us_per_op); uc=$(median uv accept 16 user_us_per_op)
-  printf '%-22s %12s %12s %7s %14s %14s %7s\n' "accept (conn/s)" "$nt" "$ut" "$(ratio "$nt" "$ut")" \
-    "$nc" "$uc" "$(ratio "$nc" "$uc")"
-  nm=$(median net idle "$IDLE" rss_per_conn_b); um=$(median uv idle "$IDLE" rss_per_conn_b)
-  printf '%-22s %12s %12s %7s\n' "idle RSS B/conn" "$nm" "$um" "$(ratio "$nm" "$um")"
-  echo "targets: throughput ratio >= 0.9, user CPU per request ratio <= 2, idle <= 1024 B/conn"
+  row "accept (conn/s)" accept 16 ops_per_s user_us_per_op
+  row "idle RSS B/conn" idle "$IDLE" rss_per_conn_b
+  echo "ratio: of the medians; paired: the median over the rounds of each round's ratio"
+  echo "targets: echo >= 0.95, accept >= 0.9, user CPU per request ratio <= 2, idle <= 1024 B/conn"
 } | tee "$out/loop-echo.txt"
