@@ -255,7 +255,9 @@ int net_cmsg_next(const net_msg *m, size_t *pos, net_cmsg *out);
 #define NET_WAIT_DISCONNECT 8 /* the peer shut its side down (POLLRDHUP) */
 /* Wait for EVENTS on FD until DEADLINE (net_now_ns() scale, or
  * NET_NO_DEADLINE).  Returns the ready events (hang-up and errors count as
- * ready for both directions), NET_ETIMEOUT, or NET_EINTR. */
+ * ready for both directions), NET_ETIMEOUT, or NET_EINTR.  One ppoll(2),
+ * made directly on Linux like the transfers below: not a cancellation
+ * point. */
 int net_wait(int fd, int events, int64_t deadline);
 /* Up to this many descriptors, net_wait_many() allocates nothing. */
 #define NET_WAIT_SMALL 64

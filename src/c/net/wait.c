@@ -5,6 +5,20 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+/* As in io.c: on Linux the system call itself, not glibc's ppoll, which is
+ * a cancellation point and switches the cancellation state around the
+ * call in a threaded process.  Only where long is 64 bits: there the
+ * kernel's timespec is the C library's. */
+#if defined(__linux__) && defined(SYS_ppoll) && defined(__LP64__)
+#define net__ppoll(p, n, ts) syscall(SYS_ppoll, (p), (n), (ts), NULL, (size_t) 0)
+#else
+#define net__ppoll(p, n, ts) ppoll((p), (n), (ts), NULL)
+#endif
 
 static int net__events_to_poll(int events) {
   int p = 0;
@@ -58,7 +72,7 @@ static int net__poll(struct pollfd *p, const int *fds, int *events, int n, int64
     p[i].events = (short) net__events_to_poll(events[i]);
     p[i].revents = 0;
   }
-  r = ppoll(p, (nfds_t) n, net__timeout(deadline, &ts), NULL);
+  r = (int) net__ppoll(p, (nfds_t) n, net__timeout(deadline, &ts));
   if (r < 0)
     return -errno;
   if (r == 0)
