@@ -113,7 +113,11 @@ fi
 
 {
   echo
-  echo "loop-echo results ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $cpus CPUs, medians of $ROUNDS)"
+  if [ "${REPORT_ONLY:-0}" = 1 ]; then
+    echo "loop-echo results (the runs of bench/results/loop-echo.raw again, $(uname -m), $cpus CPUs, medians of $ROUNDS)"
+  else
+    echo "loop-echo results ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $cpus CPUs, medians of $ROUNDS)"
+  fi
   printf '%-22s %12s %12s %7s %7s %14s %14s %7s\n' scenario "net req/s" "C req/s" ratio paired \
     "net user us/req" "C user us/req" ratio
   for c in $CONNS; do

@@ -792,6 +792,8 @@ returns PREDICATE's last value."
                                              (net:stop-event-loop loop)
                                              (net:send s buf :end 1))))
       (net:send b buf :end 1)
+      ;; Bounded: a lost event ends the run here, and the count tells.
+      (net:add-timer loop (lambda () (net:stop-event-loop loop)) 30)
       (net:run-event-loop loop)
       n))
   "ROUNDS round trips of one octet between A and B, both watched in LOOP,
@@ -831,7 +833,10 @@ receive and send.  Compiled by the test: interpreted callbacks would cons.")
                                           (net:stop-event-loop loop))
                                         (net:send s buf :end 1))))
                  (net:send b buf :end 1)))
-      ;; The set-up above conses (watchers, closures); the run must not.
+      ;; Bounded: a lost event ends the run here, and the count tells.
+      (net:add-timer loop (lambda () (net:stop-event-loop loop)) 30)
+      ;; The set-up above conses (watchers, closures, the timer); the run
+      ;; must not.
       (let ((before (si::gc-stats t)))
         (net:run-event-loop loop)
         (values total (- (si::gc-stats t) before)))))

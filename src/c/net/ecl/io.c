@@ -124,12 +124,9 @@ static inline ssize_t io_read(cl_env_ptr env, cl_object handle, cl_object deadli
     ssize_t r;
     netsys__check_deadline(deadline);
     r = netsys_fd_try(env, h, op, t);
-    if (r != NET_EINTR && (nonblocking || r != NET_EAGAIN)) {
-      netsys__note_read(h, r, want);
+    netsys__note_read(h, r, want); /* NET_EAGAIN: drained, the wait below waits first */
+    if (r != NET_EINTR && (nonblocking || r != NET_EAGAIN))
       return r;
-    }
-    if (r == NET_EAGAIN)
-      net_handle_set_drained(h, 1); /* the general way then waits first */
   }
   return netsys_io_read_env(env, h, NET_WAIT_READ, deadline, op, t, want);
 }
