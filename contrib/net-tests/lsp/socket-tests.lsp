@@ -716,6 +716,24 @@ same descriptor number), and that number."
       (loop repeat 100000 while (receive s big))
       (is (= 3 (send c (octets 1 2 3) :timeout 5))))))
 
+(test blocking-send-of-more-than-fits-returns-the-whole-count
+  ;; The first send(2) of 8 MiB from START 1000 is partial: the peer
+  ;; starts reading only after a while, and the socket's buffers hold less.
+  ;; The rest goes once the peer reads, and SEND returns END - START,
+  ;; signalling or with ERRORP NIL alike, every octet in order.
+  (dolist (errorp '(t nil))
+    (with-tcp-pair (c s :timeout 30)
+      (let* ((size (* 8 1024 1024))
+             (out (random-octets (+ size 1000)))
+             (reader (spawn (lambda ()
+                              (let ((in (make-octets size)))
+                                (sleep 0.3)
+                                (cons (receive s in :wait-all t) in))))))
+        (is (= size (send c out :start 1000 :errorp errorp)))
+        (let ((got (join reader)))
+          (is (eql size (car got)))
+          (is (equalp (subseq out 1000) (cdr got))))))))
+
 (test with-deadline-spans-several-calls
   (with-tcp-pair (c s)
     (let ((t0 (get-internal-real-time)) (buf (make-octets 4)))

@@ -63,7 +63,7 @@ static struct timespec *net__timeout(int64_t deadline, struct timespec *ts) {
   return ts;
 }
 
-static int net__poll(struct pollfd *p, const int *fds, int *events, int n, int64_t deadline) {
+static inline int net__poll(struct pollfd *p, const int *fds, int *events, int n, int64_t deadline) {
   struct timespec ts;
   int i, r;
   for (i = 0; i < n; i++) {
@@ -98,6 +98,8 @@ int net_wait_many(const int *fds, int *events, int n, int64_t deadline) {
 }
 
 int net_wait(int fd, int events, int64_t deadline) {
-  int r = net_wait_many(&fd, &events, 1, deadline);
+  /* net__poll inline for one descriptor: every blocking call's wait. */
+  struct pollfd p;
+  int r = net__poll(&p, &fd, &events, 1, deadline);
   return r < 0 ? r : events;
 }

@@ -554,42 +554,51 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                (when *send-progress* (setf *send-progress* pos))))
     pos))
 
+(net-sys:%defun-inline %send-now (socket handle deadline buffer start end out-of-band errorp)
+  "SEND once nothing is buffered before it: one send(2), which checks BUFFER,
+START and END, a failure coming back as its code only for ERRORP NIL;
+blocking, it mostly sent all, else the rest goes by %SEND-REST."
+  (declare (optimize (speed 3) (safety 0)))
+  (let ((n (net-sys:send handle buffer start end (%transfer-flags out-of-band nil errorp)
+                         deadline socket)))
+    (cond ((null n) nil)
+          ((< (the fixnum n) 0) (%failed n "send" socket errorp))
+          ((eql deadline -1) n)
+          (t (let ((from (the fixnum (+ (the fixnum (or start 0)) (the fixnum n))))
+                   (end (or end (length buffer))))
+               (declare (fixnum from end))
+               (if (= from end)
+                   n
+                   (%send-rest socket handle buffer start from end out-of-band deadline
+                               errorp)))))))
+
+(defun %send-rest (socket handle buffer start from end out-of-band deadline errorp)
+  "The rest, BUFFER[FROM,END), of a blocking SEND of BUFFER[START,END) whose
+first send(2) was partial: the whole count, or with ERRORP NIL a failure
+returned as NIL and its condition."
+  (flet ((rest-of-it ()
+           (- (%send-all socket handle buffer from end (%flags out-of-band nil) deadline)
+              (or start 0))))
+    (if errorp
+        (rest-of-it)
+        (handler-case (rest-of-it)
+          (socket-error (c) (values nil c))))))
+
 (defun %send (socket buffer &optional end (start 0) (errorp t) out-of-band timeout)
   "SEND with its arguments positional, most used first."
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (if (or ss (not (eql deadline -1)))
-        (if errorp
-            (%send-slowly socket handle deadline ss buffer start end out-of-band)
-            (%send-slowly-returning-error socket handle deadline ss buffer start end
-                                          out-of-band))
-        ;; The common call on a non-blocking socket: one send(2), which
-        ;; checks START and END; a failure comes back as its code only for
-        ;; ERRORP NIL.
-        (let ((n (net-sys:send handle buffer start end (%transfer-flags out-of-band nil errorp)
-                               deadline socket)))
-          (if (and n (< (the fixnum n) 0))
-              (%failed n "send" socket errorp)
-              n)))))
+    (cond ((null ss) (%send-now socket handle deadline buffer start end out-of-band errorp))
+          (errorp (%send-slowly socket handle deadline ss buffer start end out-of-band))
+          (t (%send-slowly-returning-error socket handle deadline ss buffer start end
+                                           out-of-band)))))
 
 (defun %send-slowly (socket handle deadline ss buffer start end out-of-band)
-  "SEND after the stream's buffered output, or blocking: all of it."
-  ;; Safety 0: the first send(2) checks BUFFER, START and END.
-  (declare (optimize (speed 3) (safety 0)))
-  (when (and ss (not out-of-band))
+  "SEND after the stream's buffered output (urgent data goes before it)."
+  (unless out-of-band
     (%flush-stream-output socket ss))
-  (let ((n (net-sys:send handle buffer start end (%flags out-of-band nil) deadline socket)))
-    ;; One send(2) checked START and END; non-blocking (-1), it was all.
-    (if (or (null n) (eql deadline -1))
-        n
-        (let ((start start) (end (or end (length buffer))) (n n))
-          (declare (fixnum start end n))
-          (if (= (the fixnum (+ start n)) end)
-              n                         ; all at once, as a send mostly goes
-              (the fixnum (- (the fixnum (%send-all socket handle buffer (the fixnum (+ start n))
-                                                    end (%flags out-of-band nil) deadline))
-                             start)))))))
+  (%send-now socket handle deadline buffer start end out-of-band t))
 
 (defun %send-slowly-returning-error (socket handle deadline ss buffer start end out-of-band)
   "%SEND-SLOWLY for :ERRORP NIL (a function of its own: see
