@@ -1,4 +1,4 @@
-;;;; socket-tests.lsp -- tests of socket.lsp on loopback, IPv4 and IPv6.
+;;;; socket-tests.lsp -- tests of socket.lsp and transfer.lsp on loopback, IPv4 and IPv6.
 
 (in-package "NET-TESTS")
 
