@@ -159,7 +159,7 @@ was checked by the caller, once per call of it."
         (let* ((events (event-loop-events loop))
                (room (ash (length events) -1))
                (n (net-sys:loop-pass p wait-ms events)))
-          (declare (fixnum room n))
+          (declare (type (simple-array fixnum (*)) events) (fixnum room n))
           ;; A batch that filled EVENTS may have left more.
           (loop while (plusp n)
                 do (setf (event-loop-batch-pos loop) 0 (event-loop-batch-end loop) n)

@@ -184,8 +184,7 @@ that a later event of the batch for the old object is not given to a new one."
       (push id (event-loop-deferred-ids loop))
       (push id (event-loop-free-ids loop))))
 
-(declaim (inline %end-batch))
-(defun %end-batch (loop)
+(net-sys:%defun-inline %end-batch (loop) ; every pass's, in loop-dispatch.lsp
   (declare (optimize speed (safety 0)) (type event-loop loop))
   (setf (event-loop-batch-pos loop) 0 (event-loop-batch-end loop) 0)
   (when (event-loop-deferred-ids loop)

@@ -43,7 +43,7 @@ waiting until DEADLINE; returns END.  When nothing can go without waiting
                (when *send-progress* (setf *send-progress* pos))))
     pos))
 
-(net-sys:%defun-inline %send-now (socket handle deadline buffer start end out-of-band errorp)
+(net-sys:%defun-inline %send-unbuffered (socket handle deadline buffer start end out-of-band errorp)
   "SEND once nothing is buffered before it: one send(2), which checks BUFFER,
 START and END, a failure coming back as its code only for ERRORP NIL;
 blocking, it mostly sent all, else the rest goes by %SEND-REST."
@@ -78,7 +78,8 @@ returned as NIL and its condition."
   ;; Safety 0: the glue checks BUFFER, START and END, %CALL-ARGS SOCKET.
   (declare (optimize (speed 3) (safety 0)))
   (multiple-value-bind (handle deadline ss) (%call-args socket timeout)
-    (cond ((null ss) (%send-now socket handle deadline buffer start end out-of-band errorp))
+    (cond ((null ss)
+           (%send-unbuffered socket handle deadline buffer start end out-of-band errorp))
           (errorp (%send-slowly socket handle deadline ss buffer start end out-of-band))
           (t (%send-slowly-returning-error socket handle deadline ss buffer start end
                                            out-of-band)))))
@@ -87,7 +88,7 @@ returned as NIL and its condition."
   "SEND after the stream's buffered output (urgent data goes before it)."
   (unless out-of-band
     (%flush-stream-output socket ss))
-  (%send-now socket handle deadline buffer start end out-of-band t))
+  (%send-unbuffered socket handle deadline buffer start end out-of-band t))
 
 (defun %send-slowly-returning-error (socket handle deadline ss buffer start end out-of-band)
   "%SEND-SLOWLY for :ERRORP NIL (a function of its own: see
