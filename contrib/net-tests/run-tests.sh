@@ -111,5 +111,11 @@ suite "sources: each function of NET and NET-SYS defined once" env NET_FAS="$bui
 suite "sources: each special variable is special where it is used" env NET_FAS="$builddir/net.fas" \
   NET_SRCDIR="$srcdir/" "$ECL" --norc --load "$srcdir/contrib/net-tests/checks/special-variables.lsp"
 
+# A function declaimed inline is inlined where it is called (ECL's DECLAIM
+# INLINE holds in its own file only: elsewhere the call goes through the
+# symbol).
+suite "sources: each inline function is inlined where it is called" env NET_FAS="$builddir/net.fas" \
+  NET_SRCDIR="$srcdir/" "$ECL" --norc --load "$srcdir/contrib/net-tests/checks/inline-functions.lsp"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

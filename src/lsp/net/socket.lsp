@@ -117,8 +117,7 @@ slot's type when it is a fixnum)."
                               (list 'the ',(if (subtypep type 'fixnum) 'fixnum t)
                                     (list 'si:structure-ref object '',name ,index)))))))
 
-(declaim (inline socket-handle))
-(defun socket-handle (socket)
+(net-sys:%defun-inline socket-handle (socket)
   "The handle of SOCKET (NET-SYS's object owning the descriptor)."
   (%slot-at socket (%slot-locations socket) 1))
 

@@ -62,8 +62,7 @@ writer thread starting together share one.")
   "(SOCKET-HANDLE SOCKET), SOCKET a variable, inline."
   `(%slot-at ,socket (%slot-locations ,socket) 1))
 
-(declaim (inline %stream-state))
-(defun %stream-state (socket)
+(net-sys:%defun-inline %stream-state (socket)
   "SOCKET's stream state (SOCKET a stream socket), made on first use, in
 the socket's initial external format.  The slot is read at its cached
 location: one load, no generic SLOT-VALUE."
