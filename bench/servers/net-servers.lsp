@@ -16,9 +16,8 @@
 ;;;                 one thread)
 ;;;   threaded      START-THREADED-SERVER, the threaded server helper
 ;;;   stream        a thread per connection reading and writing through the
-;;;                 socket's bivalent stream: READ-BYTE to wait,
-;;;                 READ-AVAILABLE for the rest (and again while it fills
-;;;                 the buffer), WRITE-SEQUENCE, FINISH-OUTPUT
+;;;                 socket's bivalent stream: READ-AVAILABLE :WAIT T,
+;;;                 WRITE-SEQUENCE, FINISH-OUTPUT
 ;;;
 ;;; Each does what the C servers (bench/uv-echo.c, bench/thread-echo.c) do,
 ;;; with caller buffers reused.  Compiled natively by make (bench/README.md).
@@ -66,21 +65,12 @@ file or a failure (the accept test's clients reset: returned, not signalled)."
             (net:send socket buffer :end n)))))
 
 (defun echo-through-stream (socket buffer discard)
-  "The same through the socket's stream: READ-BYTE waits for the first
-octet, READ-AVAILABLE takes what else is there.  A read that filled
-BUFFER may have left more: then READ-AVAILABLE again, without waiting
-(a bulk sender's data then goes straight into BUFFER)."
-  (let ((end 0))
-    (declare (fixnum end))
-    (loop
-      (if (< end (length buffer))
-          (let ((first (read-byte socket nil)))
-            (unless first (return))
-            (setf (aref buffer 0) first
-                  end (net:read-available socket buffer :start 1)))
-          (multiple-value-bind (e eof) (net:read-available socket buffer)
-            (when eof (return))
-            (setf end e)))
+  "The same through the socket's stream: READ-AVAILABLE :WAIT T waits for
+the first octet and takes what else is there (what the stream holds, and
+what the socket has now, a bulk sender's data straight into BUFFER)."
+  (loop
+    (multiple-value-bind (end eof) (net:read-available socket buffer :wait t)
+      (when eof (return))
       (unless (or discard (zerop end))
         (write-sequence buffer socket :end end)
         (finish-output socket)))))

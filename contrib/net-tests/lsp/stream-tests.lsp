@@ -845,6 +845,53 @@ worth, in order, and the stream holds no buffer after."
       (is (equal '(0 t) (multiple-value-list (net:read-available s v :start 0 :end 10))))
       (is (= 0 (held s))))))
 
+(test read-available-wait
+  "With :WAIT, READ-AVAILABLE waits for the first element when none is
+buffered (octets, a large range received straight into the vector, and
+characters, a split one waited for whole), returns at once what is
+buffered, ends at end of file with T, and signals SOCKET-TIMEOUT at the
+socket's timeout; on a non-blocking socket it does not wait."
+  (with-tcp-pair (c s :timeout 5)
+    (let ((v (make-octets 10))
+          (big (make-octets (* 2 net::+buffer-size+)))
+          (str (make-string 4)))
+      ;; Octets: the reader waits until the writer's octets come.
+      (let ((writer (spawn (lambda () (sleep 0.2) (send c (octets 7 8 9)) t)))
+            (t0 (get-internal-real-time)))
+        (is (= 3 (net:read-available s v :wait t)))
+        (is (>= (- (get-internal-real-time) t0) (* 0.15 internal-time-units-per-second)))
+        (is (equalp (octets 7 8 9) (subseq v 0 3)))
+        (join writer))
+      ;; A large range, straight into the vector.
+      (let ((writer (spawn (lambda () (sleep 0.1) (send c (octets 1 2)) t))))
+        (is (= 2 (net:read-available s big :wait t)))
+        (is (equalp (octets 1 2) (subseq big 0 2)))
+        (join writer))
+      ;; Buffered already: at once, the same as without :WAIT.
+      (send c (octets 4 5 6))
+      (is (= 4 (read-byte s)))
+      (is (= 2 (net:read-available s v :wait t)))
+      (is (equalp (octets 5 6) (subseq v 0 2)))
+      ;; Characters: the first octet of a split character alone is not one.
+      (let* ((euro (utf8 "€"))
+             (writer (spawn (lambda ()
+                              (send c (subseq euro 0 1)) (sleep 0.2)
+                              (send c (subseq euro 1)) t))))
+        (is (= 1 (net:read-available s str :wait t)))
+        (is (char= #\€ (char str 0)))
+        (join writer))
+      ;; The socket's timeout.
+      (setf (net:socket-timeout-of s) 0.2)
+      (signals net:socket-timeout (net:read-available s v :wait t))
+      ;; Non-blocking: nothing there, no wait.
+      (setf (net:socket-blocking-p s) nil)
+      (is (= 0 (net:read-available s v :wait t)))
+      (setf (net:socket-blocking-p s) t)
+      ;; End of file.
+      (shutdown c :output)
+      (is (equal '(0 t) (multiple-value-list (net:read-available s v :wait t))))
+      (is (equal '(0 t) (multiple-value-list (net:read-available s str :wait t)))))))
+
 (test read-available-keywords-at-run-time
   "Keywords computed at run time, APPLY and :ALLOW-OTHER-KEYS go through the
 keyword front; bad bounds still signal TYPE-ERROR."

@@ -842,20 +842,23 @@ SOCKET gets a copy of its state without one."
 
 ;;; Reading what is there
 
-(defun %read-available (socket vector start end)
+(defun %read-available (socket vector start end &optional wait)
   "READ-AVAILABLE with its arguments positional."
   (declare (optimize (speed 3) (safety 0)))
   (unless (%stream-socket-p socket)
     (error 'type-error :datum socket :expected-type 'stream-socket))
   (let* ((end (%check-range vector start end))
          (start start)
-         (ss (%stream-state socket)))
+         (ss (%stream-state socket))
+         ;; The deadline of a wait for the first element: -1 (none) unless
+         ;; WAIT on a blocking socket.
+         (deadline (if wait (%read-deadline socket) -1)))
     (declare (fixnum end start) (type stream-state ss))
     (if (stringp vector)
         (let ((pos start))
           (declare (fixnum pos))
           (loop while (< pos end)
-                do (let ((c (%read-char socket ss t)))
+                do (let ((c (%read-char socket ss (or (eql deadline -1) (> pos start)))))
                      (if (characterp c)
                          (progn (setf (char vector pos) c) (setf pos (the fixnum (1+ pos))))
                          (loop-finish))))
@@ -866,27 +869,34 @@ SOCKET gets a copy of its state without one."
               (buffered (< (%ss-ipos ss) (%ss-iend ss)))
               (pos (%move-input ss vector (net-sys:%octet-array-p vector) start end)))
           (declare (fixnum pos))
-          ;; The socket's turn, without waiting: when nothing was buffered,
-          ;; or when the receive that buffered it filled the buffer (more
-          ;; may be there).  A large range of an octet vector receives
+          ;; The socket's turn, without waiting (or, when WAIT and nothing
+          ;; was buffered, until DEADLINE): when nothing was buffered, or
+          ;; when the receive that buffered it filled the buffer (more may
+          ;; be there).  A large range of an octet vector receives
           ;; straight into it, as uv and RECEIVE do, taking no buffer.
           (when (and (< pos end) (or (not buffered) (%ss-more ss)) (not (%ss-eof ss)))
-            (if (and octets (>= (the fixnum (- end pos)) +buffer-size+))
-                (let ((n (net-sys:recv (%handle socket) vector pos end 0 -1 socket)))
-                  (cond ((null n) (setf (%ss-more ss) nil))
-                        ((eql n 0) (%check-reset socket) (setf (%ss-eof ss) t))
-                        (t (setf (%ss-more ss) (= (the fixnum n) (the fixnum (- end pos)))
-                                 pos (the fixnum (+ pos (the fixnum n)))))))
-                (when (%fill socket ss -1 t)
-                  (setf pos (%move-input ss vector octets pos end)))))
+            (let ((dl (if (= pos start) deadline -1)))
+              (if (and octets (>= (the fixnum (- end pos)) +buffer-size+))
+                  (let ((n (net-sys:recv (%handle socket) vector pos end 0 dl socket)))
+                    (cond ((null n) (setf (%ss-more ss) nil))
+                          ((eql n 0) (%check-reset socket) (setf (%ss-eof ss) t))
+                          (t (setf (%ss-more ss) (= (the fixnum n) (the fixnum (- end pos)))
+                                   pos (the fixnum (+ pos (the fixnum n)))))))
+                  (when (%fill socket ss dl t)
+                    (setf pos (%move-input ss vector octets pos end))))))
           (setf (%ss-mark ss) -1)
           (%input-done ss)
           (values pos (and (= pos start) (%ss-eof ss)))))))
 
-(defun read-available (socket vector &key (start 0) end)
+(defun read-available (socket vector &key (start 0) end wait)
   "Read into VECTOR[START,END) what SOCKET has buffered or readable now,
 without waiting: an octet vector gets octets, a string characters (only
 complete ones).  Returns the index past the last element stored; START
-means nothing is available now, and at end of file the second value is T."
-  (%read-available socket vector start end))
-(net-sys:%define-positional read-available %read-available 2 ((:start 0) (:end nil)))
+means nothing is available now, and at end of file the second value is T.
+With WAIT true on a blocking socket, it first waits for one element when
+none is buffered, until end of file or the socket's timeout (or
+WITH-DEADLINE's: then SOCKET-TIMEOUT), then takes what else is there
+without waiting: the read of an echo or a proxy.  On a non-blocking socket
+WAIT changes nothing."
+  (%read-available socket vector start end wait))
+(net-sys:%define-positional read-available %read-available 2 ((:start 0) (:end nil) (:wait nil)))
