@@ -785,6 +785,30 @@ been read or sent: after a request and its reply, both ends hold none."
     (is (= 0 (held c)))
     (is (equal '(0 0) (multiple-value-list (net::%stream-buffer-octets s))))))
 
+(test a-failed-read-holds-no-buffer
+  "A read that fails (a timeout, a reset by the peer) gives back the input
+buffer it took to wait in, so that the stream holds none after it and
+CLOSE has none to leave to the collector; input still unread stays."
+  (with-tcp-pair (c s :timeout 0.2)
+    (signals net:socket-timeout (read-byte s))
+    (is (= 0 (held s)) "after a timeout")
+    (signals net:socket-timeout (read-char s))
+    (is (= 0 (held s)) "after a timeout of READ-CHAR")
+    (setf (net:socket-blocking-p s) nil)
+    (signals net:would-block (read-byte s))
+    (is (= 0 (held s)) "after WOULD-BLOCK")
+    (setf (net:socket-blocking-p s) t)
+    (send c (octets 1 2 3))
+    (is (= 1 (read-byte s)))
+    (is (< 0 (held s)) "two octets unread")
+    (is (= 2 (read-byte s)))
+    (is (= 3 (read-byte s)))
+    (setf (net:socket-timeout-of s) 5)
+    (let ((resetter (spawn (lambda () (sleep 0.2) (close c :abort t) t))))
+      (signals net:connection-reset (read-byte s))
+      (join resetter))
+    (is (= 0 (held s)) "after a reset met while waiting")))
+
 (test idle-after-every-kind-of-read
   (with-tcp-pair (c s :timeout 5)
     (write-sequence (octets 1 2 3) c)
