@@ -271,8 +271,7 @@ MORE: the socket may have more at once (see READ-AVAILABLE)."
       ;; A read that fails (a reset, a timeout, would block) first gives
       ;; back the buffer it took if it holds nothing: CLOSE leaves a held
       ;; input buffer to the collector (%LET-BUFFERS-GO).
-      (cond ((null n) (cond (nohang nil)
-                            (t (%release-input ss) (%would-block socket "recv"))))
+      (cond ((null n) (unless nohang (%release-input ss) (%would-block socket "recv")))
             ((< (the fixnum n) 0) (%release-input ss) (%failed n "recv" socket t))
             ((eql n 0) (%check-reset socket) (setf (%ss-eof ss) t) 0)
             (t (let ((new-end (the fixnum (+ iend (the fixnum n)))))
