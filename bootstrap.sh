@@ -10,10 +10,11 @@ cd "$(dirname "$0")"
 # cl-* packages are the libraries net-usocket runs on net (usocket, and its
 # test suite's cl-rt) and those its tests and users stack on it; openssl and
 # the rest serve cl+ssl, Drakma and Hunchentoot over net (net-ssl,
-# contrib/net-tests/web/, their examples); wrk drives bench/hunchentoot.sh.
+# contrib/net-tests/web/, their examples); wrk drives bench/hunchentoot.sh;
+# valgrind runs make valgrind and bench/profile.sh (checked by make check).
 PACKAGES="ecl libecl-dev libuv1-dev check autoconf automake libtool pkg-config
 cl-fiveam texinfo make gcc socat netcat-openbsd iproute2 python3 curl
-netbase util-linux clang-14 libclang-rt-14-dev dnsmasq-base
+netbase util-linux clang-14 libclang-rt-14-dev dnsmasq-base valgrind
 cl-usocket cl-rt cl-flexi-streams cl-chunga cl-drakma cl-hunchentoot cl-plus-ssl
 cl-cffi openssl wrk iptables"
 

@@ -135,5 +135,39 @@ for s in ${BENCH_SMOKE_SERVERS:-loop loop-server blocking threaded stream ecl-th
   else fail "$s udp server did not start"; fi
 done
 
+# bench/profile.sh: C libuv's and the loop's ping-pong under callgrind.
+# Each table must give a positive total, split as its server spends it
+# (the loop's: net's Lisp, glue and core, and libuv), and the summary the
+# loop's total against C libuv's.
+if command -v valgrind >/dev/null; then
+  prof=$(env srcdir="$srcdir" builddir="$builddir" ECL="$ECL" SCENARIO=pingpong \
+           SERVERS="uv loop" TOP=3 sh "$srcdir/bench/profile.sh" 2>&1)
+  status=$?
+  # group SERVER NAME: the instructions NAME spends in SERVER's table.
+  group() {
+    printf '%s\n' "$prof" | awk -v s="== $1," -v g="$2" '
+      index($0, s) == 1 { on = 1; next } /^==/ { on = 0 }
+      on && index($0, "  " g " ") == 1 {
+        n = split($0, f, " ")
+        for (i = 1; i <= n; i++) if (f[i] ~ /^-?[0-9]+$/) { print f[i]; exit } }'
+  }
+  ok=1
+  [ "$status" -eq 0 ] || ok=0
+  for g in "libuv" "total"; do
+    awk "BEGIN { exit !(\"$(group uv "$g")\" + 0 > 100) }" || ok=0
+  done
+  for g in "net: Lisp" "net: C glue" "net: C core" "libuv" "ECL: thread lookup"; do
+    awk "BEGIN { exit !(\"$(group loop "$g")\" + 0 > 10) }" || ok=0
+  done
+  printf '%s\n' "$prof" | grep -Eq '^  loop +[0-9]+ +[0-9.]+x$' || ok=0
+  if [ "$ok" = 1 ]; then
+    pass "profile.sh: uv's and the loop's ping-pong, split by who spends"
+  else
+    fail "profile.sh (status $status): $prof"
+  fi
+else
+  echo "skipped: profile.sh: valgrind is not installed"
+fi
+
 echo "bench programs: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
