@@ -13,12 +13,13 @@
 #
 # Each server runs under callgrind.  After a warm-up, callgrind dumps its
 # counts (and zeroes them); the load generator makes a run of A
-# operations, callgrind dumps again, a run of 3A follows and a third dump.  The
-# figure is the difference of the two dumps over the 2A operations between
-# them, so that what every run costs once (its connections, the load
-# generator's warm-up round) cancels out.  Instruction counts do not vary
-# with the machine's load; they are not time: after each system call both
-# a C and a Lisp server run on cold caches (bench/RESULTS.md).
+# operations, callgrind dumps again, a run of 3A follows and a third
+# dump.  The figure is the difference of the last two dumps over the 2A
+# operations between them, so that what every run costs once (its
+# connections, the load generator's warm-up round) cancels out.
+# Instruction counts do not vary with the machine's load; they are not
+# time: after each system call both a C and a Lisp server run on cold
+# caches (bench/RESULTS.md).
 set -u
 srcdir=$(cd "${srcdir:-.}" && pwd)
 builddir=${builddir:-$(pwd)}
