@@ -25,6 +25,7 @@ srcdir=$(cd "${srcdir:-.}" && pwd)
 builddir=${builddir:-$(pwd)}
 ECL=${ECL:-ecl}
 . "$srcdir/bench/servers.sh"
+. "$srcdir/bench/stats.sh"
 SCENARIO=${SCENARIO:-pingpong}
 SERVERS=${SERVERS:-uv loop}
 TOP=${TOP:-15}
@@ -54,9 +55,6 @@ cleanup() {
   [ -n "${KEEP:-}" ] && echo "profile: kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
-
-# ops LINE: the ops=N of a load generator's line.
-ops() { echo "$1" | sed -n 's/.* ops=\([0-9]*\).*/\1/p'; }
 
 # costs FILE: "COST<TAB>FILE:FUNCTION [OBJECT]" for each function of a
 # callgrind dump, its self cost: the cost lines of its blocks, less those
@@ -110,18 +108,20 @@ profile() {
   fi
   "$loadgen" $gen $warm -p "$port" -t 300 >/dev/null
   callgrind_control -d "$pid" >/dev/null 2>&1
-  la=$("$loadgen" $gen $a -p "$port" -t 300)
+  # The load generator exits non-zero on any error or mismatch.
+  la=$("$loadgen" $gen $a -p "$port" -t 300) ||
+    { echo "profile: $name: the load generator failed: $la"; return 1; }
   callgrind_control -d "$pid" >/dev/null 2>&1
-  lb=$("$loadgen" $gen $b -p "$port" -t 300)
+  lb=$("$loadgen" $gen $b -p "$port" -t 300) ||
+    { echo "profile: $name: the load generator failed: $lb"; return 1; }
   callgrind_control -d "$pid" >/dev/null 2>&1
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-  na=$(ops "$la") nb=$(ops "$lb")
-  case "$la $lb" in *errors=0*errors=0*) ;; *) echo "profile: $name: the load generator failed: $la / $lb"; return 1 ;; esac
+  n=$(printf '%s\n%s\n' "$la" "$lb" | series ops | awk '{ print $2 - $1 }')
   d1=$(ls "$out".*.2 2>/dev/null | head -1) d2=$(ls "$out".*.3 2>/dev/null | head -1)
   [ -n "$d1" ] && [ -n "$d2" ] || { echo "profile: $name: no callgrind dump"; return 1; }
   costs "$d1" >"$work/a" && costs "$d2" >"$work/b"
   # The difference per operation, by function.
-  awk -F '\t' -v n=$((nb - na)) '
+  awk -F '\t' -v n="$n" '
     function out(d, f) { if (d > 0.05 || d < -0.05) printf "%.1f\t%s\n", d, f }
     FNR == NR { a[$2] = $1; next }
     { out(($1 - a[$2]) / n, $2); seen[$2] = 1 }
@@ -134,8 +134,8 @@ profile() {
             printf "%f\t  %-24s %8.0f %5.1f%%\n", g[k], k, g[k], 100 * g[k] / t
           printf "total\t%.0f\n", t }' >"$work/$name.groups"
   total=$(sed -n 's/^total\t//p' "$work/$name.groups")
-  eval "total_$(echo "$name" | tr - _)=$total"
-  echo "== $name, $SCENARIO: instructions per operation ($((nb - na)) operations)"
+  echo "$name $total" >>"$work/totals"
+  echo "== $name, $SCENARIO: instructions per operation ($n operations)"
   grep -v '^total' "$work/$name.groups" | sort -g -r | cut -f2-
   printf '  %-24s %8s\n' total "$total"
   echo "  the $TOP functions that spend most:"
@@ -146,12 +146,7 @@ profile() {
 for s in $SERVERS; do
   profile "$s" || exit 1
 done
-if [ "$(echo $SERVERS | wc -w)" -gt 1 ]; then
-  first=$(echo $SERVERS | cut -d' ' -f1)
-  eval "base=\$total_$(echo "$first" | tr - _)"
-  echo "== $SCENARIO: total instructions per operation, against $first's"
-  for s in $SERVERS; do
-    eval "t=\$total_$(echo "$s" | tr - _)"
-    awk -v s="$s" -v t="$t" -v b="$base" 'BEGIN { printf "  %-12s %8.0f  %5.2fx\n", s, t, t / b }'
-  done
+if [ "$(wc -l <"$work/totals")" -gt 1 ]; then
+  echo "== $SCENARIO: total instructions per operation, against $(head -n 1 "$work/totals" | cut -d' ' -f1)'s"
+  awk 'NR == 1 { base = $2 } { printf "  %-12s %8.0f  %5.2fx\n", $1, $2, $2 / base }' "$work/totals"
 fi

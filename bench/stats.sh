@@ -1,6 +1,7 @@
-# stats.sh -- the statistics of the bench tables, sourced by bench/compare.sh
-# and bench/loop-echo.sh.  A figure's median over the rounds, and a ratio
-# to C as the median over the rounds of the two figures of the same round:
+# stats.sh -- the statistics of the bench tables, sourced by bench/compare.sh,
+# bench/loop-echo.sh and bench/profile.sh (SERIES, a key's values).  A
+# figure's median over the rounds, and a ratio to C as the median over the
+# rounds of the two figures of the same round:
 # the servers run alternately, so a round's two runs share the machine's
 # state, and a drift across the run (a shared machine slowing down or
 # speeding up) cancels in each round's ratio where it would not between
